@@ -1,0 +1,88 @@
+package functions
+
+import (
+	"context"
+	"fmt"
+)
+
+// Function is the code of a function type. The runtime calls Invoke once
+// per message, never concurrently for one address, and applies the
+// effects recorded on ctx only when Invoke returns nil.
+//
+// A returned error is retried with backoff and then sent to the dead-letter
+// topic; wrap it with [Permanent] to skip the retries. A panic is recovered
+// and treated as an error.
+type Function interface {
+	Invoke(ctx Context, msg Message) error
+}
+
+// FunctionFunc adapts a plain func to [Function], as http.HandlerFunc does.
+type FunctionFunc func(ctx Context, msg Message) error
+
+// Invoke calls f(ctx, msg).
+func (f FunctionFunc) Invoke(ctx Context, msg Message) error { return f(ctx, msg) }
+
+// Context is what a function sees during one invocation: the address being
+// invoked, its caller, and the methods that record effects.
+//
+// A Context is valid only until Invoke returns. Do not keep it or use it
+// from other goroutines.
+//
+// Effect methods return nothing. The first invalid call (an invalid address,
+// a message that failed to encode) sticks to the invocation and becomes its
+// error, like bufio.Writer; all effects are then discarded.
+type Context interface {
+	context.Context
+	// Self returns the address being invoked.
+	Self() Address
+	// Caller returns the address of the function that sent the message, and
+	// false for messages from an ingress.
+	Caller() (Address, bool)
+	// Send sends msg to the address to. The target may be any address,
+	// including Self: cycles are allowed.
+	Send(to Address, msg Message)
+	// SendEgress sends msg to the egress named egress. For a Kafka egress,
+	// msg is a [KafkaRecordType] message (see [KafkaMessage]).
+	SendEgress(egress TypeName, msg Message)
+
+	invocation() *invocation
+}
+
+// Handler is one entry of a [Router], made by [Handle].
+type Handler struct {
+	typeName TypeName
+	fn       func(Context, Message) error
+}
+
+// Handle returns a handler that decodes messages of type t and passes them
+// to fn. A message that does not decode fails the invocation with a
+// *[DecodeError].
+func Handle[T any](t Type[T], fn func(ctx Context, v T) error) Handler {
+	return Handler{typeName: t.name, fn: func(ctx Context, m Message) error {
+		v, err := t.As(m)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, v)
+	}}
+}
+
+// Router returns a function that dispatches each message to the handler of
+// its type. A message of any other type fails with [ErrUnhandledType]. It
+// panics if two handlers have the same type, a programming error.
+func Router(handlers ...Handler) Function {
+	m := make(map[TypeName]func(Context, Message) error, len(handlers))
+	for _, h := range handlers {
+		if _, dup := m[h.typeName]; dup {
+			panic(fmt.Sprintf("functions: Router: two handlers for %s", h.typeName))
+		}
+		m[h.typeName] = h.fn
+	}
+	return FunctionFunc(func(ctx Context, msg Message) error {
+		fn, ok := m[msg.TypeName()]
+		if !ok {
+			return fmt.Errorf("%w %s", ErrUnhandledType, msg.TypeName())
+		}
+		return fn(ctx, msg)
+	})
+}

@@ -1,0 +1,215 @@
+package functions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+)
+
+// This file is the contract between a runtime (the processor, the
+// functionstest harness) and function code: a runtime hands an Invocation
+// with the address's stored state to Registry.Invoke and applies the
+// returned Effects if, and only if, the error is nil.
+
+// StoredValue is a state value as a runtime stores it: the type name it was
+// written with and its bytes.
+type StoredValue struct {
+	TypeName TypeName
+	Value    []byte
+}
+
+// Invocation is one call of a function, as a runtime builds it.
+type Invocation struct {
+	Target  Address
+	Caller  *Address // nil for a message from an ingress
+	Message Message
+	// State holds the address's stored values by state name. Values of
+	// names the function type does not declare are ignored.
+	State map[string]StoredValue
+}
+
+// Effects are what a successful invocation asks the runtime to do, in the
+// order the function recorded them.
+type Effects struct {
+	// State has one entry per declared state value that the invocation
+	// changed, in declaration order.
+	State    []StateChange
+	Messages []OutgoingMessage
+	Egress   []EgressMessage
+}
+
+// StateChange is the new value of one state value; Deleted means cleared.
+type StateChange struct {
+	Name    string
+	Value   StoredValue
+	Deleted bool
+}
+
+// OutgoingMessage is a message to an address.
+type OutgoingMessage struct {
+	To      Address
+	Message Message
+}
+
+// EgressMessage is a message to an egress.
+type EgressMessage struct {
+	Egress  TypeName
+	Message Message
+}
+
+// Invoke runs the function of inv.Target.Type for one message.
+//
+// It returns an error wrapping [ErrUnknownFunction] for an unregistered
+// type, a *[DecodeError] (inside an *[InvocationError]) when stored state
+// does not decode, and an *[InvocationError] when the function returns an
+// error, panics or records an invalid effect. Effects are returned only
+// with a nil error.
+func (r *Registry) Invoke(ctx context.Context, inv Invocation) (Effects, error) {
+	reg := r.lookup(inv.Target.Type)
+	if reg == nil {
+		return Effects{}, fmt.Errorf("%w %s", ErrUnknownFunction, inv.Target.Type)
+	}
+	in := &invocation{Context: ctx, self: inv.Target, caller: inv.Caller, decls: reg.state}
+	in.cells = make([]cell, len(reg.state))
+	for i, d := range reg.state {
+		sv, ok := inv.State[d.name]
+		if !ok {
+			continue
+		}
+		if sv.TypeName != d.typeName {
+			return Effects{}, &InvocationError{Address: inv.Target, Err: &DecodeError{State: d.name, TypeName: sv.TypeName,
+				Err: fmt.Errorf("stored with type %s, declared as %s", sv.TypeName, d.typeName)}}
+		}
+		v, err := d.decode(sv.Value)
+		if err != nil {
+			return Effects{}, &InvocationError{Address: inv.Target, Err: &DecodeError{State: d.name, TypeName: sv.TypeName, Err: err}}
+		}
+		in.cells[i] = cell{decoded: v, encoded: sv.Value, present: true}
+	}
+	if err := in.run(reg.spec.Function, inv.Message); err != nil {
+		return Effects{}, err
+	}
+	for i, c := range in.cells {
+		if !c.dirty {
+			continue
+		}
+		d := reg.state[i]
+		in.effects.State = append(in.effects.State, StateChange{
+			Name:    d.name,
+			Value:   StoredValue{TypeName: d.typeName, Value: c.encoded},
+			Deleted: !c.present,
+		})
+	}
+	return in.effects, nil
+}
+
+type cell struct {
+	decoded any
+	encoded []byte
+	present bool
+	dirty   bool
+}
+
+type invocation struct {
+	context.Context
+	self    Address
+	caller  *Address
+	decls   []stateDecl
+	cells   []cell
+	effects Effects
+	err     error
+}
+
+func (in *invocation) run(f Function, msg Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			perr, ok := p.(error)
+			if !ok {
+				perr = fmt.Errorf("%v", p)
+			}
+			err = &InvocationError{Address: in.self, Err: perr, Panic: true, Stack: userStack(debug.Stack())}
+		}
+	}()
+	if err := f.Invoke(in, msg); err != nil {
+		return &InvocationError{Address: in.self, Err: err}
+	}
+	if in.err != nil {
+		return &InvocationError{Address: in.self, Err: in.err}
+	}
+	return nil
+}
+
+// userStack drops the frames of the runtime and of this package above the
+// user's code, so the first frame shown is the one that panicked.
+func userStack(stack []byte) string {
+	lines := strings.Split(string(stack), "\n")
+	for i := 1; i+1 < len(lines); i += 2 {
+		if strings.HasPrefix(lines[i], "panic(") {
+			return strings.Join(append(lines[:1:1], lines[i+2:]...), "\n")
+		}
+	}
+	return string(stack)
+}
+
+func (in *invocation) invocation() *invocation { return in }
+
+func (in *invocation) fail(err error) {
+	if in.err == nil {
+		in.err = err
+	}
+}
+
+func (in *invocation) cell(name string) *cell {
+	for i := range in.decls {
+		if in.decls[i].name == name {
+			return &in.cells[i]
+		}
+	}
+	in.fail(fmt.Errorf("%w %q: declare it in the Spec of %s", ErrUndeclaredState, name, in.self.Type))
+	return nil
+}
+
+func (in *invocation) Self() Address { return in.self }
+
+func (in *invocation) Caller() (Address, bool) {
+	if in.caller == nil {
+		return Address{}, false
+	}
+	return *in.caller, true
+}
+
+func (in *invocation) Send(to Address, msg Message) {
+	if err := to.Validate(); err != nil {
+		in.fail(fmt.Errorf("functions: send to %s: %w", to, err))
+		return
+	}
+	if err := checkMessage(msg); err != nil {
+		in.fail(fmt.Errorf("functions: send to %s: %w", to, err))
+		return
+	}
+	in.effects.Messages = append(in.effects.Messages, OutgoingMessage{To: to, Message: msg})
+}
+
+func (in *invocation) SendEgress(egress TypeName, msg Message) {
+	if _, err := ParseTypeName(string(egress)); err != nil {
+		in.fail(fmt.Errorf("functions: send to egress: %w", err))
+		return
+	}
+	if err := checkMessage(msg); err != nil {
+		in.fail(fmt.Errorf("functions: send to egress %s: %w", egress, err))
+		return
+	}
+	in.effects.Egress = append(in.effects.Egress, EgressMessage{Egress: egress, Message: msg})
+}
+
+func checkMessage(m Message) error {
+	if m.err != nil {
+		return m.err
+	}
+	if _, err := ParseTypeName(string(m.typeName)); err != nil {
+		return errors.New("functions: message has no valid type name (build it with Type.Of or NewMessage)")
+	}
+	return nil
+}

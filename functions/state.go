@@ -1,0 +1,97 @@
+package functions
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// State declares one named, typed value that every address of a function
+// type owns. Declare it once at package level and list it in the [Spec]:
+//
+//	var visits = functions.NewState("visits", functions.LongType)
+//
+// Its methods read and change the value of the address being invoked. They
+// must be called with the [Context] of a running invocation, and the state
+// must be declared in that function's Spec; otherwise the invocation fails
+// with [ErrUndeclaredState].
+type State[T any] struct {
+	name string
+	typ  Type[T]
+}
+
+// NewState declares a state value with a name and a type. The name must
+// match ^[a-zA-Z_][a-zA-Z_0-9]*$ (as in StateFun); [Registry.Register]
+// checks it.
+func NewState[T any](name string, typ Type[T]) State[T] {
+	return State[T]{name: name, typ: typ}
+}
+
+// Name returns the state's name.
+func (s State[T]) Name() string { return s.name }
+
+// TypeName returns the type name the value is stored with.
+func (s State[T]) TypeName() TypeName { return s.typ.name }
+
+// Get returns the current value and whether it is set. A value set earlier
+// in the same invocation is returned as set.
+func (s State[T]) Get(ctx Context) (T, bool) {
+	var zero T
+	c := ctx.invocation().cell(s.name)
+	if c == nil || !c.present {
+		return zero, false
+	}
+	v, ok := c.decoded.(T)
+	if !ok {
+		ctx.invocation().fail(fmt.Errorf("%w: state %q is declared with another type", ErrUndeclaredState, s.name))
+		return zero, false
+	}
+	return v, true
+}
+
+// Set replaces the value. An encode error fails the invocation.
+func (s State[T]) Set(ctx Context, v T) {
+	inv := ctx.invocation()
+	c := inv.cell(s.name)
+	if c == nil {
+		return
+	}
+	b, err := s.typ.codec.Encode(v)
+	if err != nil {
+		inv.fail(fmt.Errorf("functions: encode state %q: %w", s.name, err))
+		return
+	}
+	c.decoded, c.encoded, c.present, c.dirty = v, b, true, true
+}
+
+// Clear removes the value; Get then reports it as not set.
+func (s State[T]) Clear(ctx Context) {
+	c := ctx.invocation().cell(s.name)
+	if c == nil {
+		return
+	}
+	var zero T
+	c.decoded, c.encoded, c.present, c.dirty = zero, nil, false, true
+}
+
+func (s State[T]) decl() stateDecl {
+	return stateDecl{
+		name:     s.name,
+		typeName: s.typ.name,
+		decode: func(b []byte) (any, error) {
+			return s.typ.codec.Decode(b)
+		},
+	}
+}
+
+// StateSpec is implemented by [State] values, for listing them in a [Spec].
+type StateSpec interface {
+	decl() stateDecl
+}
+
+type stateDecl struct {
+	name     string
+	typeName TypeName
+	decode   func([]byte) (any, error)
+}
+
+var stateNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z_0-9]*$`)

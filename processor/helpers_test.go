@@ -1,0 +1,142 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// startKfake starts an in-process broker for one test.
+func startKfake(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, []string) {
+	t.Helper()
+	opts = append([]kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(4),
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+		kfake.Ports(0),
+	}, opts...)
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c, c.ListenAddrs()
+}
+
+func testClient(t testing.TB, brokers []string) sarama.Client {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_0_0_0
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	c, err := sarama.NewClient(brokers, sc)
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// produce writes plain (non-transactional) records.
+func produce(t testing.TB, client sarama.Client, topic string, recs ...[2][]byte) {
+	t.Helper()
+	sp, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	msgs := make([]*sarama.ProducerMessage, len(recs))
+	for i, r := range recs {
+		msgs[i] = &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(r[1])}
+		if r[0] != nil {
+			msgs[i].Key = sarama.ByteEncoder(r[0])
+		}
+	}
+	if err := sp.SendMessages(msgs); err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+}
+
+type record struct {
+	Partition int32
+	Offset    int64
+	Key       string
+	Value     []byte
+	Headers   map[string]string
+}
+
+// readTopic returns every committed record of a topic up to its last stable
+// offsets, with headers.
+func readTopic(t testing.TB, client sarama.Client, topic string) []record {
+	t.Helper()
+	if err := client.RefreshMetadata(topic); err != nil {
+		t.Fatalf("metadata %s: %v", topic, err)
+	}
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatalf("partitions %s: %v", topic, err)
+	}
+	var out []record
+	for _, p := range parts {
+		start, _, lso, err := partitionEnds(client, topic, p)
+		if err != nil {
+			t.Fatalf("ends %s/%d: %v", topic, p, err)
+		}
+		_, err = readCommitted(context.Background(), client, topic, p, start, lso, func(r committedRecord) error {
+			rec := record{Partition: p, Offset: r.Offset, Value: r.Value, Headers: map[string]string{}}
+			if r.Key != nil {
+				rec.Key = string(r.Key)
+			}
+			for _, h := range r.Headers {
+				rec.Headers[string(h.Key)] = string(h.Value)
+			}
+			out = append(out, rec)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("read %s/%d: %v", topic, p, err)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
+}
+
+// runProcessor runs p until the test ends or stop is called.
+func runProcessor(t testing.TB, p *Processor) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := p.Run(ctx); err != nil {
+			t.Errorf("processor run: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func key(i int) []byte { return []byte(fmt.Sprintf("k%d", i)) }

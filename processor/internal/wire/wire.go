@@ -1,0 +1,255 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/stateloop/stateloop/functions"
+)
+
+// ErrMalformed is wrapped by every decode error.
+var ErrMalformed = errors.New("wire: malformed record")
+
+// Envelope is a message to an address on the loop topic.
+//
+//	message Envelope {
+//	  Address target = 1;
+//	  Address caller = 2;      // absent for messages from an ingress
+//	  TypedValue argument = 3;
+//	}
+//	message Address { string namespace = 1; string type = 2; string id = 3; }
+//	message TypedValue { string typename = 1; bool has_value = 2; bytes value = 3; }
+type Envelope struct {
+	Target   functions.Address
+	Caller   *functions.Address
+	Argument functions.Message
+}
+
+// AppendEnvelope appends the encoding of e to b.
+func AppendEnvelope(b []byte, e Envelope) []byte {
+	b = appendAddress(b, 1, e.Target)
+	if e.Caller != nil {
+		b = appendAddress(b, 2, *e.Caller)
+	}
+	b = protowire.AppendTag(b, 3, protowire.BytesType)
+	b = protowire.AppendBytes(b, appendTypedValue(nil, e.Argument.TypeName(), e.Argument.Bytes()))
+	return b
+}
+
+func appendAddress(b []byte, num protowire.Number, a functions.Address) []byte {
+	var m []byte
+	m = appendString(m, 1, a.Type.Namespace())
+	m = appendString(m, 2, a.Type.Name())
+	m = appendString(m, 3, a.ID)
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, m)
+}
+
+func appendTypedValue(b []byte, typeName functions.TypeName, value []byte) []byte {
+	b = appendString(b, 1, string(typeName))
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	b = protowire.AppendVarint(b, 1)
+	if len(value) > 0 {
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendBytes(b, value)
+	}
+	return b
+}
+
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+// DecodeEnvelope decodes an envelope and checks that its target is a valid
+// address and its argument has a type name.
+func DecodeEnvelope(b []byte) (Envelope, error) {
+	var e Envelope
+	var haveTarget, haveArg bool
+	err := fields(b, func(num protowire.Number, v []byte) error {
+		switch num {
+		case 1:
+			a, err := decodeAddress(v)
+			if err != nil {
+				return fmt.Errorf("target: %w", err)
+			}
+			e.Target, haveTarget = a, true
+		case 2:
+			a, err := decodeAddress(v)
+			if err != nil {
+				return fmt.Errorf("caller: %w", err)
+			}
+			e.Caller = &a
+		case 3:
+			tn, val, err := decodeTypedValue(v)
+			if err != nil {
+				return fmt.Errorf("argument: %w", err)
+			}
+			e.Argument, haveArg = functions.NewMessage(tn, val), true
+		}
+		return nil
+	})
+	if err != nil {
+		return Envelope{}, err
+	}
+	if !haveTarget || !haveArg {
+		return Envelope{}, fmt.Errorf("%w: envelope without target or argument", ErrMalformed)
+	}
+	if err := e.Target.Validate(); err != nil {
+		return Envelope{}, fmt.Errorf("%w: target: %w", ErrMalformed, err)
+	}
+	return e, nil
+}
+
+func decodeAddress(b []byte) (functions.Address, error) {
+	var ns, name, id string
+	err := fields(b, func(num protowire.Number, v []byte) error {
+		switch num {
+		case 1:
+			ns = string(v)
+		case 2:
+			name = string(v)
+		case 3:
+			id = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return functions.Address{}, err
+	}
+	tn, err := functions.ParseTypeName(ns + "/" + name)
+	if err != nil {
+		return functions.Address{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return functions.Address{Type: tn, ID: id}, nil
+}
+
+func decodeTypedValue(b []byte) (functions.TypeName, []byte, error) {
+	var tn string
+	var val []byte
+	err := fieldsAny(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			tn = string(v)
+		case num == 3 && typ == protowire.BytesType:
+			val = v
+		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	t, err := functions.ParseTypeName(tn)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return t, val, nil
+}
+
+// fields calls fn for every length-delimited field of b and skips others.
+func fields(b []byte, fn func(protowire.Number, []byte) error) error {
+	return fieldsAny(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		return fn(num, v)
+	})
+}
+
+// fieldsAny calls fn for every field of b: v is the payload of a
+// length-delimited field and the raw value bytes otherwise.
+func fieldsAny(b []byte, fn func(protowire.Number, protowire.Type, []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: %w", ErrMalformed, protowire.ParseError(n))
+		}
+		b = b[n:]
+		var v []byte
+		if typ == protowire.BytesType {
+			var m int
+			v, m = protowire.ConsumeBytes(b)
+			n = m
+		} else {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n >= 0 {
+				v = b[:n]
+			}
+		}
+		if n < 0 {
+			return fmt.Errorf("%w: %w", ErrMalformed, protowire.ParseError(n))
+		}
+		if err := fn(num, typ, v); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// StateRecord is the value of an address in a table topic: every state
+// value the address has. An address with no values is a tombstone (a nil
+// Kafka value), not an empty record.
+//
+//	message StateRecord { repeated StateValue values = 1; }
+//	message StateValue { string name = 1; string typename = 2; bytes value = 3; }
+type StateRecord map[string]functions.StoredValue
+
+// AppendStateRecord appends the encoding of r to b, values sorted by name.
+func AppendStateRecord(b []byte, r StateRecord, names []string) []byte {
+	for _, name := range names {
+		v, ok := r[name]
+		if !ok {
+			continue
+		}
+		var m []byte
+		m = appendString(m, 1, name)
+		m = appendString(m, 2, string(v.TypeName))
+		if len(v.Value) > 0 {
+			m = protowire.AppendTag(m, 3, protowire.BytesType)
+			m = protowire.AppendBytes(m, v.Value)
+		}
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, m)
+	}
+	return b
+}
+
+// DecodeStateRecord decodes a state record. The values alias b.
+func DecodeStateRecord(b []byte) (StateRecord, error) {
+	r := make(StateRecord)
+	err := fields(b, func(num protowire.Number, v []byte) error {
+		if num != 1 {
+			return nil
+		}
+		var name, tn string
+		var val []byte
+		if err := fields(v, func(num protowire.Number, f []byte) error {
+			switch num {
+			case 1:
+				name = string(f)
+			case 2:
+				tn = string(f)
+			case 3:
+				val = f
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if name == "" {
+			return fmt.Errorf("%w: state value without a name", ErrMalformed)
+		}
+		r[name] = functions.StoredValue{TypeName: functions.TypeName(tn), Value: val}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}

@@ -1,0 +1,135 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Option configures a Processor. Options are applied over the defaults in
+// order; New validates the result once.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	dataDir           string
+	instanceID        string
+	commitInterval    time.Duration
+	commitCount       int
+	logger            *slog.Logger
+	createTopics      bool
+	replication       int16
+	txnTimeout        time.Duration
+	sessionTimeout    time.Duration
+	retries           int
+	retryBackoff      time.Duration
+	kafkaVersion      string
+	faults            *Faults
+}
+
+func defaultConfig() config {
+	return config{
+		commitInterval: 100 * time.Millisecond,
+		commitCount:    5000,
+		logger:         slog.New(slog.DiscardHandler),
+		createTopics:   true,
+		replication:    -1,
+		txnTimeout:     15 * time.Second,
+		sessionTimeout: 10 * time.Second,
+		retries:        3,
+		retryBackoff:   20 * time.Millisecond,
+	}
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if c.commitInterval <= 0 {
+		errs = append(errs, fmt.Errorf("processor: commit interval %v: must be positive", c.commitInterval))
+	}
+	if c.commitCount <= 0 {
+		errs = append(errs, fmt.Errorf("processor: commit count %d: must be positive", c.commitCount))
+	}
+	if c.txnTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("processor: transaction timeout %v: must be at least 1s", c.txnTimeout))
+	}
+	if c.sessionTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("processor: session timeout %v: must be at least 1s", c.sessionTimeout))
+	}
+	if c.retries < 0 {
+		errs = append(errs, fmt.Errorf("processor: retries %d: must not be negative", c.retries))
+	}
+	if c.logger == nil {
+		errs = append(errs, errors.New("processor: nil logger"))
+	}
+	return errors.Join(errs...)
+}
+
+// WithDataDir keeps the local state store under dir, so a restarted
+// instance catches up from where it was instead of rebuilding every
+// partition from the changelog. The default keeps the store in memory.
+func WithDataDir(dir string) Option { return optionFunc(func(c *config) { c.dataDir = dir }) }
+
+// WithInstanceID sets the stable identity of this instance, used in its
+// Kafka transactional id. A restarted instance must keep its id, so that its
+// new producer fences the old one. The default is read from (or created in)
+// the data directory, and random without one.
+func WithInstanceID(id string) Option { return optionFunc(func(c *config) { c.instanceID = id }) }
+
+// WithCommitInterval sets how long a transaction stays open at most before
+// it is committed (default 100ms). It bounds the latency of every hop.
+func WithCommitInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.commitInterval = d })
+}
+
+// WithCommitCount sets after how many consumed records a transaction is
+// committed at the latest (default 5000).
+func WithCommitCount(n int) Option { return optionFunc(func(c *config) { c.commitCount = n }) }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
+
+// WithCreateTopics controls whether missing topics (internal, ingress and
+// egress) are created at start-up (default true).
+func WithCreateTopics(create bool) Option {
+	return optionFunc(func(c *config) { c.createTopics = create })
+}
+
+// WithReplicationFactor sets the replication factor of created topics
+// (default -1: the broker's default).
+func WithReplicationFactor(n int16) Option { return optionFunc(func(c *config) { c.replication = n }) }
+
+// WithTransactionTimeout sets the Kafka transaction timeout (default 15s):
+// how long the broker waits before it aborts the open transaction of a
+// crashed instance.
+func WithTransactionTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.txnTimeout = d })
+}
+
+// WithSessionTimeout sets the consumer group session timeout (default
+// 10s): how long a silent instance keeps its partitions.
+func WithSessionTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.sessionTimeout = d })
+}
+
+// WithRetries sets how often a failed invocation is retried before its
+// message goes to the dead-letter topic (default 3), and the first backoff,
+// which doubles with each retry (default 20ms).
+func WithRetries(n int, backoff time.Duration) Option {
+	return optionFunc(func(c *config) { c.retries, c.retryBackoff = n, backoff })
+}
+
+// Faults lets tests break the transaction cycle on purpose. The zero value
+// injects nothing. It is exported for the tests of this module and of
+// applications; do not use it in production.
+type Faults struct {
+	// BeforeCommit is called before each commit; returning an error makes
+	// the processor abort the transaction instead, as if the commit failed.
+	BeforeCommit func() error
+}
+
+// WithFaults installs fault injection hooks.
+func WithFaults(f *Faults) Option { return optionFunc(func(c *config) { c.faults = f }) }

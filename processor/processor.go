@@ -1,0 +1,83 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/topology"
+)
+
+// Processor runs one instance of a stateloop application: a member of the
+// application's consumer group that owns some partitions of its loop topic
+// and state tables. Start as many instances as you like; Kafka spreads the
+// partitions over them.
+type Processor struct {
+	brokers []string
+	topo    topology.Topology
+	reg     *functions.Registry
+	cfg     config
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+// New checks the topology, the registry and the options, and returns a
+// processor ready to Run. It makes no broker calls. Every problem found is
+// returned, joined.
+func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts ...Option) (*Processor, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	var errs []error
+	if len(brokers) == 0 {
+		errs = append(errs, errors.New("processor: no brokers"))
+	}
+	if reg == nil {
+		errs = append(errs, errors.New("processor: nil registry"))
+	}
+	if err := topo.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if reg != nil {
+		for _, fn := range topo.Functions {
+			if _, ok := reg.Lookup(fn); !ok {
+				errs = append(errs, fmt.Errorf("processor: function type %s is in the topology but not registered", fn))
+			}
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg}, nil
+}
+
+// Stats returns a snapshot of the processor's counters.
+func (p *Processor) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.Partitions = append([]int32(nil), s.Partitions...)
+	return s
+}
+
+func (p *Processor) count(f func(*Stats)) {
+	p.mu.Lock()
+	f(&p.stats)
+	p.mu.Unlock()
+}
+
+// Run joins the consumer group and processes messages until ctx is
+// cancelled, then commits what it has done, leaves the group and returns
+// nil. It returns an error when it cannot go on: the brokers cannot be
+// reached at start-up, the topics do not match the topology, or the local
+// store cannot be written.
+func (p *Processor) Run(ctx context.Context) error {
+	return p.run(ctx)
+}

@@ -1,0 +1,304 @@
+package processor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+func (p *Processor) saramaConfig() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_0_0_0
+	sc.ClientID = "stateloop-" + p.topo.App
+	sc.Metadata.Retry.Max = 10
+	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
+	return sc
+}
+
+func (p *Processor) consumerConfig() *sarama.Config {
+	sc := p.saramaConfig()
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	sc.Consumer.Offsets.AutoCommit.Enable = false
+	// offsets of a partition whose transaction is still open are reported
+	// as unstable until it ends; wait for it rather than fail the session
+	sc.Consumer.Offsets.Retry.Max = 60
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	sc.Consumer.Group.Session.Timeout = p.cfg.sessionTimeout
+	sc.Consumer.Group.Heartbeat.Interval = p.cfg.sessionTimeout / 5
+	sc.Consumer.Group.Rebalance.Timeout = p.cfg.sessionTimeout + 20*time.Second
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
+	sc.Consumer.Return.Errors = true
+	return sc
+}
+
+func (p *Processor) producerConfig(transactionalID string) *sarama.Config {
+	sc := p.saramaConfig()
+	sc.Producer.Idempotent = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Transaction.ID = transactionalID
+	sc.Producer.Transaction.Timeout = p.cfg.txnTimeout
+	sc.Producer.Transaction.Retry.Max = 50
+	sc.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
+	sc.Producer.Retry.Max = 10
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	sc.Producer.Flush.MaxMessages = 0
+	sc.Net.MaxOpenRequests = 1
+	return sc
+}
+
+// instanceID returns the configured instance id, else the one kept in the
+// data directory (created on first use), else a random one.
+func (p *Processor) instanceID() (string, error) {
+	if p.cfg.instanceID != "" {
+		return p.cfg.instanceID, nil
+	}
+	random := func() string {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}
+	if p.cfg.dataDir == "" {
+		return random(), nil
+	}
+	path := filepath.Join(p.cfg.dataDir, "instance-id")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(p.cfg.dataDir, 0o755); err != nil {
+		return "", fmt.Errorf("processor: data dir: %w", err)
+	}
+	id := random()
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("processor: data dir: %w", err)
+	}
+	return id, nil
+}
+
+func (p *Processor) run(ctx context.Context) error {
+	log := p.cfg.logger
+	id, err := p.instanceID()
+	if err != nil {
+		return err
+	}
+	txnID := p.topo.App + "-" + id
+	storeDir := ""
+	if p.cfg.dataDir != "" {
+		storeDir = filepath.Join(p.cfg.dataDir, "state", p.topo.App)
+	}
+
+	client, err := sarama.NewClient(p.brokers, p.consumerConfig())
+	if err != nil {
+		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
+	}
+	defer client.Close()
+	if err := p.ensureTopics(client); err != nil {
+		return err
+	}
+	prod, err := newTxnProducer(p.brokers, p.producerConfig(txnID))
+	if err != nil {
+		return fmt.Errorf("processor: %w", err)
+	}
+	group, err := sarama.NewConsumerGroupFromClient(p.topo.App, client)
+	if err != nil {
+		prod.close()
+		return fmt.Errorf("processor: consumer group %s: %w", p.topo.App, err)
+	}
+	go func() {
+		for err := range group.Errors() {
+			log.Warn("consumer group error", "err", err)
+		}
+	}()
+
+	h := &groupHandler{p: p, client: client, producer: prod, txnID: txnID, storeDir: storeDir, stores: make(map[int32]*store)}
+	defer h.closeStores()
+	topics := []string{string(p.topo.LoopTopic())}
+	for _, in := range p.topo.Ingresses {
+		topics = append(topics, string(in.Topic))
+	}
+	log.Info("processor started", "app", p.topo.App, "instance", id, "partitions", p.topo.PartitionCount(), "brokers", strings.Join(p.brokers, ","))
+	var runErr error
+	for ctx.Err() == nil {
+		err := group.Consume(ctx, topics, h)
+		if h.fatal != nil {
+			runErr = h.fatal
+			break
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("consumer group session ended", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	if err := group.Close(); err != nil && runErr == nil {
+		log.Warn("leave consumer group", "err", err)
+	}
+	if err := h.producer.close(); err != nil {
+		log.Warn("close producer", "err", err)
+	}
+	log.Info("processor stopped", "app", p.topo.App)
+	return runErr
+}
+
+// groupHandler runs the sessions of the consumer group. Its fields outlive
+// a session: the producer, the local stores.
+type groupHandler struct {
+	p        *Processor
+	client   sarama.Client
+	producer *txnProducer
+	txnID    string
+	storeDir string
+
+	mu     sync.Mutex
+	stores map[int32]*store
+	fatal  error
+
+	w *worker
+}
+
+func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	claims := sess.Claims()
+	loop := claims[string(h.p.topo.LoopTopic())]
+	owned := make(map[int32]bool, len(loop))
+	for _, part := range loop {
+		owned[part] = true
+	}
+	h.mu.Lock()
+	for part, st := range h.stores {
+		if !owned[part] {
+			st.close()
+			delete(h.stores, part)
+		}
+	}
+	h.mu.Unlock()
+	h.p.count(func(s *Stats) { s.Partitions = append([]int32(nil), loop...); s.Ready = len(loop) == 0 })
+	h.p.cfg.logger.Info("partitions assigned", "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
+	h.w = newWorker(h, sess, len(loop))
+	go h.w.run()
+	return nil
+}
+
+func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	h.w.stop()
+	if err := h.w.fatalErr(); err != nil {
+		h.fatal = err
+	}
+	return nil
+}
+
+func (h *groupHandler) storeFor(part int32) (*store, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if st, ok := h.stores[part]; ok {
+		return st, nil
+	}
+	st, err := openStore(h.storeDir, part)
+	if err != nil {
+		return nil, err
+	}
+	h.stores[part] = st
+	return st, nil
+}
+
+func (h *groupHandler) closeStores() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for part, st := range h.stores {
+		st.close()
+		delete(h.stores, part)
+	}
+}
+
+func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	w := h.w
+	if claim.Topic() == string(h.p.topo.LoopTopic()) {
+		st, err := h.storeFor(claim.Partition())
+		if err == nil {
+			err = h.recover(sess.Context(), st, claim.Partition())
+		}
+		if err != nil {
+			if sess.Context().Err() != nil {
+				return nil
+			}
+			w.setFatal(fmt.Errorf("processor: recover partition %d: %w", claim.Partition(), err))
+			return err
+		}
+		if !w.deliver(item{ready: &readyPartition{id: claim.Partition(), store: st}}) {
+			return nil
+		}
+	}
+	for m := range claim.Messages() {
+		if !w.deliver(item{msg: m}) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// recover catches the local store of a loop partition up with the table
+// partitions of every function type.
+func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error {
+	start := time.Now()
+	var total int64
+	for _, fn := range h.p.topo.Functions {
+		topic := string(h.p.topo.TableTopic(fn))
+		from, err := st.offset(fn)
+		if err != nil {
+			return err
+		}
+		logStart, hwm, lso, err := partitionEnds(h.client, topic, part)
+		if err != nil {
+			return err
+		}
+		if from > hwm {
+			// the store is ahead of the changelog: the topic was recreated
+			// or the store belongs to another cluster; rebuild it
+			h.p.cfg.logger.Warn("local store is ahead of its changelog, rebuilding", "topic", topic, "partition", part, "stored_offset", from, "high_water_mark", hwm)
+			if err := st.wipe(fn); err != nil {
+				return err
+			}
+			from = 0
+		}
+		if from < logStart {
+			from = logStart
+		}
+		var b storeBatch
+		var n int64
+		next, err := readCommitted(ctx, h.client, topic, part, from, lso, func(r committedRecord) error {
+			b.put(fn, string(r.Key), r.Value)
+			n++
+			if b.b.Len() >= 10000 {
+				if err := st.write(&b); err != nil {
+					return err
+				}
+				b.b.Reset()
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read %s/%d: %w", topic, part, err)
+		}
+		b.setOffset(fn, next)
+		if err := st.write(&b); err != nil {
+			return err
+		}
+		total += n
+	}
+	h.p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+var errStopped = errors.New("processor: session stopped")

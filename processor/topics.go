@@ -1,0 +1,108 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+
+	"github.com/IBM/sarama"
+)
+
+// partitionFor returns the partition of a key, the way goka's default
+// hasher and sarama's hash partitioner pick it (FNV-1a 32, sign folded), so
+// goka emitters and views agree with the runtime on where an id lives.
+func partitionFor(key string, n int32) int32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	p := int32(h.Sum32()) % n
+	if p < 0 {
+		p = -p
+	}
+	return p
+}
+
+type topicSpec struct {
+	name       string
+	partitions int32
+	compacted  bool
+	// exact means the topic must have exactly this many partitions
+	exact bool
+}
+
+// topicSpecs lists every topic the application uses.
+func (p *Processor) topicSpecs() []topicSpec {
+	n := p.topo.PartitionCount()
+	specs := []topicSpec{
+		{name: string(p.topo.LoopTopic()), partitions: n, exact: true},
+		{name: string(p.topo.DLQTopic()), partitions: n},
+	}
+	for _, fn := range p.topo.Functions {
+		specs = append(specs, topicSpec{name: string(p.topo.TableTopic(fn)), partitions: n, compacted: true, exact: true})
+	}
+	for _, in := range p.topo.Ingresses {
+		specs = append(specs, topicSpec{name: string(in.Topic), partitions: n})
+	}
+	for _, e := range p.topo.Egresses {
+		for _, t := range e.Topics {
+			specs = append(specs, topicSpec{name: string(t), partitions: n})
+		}
+	}
+	return specs
+}
+
+// ensureTopics creates missing topics (if allowed) and checks that the loop
+// and table topics have the configured partition count. It reports every
+// problem at once.
+func (p *Processor) ensureTopics(client sarama.Client) error {
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return fmt.Errorf("processor: admin client: %w", err)
+	}
+	// closing admin would close the shared client; it holds nothing else
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return fmt.Errorf("processor: list topics: %w", err)
+	}
+	var errs []error
+	seen := make(map[string]bool)
+	for _, s := range p.topicSpecs() {
+		if seen[s.name] {
+			continue
+		}
+		seen[s.name] = true
+		d, ok := existing[s.name]
+		if ok {
+			if s.exact && d.NumPartitions != s.partitions {
+				errs = append(errs, fmt.Errorf("processor: topic %s has %d partitions, the application needs %d: "+
+					"set the partition count to %d, or delete the application's internal topics to start over",
+					s.name, d.NumPartitions, s.partitions, d.NumPartitions))
+			}
+			continue
+		}
+		if !p.cfg.createTopics {
+			errs = append(errs, fmt.Errorf("processor: topic %s does not exist; create it or allow topic creation", s.name))
+			continue
+		}
+		detail := &sarama.TopicDetail{NumPartitions: s.partitions, ReplicationFactor: p.cfg.replication, ConfigEntries: map[string]*string{}}
+		if s.compacted {
+			compact := "compact"
+			detail.ConfigEntries["cleanup.policy"] = &compact
+		}
+		if err := admin.CreateTopic(s.name, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("processor: create topic %s: %w", s.name, err))
+			continue
+		}
+		p.cfg.logger.Info("created topic", "topic", s.name, "partitions", s.partitions, "compacted", s.compacted)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	return client.RefreshMetadata(names...)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

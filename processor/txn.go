@@ -1,0 +1,120 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/IBM/sarama"
+)
+
+// txnProducer wraps one transactional sarama producer. It counts the
+// records of the open transaction and collects their acknowledgements, so
+// that after a commit the offsets of the changelog records are known.
+type txnProducer struct {
+	ap sarama.AsyncProducer
+
+	wg     sync.WaitGroup // one per record sent in the open transaction
+	mu     sync.Mutex
+	errs   []error
+	acked  []*sarama.ProducerMessage
+	done   chan struct{}
+	closed bool
+}
+
+func newTxnProducer(brokers []string, cfg *sarama.Config) (*txnProducer, error) {
+	ap, err := sarama.NewAsyncProducer(brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("transactional producer: %w", err)
+	}
+	t := &txnProducer{ap: ap, done: make(chan struct{})}
+	var drain sync.WaitGroup
+	drain.Add(2)
+	go func() {
+		defer drain.Done()
+		for m := range ap.Successes() {
+			t.mu.Lock()
+			t.acked = append(t.acked, m)
+			t.mu.Unlock()
+			t.wg.Done()
+		}
+	}()
+	go func() {
+		defer drain.Done()
+		for e := range ap.Errors() {
+			t.mu.Lock()
+			t.errs = append(t.errs, e)
+			t.mu.Unlock()
+			t.wg.Done()
+		}
+	}()
+	go func() { drain.Wait(); close(t.done) }()
+	return t, nil
+}
+
+func (t *txnProducer) begin() error {
+	t.mu.Lock()
+	t.errs, t.acked = nil, nil
+	t.mu.Unlock()
+	return t.ap.BeginTxn()
+}
+
+func (t *txnProducer) send(m *sarama.ProducerMessage) {
+	t.wg.Add(1)
+	t.ap.Input() <- m
+}
+
+// commit adds the consumed offsets and commits. It returns the acknowledged
+// records of the transaction.
+func (t *txnProducer) commit(offsets map[string][]*sarama.PartitionOffsetMetadata, group *sarama.ConsumerGroupMetadata) ([]*sarama.ProducerMessage, error) {
+	if len(offsets) > 0 {
+		if err := t.ap.AddOffsetsToTxnWithGroupMetadata(offsets, group); err != nil {
+			return nil, fmt.Errorf("add offsets to transaction: %w", err)
+		}
+	}
+	err := t.ap.CommitTxn()
+	t.wg.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("commit transaction: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.errs) > 0 {
+		return nil, fmt.Errorf("commit transaction: a record failed: %w", t.errs[0])
+	}
+	return t.acked, nil
+}
+
+// abort aborts the open transaction, if the producer can.
+func (t *txnProducer) abort() error {
+	if t.ap.TxnStatus()&sarama.ProducerTxnFlagInTransaction == 0 &&
+		t.ap.TxnStatus()&sarama.ProducerTxnFlagAbortableError == 0 {
+		t.wg.Wait()
+		return nil
+	}
+	err := t.ap.AbortTxn()
+	t.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("abort transaction: %w", err)
+	}
+	return nil
+}
+
+// fatal reports whether the producer can no longer be used (it was fenced
+// or hit a fatal error) and must be replaced.
+func (t *txnProducer) fatal() bool {
+	return t.ap.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0
+}
+
+func (t *txnProducer) close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	err := t.ap.Close()
+	<-t.done
+	if err != nil && !errors.Is(err, sarama.ErrProducerFenced) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,568 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/topology"
+)
+
+// item is what claims hand to the worker: a consumed record, or the news
+// that a loop partition has recovered its state.
+type item struct {
+	msg   *sarama.ConsumerMessage
+	ready *readyPartition
+}
+
+type readyPartition struct {
+	id    int32
+	store *store
+}
+
+type stateRef struct {
+	part int32
+	fn   functions.TypeName
+	id   string
+}
+
+// worker runs the transaction cycle of one consumer group session. It is
+// the only goroutine that invokes functions, so there is never more than
+// one invocation per address at a time.
+type worker struct {
+	h    *groupHandler
+	p    *Processor
+	sess sarama.ConsumerGroupSession
+
+	items   chan item
+	ctx     context.Context // ends when the session ends or the worker fails
+	cancel  context.CancelCauseFunc
+	stopped chan struct{}
+
+	loopParts  int
+	parts      map[int32]*store
+	partCounts map[string]int32
+
+	// the open transaction
+	inTxn    bool
+	txnStart time.Time
+	pending  []*sarama.ConsumerMessage
+	offsets  map[string]map[int32]int64
+	overlay  map[stateRef]wire.StateRecord // nil record: cleared address
+	dirty    []stateRef
+	produced int
+
+	mu    sync.Mutex
+	fatal error
+}
+
+func newWorker(h *groupHandler, sess sarama.ConsumerGroupSession, loopParts int) *worker {
+	ctx, cancel := context.WithCancelCause(sess.Context())
+	return &worker{
+		h: h, p: h.p, sess: sess,
+		items:      make(chan item, 1024),
+		ctx:        ctx,
+		cancel:     cancel,
+		stopped:    make(chan struct{}),
+		loopParts:  loopParts,
+		parts:      make(map[int32]*store),
+		partCounts: make(map[string]int32),
+	}
+}
+
+// deliver hands an item to the worker; false means the session is over.
+func (w *worker) deliver(it item) bool {
+	select {
+	case w.items <- it:
+		return true
+	case <-w.ctx.Done():
+		return false
+	}
+}
+
+func (w *worker) setFatal(err error) {
+	w.mu.Lock()
+	if w.fatal == nil {
+		w.fatal = err
+	}
+	w.mu.Unlock()
+	w.cancel(err)
+}
+
+func (w *worker) fatalErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fatal
+}
+
+// stop waits for the worker, which finishes once the session has ended.
+func (w *worker) stop() { <-w.stopped }
+
+func (w *worker) run() {
+	defer close(w.stopped)
+	tick := w.p.cfg.commitInterval / 4
+	if tick < time.Millisecond {
+		tick = time.Millisecond
+	}
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-w.ctx.Done():
+			// The session is ending (rebalance or shutdown): commit what is
+			// done while this member still owns its partitions.
+			if w.inTxn && w.fatalErr() == nil {
+				w.commit()
+			}
+			return
+		case it := <-w.items:
+			if err := w.handle(it); err != nil {
+				w.recoverFrom(err)
+				continue
+			}
+			if w.inTxn && len(w.pending) >= w.p.cfg.commitCount {
+				w.commit()
+			}
+		case <-ticker.C:
+			if w.inTxn && time.Since(w.txnStart) >= w.p.cfg.commitInterval {
+				w.commit()
+			}
+		}
+	}
+}
+
+func (w *worker) handle(it item) error {
+	if it.ready != nil {
+		w.parts[it.ready.id] = it.ready.store
+		if len(w.parts) == w.loopParts {
+			w.p.count(func(s *Stats) { s.Ready = true })
+		}
+		return nil
+	}
+	if !w.inTxn {
+		if err := w.h.producer.begin(); err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		w.inTxn, w.txnStart = true, time.Now()
+		w.offsets = make(map[string]map[int32]int64)
+		w.overlay = make(map[stateRef]wire.StateRecord)
+	}
+	w.pending = append(w.pending, it.msg)
+	return w.process(it.msg)
+}
+
+// process handles one consumed record inside the open transaction.
+func (w *worker) process(m *sarama.ConsumerMessage) error {
+	if m.Topic == string(w.p.topo.LoopTopic()) {
+		w.processLoop(m)
+	} else {
+		w.processIngress(m)
+	}
+	parts := w.offsets[m.Topic]
+	if parts == nil {
+		parts = make(map[int32]int64)
+		w.offsets[m.Topic] = parts
+	}
+	parts[m.Partition] = m.Offset + 1
+	return nil
+}
+
+func (w *worker) processIngress(m *sarama.ConsumerMessage) {
+	var in topology.Ingress
+	for _, x := range w.p.topo.Ingresses {
+		if string(x.Topic) == m.Topic {
+			in = x
+		}
+	}
+	var msgs []functions.OutgoingMessage
+	if in.Router != nil {
+		var err error
+		msgs, err = callRouter(in.Router, topology.Record{Topic: in.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value})
+		if err != nil {
+			w.deadLetter(m, fmt.Sprintf("ingress router failed: %v", err), nil)
+			return
+		}
+	} else {
+		if m.Key == nil {
+			w.deadLetter(m, "ingress record has no key: the key is the function id; give the record a key or set a router for the ingress", nil)
+			return
+		}
+		for _, t := range in.Targets {
+			msgs = append(msgs, functions.OutgoingMessage{
+				To:      functions.Address{Type: t, ID: string(m.Key)},
+				Message: functions.NewMessage(in.ValueType, m.Value),
+			})
+		}
+	}
+	for _, out := range msgs {
+		if err := out.To.Validate(); err != nil {
+			w.deadLetter(m, fmt.Sprintf("ingress record routed to an invalid address: %v", err), nil)
+			return
+		}
+	}
+	for _, out := range msgs {
+		w.sendLoop(wire.Envelope{Target: out.To, Argument: out.Message})
+	}
+	w.p.count(func(s *Stats) { s.Ingress++ })
+}
+
+func callRouter(r topology.Router, rec topology.Record) (msgs []functions.OutgoingMessage, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return r(rec)
+}
+
+func (w *worker) processLoop(m *sarama.ConsumerMessage) {
+	env, err := wire.DecodeEnvelope(m.Value)
+	if err != nil {
+		w.deadLetter(m, fmt.Sprintf("undecodable message envelope: %v", err), nil)
+		return
+	}
+	target := env.Target
+	if want := partitionFor(target.ID, w.p.topo.PartitionCount()); want != m.Partition {
+		// written by a producer that partitions differently: move it to
+		// the partition that owns the id's state
+		w.sendLoop(env)
+		return
+	}
+	st := w.parts[m.Partition]
+	if st == nil {
+		w.setFatal(fmt.Errorf("processor: internal error: record of loop partition %d before its state was recovered", m.Partition))
+		return
+	}
+	if _, ok := w.p.reg.Lookup(target.Type); !ok {
+		w.deadLetter(m, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
+		return
+	}
+	ref := stateRef{part: m.Partition, fn: target.Type, id: target.ID}
+	current, err := w.state(st, ref)
+	if err != nil {
+		w.deadLetter(m, fmt.Sprintf("stored state of %s does not decode: %v", target, err), &target)
+		return
+	}
+	inv := functions.Invocation{Target: target, Caller: env.Caller, Message: env.Argument, State: current}
+	effects, err := w.invoke(inv)
+	if err != nil {
+		w.deadLetter(m, err.Error(), &target)
+		return
+	}
+	egress, err := w.egressRecords(effects.Egress)
+	if err != nil {
+		w.deadLetter(m, fmt.Sprintf("invocation of %s sent an invalid egress record: %v", target, err), &target)
+		return
+	}
+	if len(effects.State) > 0 {
+		next := make(wire.StateRecord, len(current)+len(effects.State))
+		for k, v := range current {
+			next[k] = v
+		}
+		for _, c := range effects.State {
+			if c.Deleted {
+				delete(next, c.Name)
+			} else {
+				next[c.Name] = c.Value
+			}
+		}
+		if _, seen := w.overlay[ref]; !seen {
+			w.dirty = append(w.dirty, ref)
+		}
+		if len(next) == 0 {
+			next = nil
+		}
+		w.overlay[ref] = next
+	}
+	caller := target
+	for _, out := range effects.Messages {
+		w.sendLoop(wire.Envelope{Target: out.To, Caller: &caller, Argument: out.Message})
+	}
+	for _, rec := range egress {
+		w.send(rec)
+	}
+	w.p.count(func(s *Stats) { s.Invocations++; s.Egress += int64(len(egress)) })
+}
+
+// invoke calls the function, retrying failures that may be transient.
+func (w *worker) invoke(inv functions.Invocation) (functions.Effects, error) {
+	backoff := w.p.cfg.retryBackoff
+	for attempt := 0; ; attempt++ {
+		effects, err := w.p.reg.Invoke(w.ctx, inv)
+		if err == nil {
+			return effects, nil
+		}
+		w.p.count(func(s *Stats) { s.Failures++ })
+		if functions.IsPermanent(err) || attempt >= w.p.cfg.retries || w.ctx.Err() != nil {
+			return functions.Effects{}, err
+		}
+		w.p.cfg.logger.Warn("invocation failed, retrying", "function_type", inv.Target.Type, "function_id", inv.Target.ID, "attempt", attempt+1, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-w.ctx.Done():
+		}
+		backoff *= 2
+	}
+}
+
+// state returns the current values of an address: the open transaction's
+// overlay, else the local store.
+func (w *worker) state(st *store, ref stateRef) (wire.StateRecord, error) {
+	if rec, ok := w.overlay[ref]; ok {
+		return rec, nil
+	}
+	b, err := st.get(ref.fn, ref.id)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	return wire.DecodeStateRecord(b)
+}
+
+func (w *worker) egressRecords(msgs []functions.EgressMessage) ([]*sarama.ProducerMessage, error) {
+	var out []*sarama.ProducerMessage
+	for _, em := range msgs {
+		eg, ok := w.p.topo.Egress(em.Egress)
+		if !ok {
+			return nil, fmt.Errorf("unknown egress %s", em.Egress)
+		}
+		if em.Message.TypeName() != functions.KafkaRecordType.Name() {
+			return nil, fmt.Errorf("egress %s takes %s messages, got %s", em.Egress, functions.KafkaRecordType.Name(), em.Message.TypeName())
+		}
+		rec, err := functions.KafkaRecordType.As(em.Message)
+		if err != nil {
+			return nil, err
+		}
+		topic := rec.Topic
+		if topic == "" {
+			topic = string(eg.Topics[0])
+		}
+		if !slices.Contains(eg.Topics, topology.Topic(topic)) {
+			return nil, fmt.Errorf("egress %s does not write to topic %q", em.Egress, topic)
+		}
+		pm := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(rec.Value)}
+		n, err := w.partitions(topic)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Key != "" {
+			pm.Key = sarama.StringEncoder(rec.Key)
+			pm.Partition = partitionFor(rec.Key, n)
+		} else {
+			pm.Partition = int32(w.produced) % n
+		}
+		out = append(out, pm)
+	}
+	return out, nil
+}
+
+func (w *worker) partitions(topic string) (int32, error) {
+	if n, ok := w.partCounts[topic]; ok {
+		return n, nil
+	}
+	ps, err := w.h.client.Partitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	w.partCounts[topic] = int32(len(ps))
+	return int32(len(ps)), nil
+}
+
+func (w *worker) sendLoop(env wire.Envelope) {
+	w.send(&sarama.ProducerMessage{
+		Topic:     string(w.p.topo.LoopTopic()),
+		Partition: partitionFor(env.Target.ID, w.p.topo.PartitionCount()),
+		Key:       sarama.StringEncoder(env.Target.ID),
+		Value:     sarama.ByteEncoder(wire.AppendEnvelope(nil, env)),
+	})
+}
+
+func (w *worker) send(m *sarama.ProducerMessage) {
+	w.produced++
+	w.h.producer.send(m)
+}
+
+// deadLetter writes the consumed record to the dead-letter topic with the
+// reason in its headers, inside the open transaction.
+func (w *worker) deadLetter(m *sarama.ConsumerMessage, reason string, target *functions.Address) {
+	headers := []sarama.RecordHeader{
+		{Key: []byte("stateloop.error"), Value: []byte(reason)},
+		{Key: []byte("stateloop.source.topic"), Value: []byte(m.Topic)},
+		{Key: []byte("stateloop.source.partition"), Value: []byte(itoa(int64(m.Partition)))},
+		{Key: []byte("stateloop.source.offset"), Value: []byte(itoa(m.Offset))},
+	}
+	if target != nil {
+		headers = append(headers,
+			sarama.RecordHeader{Key: []byte("stateloop.function.type"), Value: []byte(target.Type)},
+			sarama.RecordHeader{Key: []byte("stateloop.function.id"), Value: []byte(target.ID)})
+	}
+	pm := &sarama.ProducerMessage{Topic: string(w.p.topo.DLQTopic()), Headers: headers, Value: sarama.ByteEncoder(m.Value)}
+	n := w.p.topo.PartitionCount()
+	if m.Key != nil {
+		pm.Key = sarama.ByteEncoder(m.Key)
+		pm.Partition = partitionFor(string(m.Key), n)
+	} else {
+		pm.Partition = m.Partition % n
+	}
+	w.send(pm)
+	w.p.count(func(s *Stats) { s.DeadLetters++ })
+	w.p.cfg.logger.Warn("record sent to the dead-letter topic", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "reason", reason)
+}
+
+// commit ends the open transaction: it writes the changed state to the
+// table topics, adds the consumed offsets, commits, and then applies the
+// state to the local stores. Any failure aborts and replays.
+func (w *worker) commit() {
+	for _, ref := range w.dirty {
+		rec := w.overlay[ref]
+		var value sarama.Encoder
+		if rec != nil {
+			names := make([]string, 0, len(rec))
+			for n := range rec {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			value = sarama.ByteEncoder(wire.AppendStateRecord(nil, rec, names))
+		}
+		w.send(&sarama.ProducerMessage{
+			Topic:     string(w.p.topo.TableTopic(ref.fn)),
+			Partition: ref.part,
+			Key:       sarama.StringEncoder(ref.id),
+			Value:     value,
+			Metadata:  ref,
+		})
+	}
+	offsets := make(map[string][]*sarama.PartitionOffsetMetadata, len(w.offsets))
+	for topic, parts := range w.offsets {
+		for part, off := range parts {
+			offsets[topic] = append(offsets[topic], &sarama.PartitionOffsetMetadata{Partition: part, Offset: off})
+		}
+	}
+	var err error
+	if f := w.p.cfg.faults; f != nil && f.BeforeCommit != nil {
+		err = f.BeforeCommit()
+	}
+	var acked []*sarama.ProducerMessage
+	if err == nil {
+		meta := sarama.NewConsumerGroupMetadataFromSession(w.sess, w.p.topo.App, nil)
+		acked, err = w.h.producer.commit(offsets, meta)
+	}
+	if err != nil {
+		w.recoverFrom(fmt.Errorf("processor: commit: %w", err))
+		return
+	}
+	if err := w.applyToStores(acked); err != nil {
+		w.setFatal(fmt.Errorf("processor: write local store: %w", err))
+		return
+	}
+	w.p.count(func(s *Stats) { s.Commits++ })
+	w.resetTxn()
+}
+
+// applyToStores writes the committed overlay to the local stores, one batch
+// per partition with the new table offsets.
+func (w *worker) applyToStores(acked []*sarama.ProducerMessage) error {
+	batches := make(map[int32]*storeBatch)
+	batch := func(part int32) *storeBatch {
+		b := batches[part]
+		if b == nil {
+			b = &storeBatch{}
+			batches[part] = b
+		}
+		return b
+	}
+	for _, ref := range w.dirty {
+		rec := w.overlay[ref]
+		var value []byte
+		if rec != nil {
+			names := make([]string, 0, len(rec))
+			for n := range rec {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			value = wire.AppendStateRecord(nil, rec, names)
+		}
+		batch(ref.part).put(ref.fn, ref.id, value)
+	}
+	type tableRef struct {
+		part int32
+		fn   functions.TypeName
+	}
+	next := make(map[tableRef]int64)
+	for _, m := range acked {
+		ref, ok := m.Metadata.(stateRef)
+		if !ok {
+			continue
+		}
+		k := tableRef{ref.part, ref.fn}
+		if m.Offset+1 > next[k] {
+			next[k] = m.Offset + 1
+		}
+	}
+	for k, off := range next {
+		batch(k.part).setOffset(k.fn, off)
+	}
+	for part, b := range batches {
+		st := w.parts[part]
+		if st == nil {
+			return fmt.Errorf("partition %d has no local store", part)
+		}
+		if err := st.write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *worker) resetTxn() {
+	w.inTxn = false
+	w.pending = w.pending[:0]
+	w.offsets = nil
+	w.overlay = nil
+	w.dirty = w.dirty[:0]
+}
+
+// recoverFrom handles a failed transaction: abort it, drop its state
+// overlay and process its input again in a new transaction. A fenced or
+// otherwise unusable producer is replaced and the session ends, so the
+// group re-assigns partitions and consumption restarts at the committed
+// offsets.
+func (w *worker) recoverFrom(cause error) {
+	w.p.count(func(s *Stats) { s.Aborts++ })
+	log := w.p.cfg.logger
+	abortErr := w.h.producer.abort()
+	replay := slices.Clone(w.pending)
+	w.resetTxn()
+	if abortErr != nil || w.h.producer.fatal() || errors.Is(cause, sarama.ErrProducerFenced) || w.ctx.Err() != nil {
+		log.Warn("transaction failed; restarting the session", "err", cause, "abort_err", abortErr)
+		if err := w.replaceProducer(); err != nil {
+			w.setFatal(err)
+			return
+		}
+		w.cancel(fmt.Errorf("transaction failed: %w", cause))
+		return
+	}
+	log.Warn("transaction aborted; processing its input again", "err", cause, "records", len(replay))
+	for _, m := range replay {
+		if err := w.handle(item{msg: m}); err != nil {
+			w.recoverFrom(err)
+			return
+		}
+	}
+}
+
+func (w *worker) replaceProducer() error {
+	_ = w.h.producer.close()
+	prod, err := newTxnProducer(w.p.brokers, w.p.producerConfig(w.h.txnID))
+	if err != nil {
+		return fmt.Errorf("processor: recreate producer: %w", err)
+	}
+	w.h.producer = prod
+	return nil
+}

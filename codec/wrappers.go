@@ -143,12 +143,15 @@ func (stringCodec) Encode(v string) ([]byte, error) {
 
 func (stringCodec) Decode(b []byte) (string, error) {
 	var v string
+	valid := true
 	err := decodeWrapper(b, protowire.BytesType, func(b []byte) int {
 		x, n := protowire.ConsumeBytes(b)
+		// Check every occurrence, not only the last, as protobuf does.
+		valid = valid && utf8.Valid(x)
 		v = string(x)
 		return n
 	})
-	if err == nil && !utf8.ValidString(v) {
+	if err == nil && !valid {
 		return "", corrupt("string wrapper is not valid utf-8", nil)
 	}
 	return v, err
@@ -161,6 +164,9 @@ func decodeWrapper(b []byte, want protowire.Type, value func([]byte) int) error 
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return corrupt("wrapper tag", protowire.ParseError(n))
+		}
+		if num > protowire.MaxValidNumber { // ConsumeTag checks only the lower bound
+			return corrupt("wrapper field number out of range", nil)
 		}
 		b = b[n:]
 		if num == 1 {

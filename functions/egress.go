@@ -2,7 +2,9 @@ package functions
 
 import (
 	"errors"
+	"fmt"
 
+	"github.com/stateloop/stateloop/codec"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -48,13 +50,16 @@ func (kafkaRecordCodec) Decode(b []byte) (KafkaRecord, error) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return r, protowire.ParseError(n)
+			return r, corruptRecord(protowire.ParseError(n))
+		}
+		if num > protowire.MaxValidNumber { // ConsumeTag checks only the lower bound
+			return r, corruptRecord(errors.New("field number out of range"))
 		}
 		b = b[n:]
 		if num >= 1 && num <= 3 && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return r, protowire.ParseError(n)
+				return r, corruptRecord(protowire.ParseError(n))
 			}
 			switch num {
 			case 1:
@@ -68,13 +73,19 @@ func (kafkaRecordCodec) Decode(b []byte) (KafkaRecord, error) {
 			continue
 		}
 		if num >= 1 && num <= 3 {
-			return r, errors.New("kafka producer record: wrong wire type")
+			return r, corruptRecord(errors.New("wrong wire type"))
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return r, protowire.ParseError(n)
+			return r, corruptRecord(protowire.ParseError(n))
 		}
 		b = b[n:]
 	}
 	return r, nil
+}
+
+// corruptRecord wraps codec.ErrCorrupt, as the codec contract asks of every
+// Decode error caused by malformed bytes.
+func corruptRecord(err error) error {
+	return fmt.Errorf("%w: kafka producer record: %w", codec.ErrCorrupt, err)
 }

@@ -161,9 +161,17 @@ func (in *invocation) fail(err error) {
 	}
 }
 
-func (in *invocation) cell(name string) *cell {
+// cell returns the cell of the declared state name, or fails the
+// invocation if there is none or it is declared with another type: writing
+// bytes of one codec under another type name would corrupt the state.
+func (in *invocation) cell(name string, typeName TypeName) *cell {
 	for i := range in.decls {
 		if in.decls[i].name == name {
+			if in.decls[i].typeName != typeName {
+				in.fail(fmt.Errorf("%w %q: used with type %s, declared in the Spec of %s with %s",
+					ErrUndeclaredState, name, typeName, in.self.Type, in.decls[i].typeName))
+				return nil
+			}
 			return &in.cells[i]
 		}
 	}

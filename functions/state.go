@@ -32,13 +32,20 @@ func (s State[T]) Name() string { return s.name }
 // TypeName returns the type name the value is stored with.
 func (s State[T]) TypeName() TypeName { return s.typ.name }
 
+// Type returns the state's type, whose codec encodes the stored bytes. It
+// is for runtimes and test harnesses that read or seed stored state.
+func (s State[T]) Type() Type[T] { return s.typ }
+
 // Get returns the current value and whether it is set. A value set earlier
 // in the same invocation is returned as set.
 func (s State[T]) Get(ctx Context) (T, bool) {
 	var zero T
-	c := ctx.invocation().cell(s.name)
+	c := ctx.invocation().cell(s.name, s.typ.name)
 	if c == nil || !c.present {
 		return zero, false
+	}
+	if c.decoded == nil { // the zero value of an interface type
+		return zero, true
 	}
 	v, ok := c.decoded.(T)
 	if !ok {
@@ -51,7 +58,7 @@ func (s State[T]) Get(ctx Context) (T, bool) {
 // Set replaces the value. An encode error fails the invocation.
 func (s State[T]) Set(ctx Context, v T) {
 	inv := ctx.invocation()
-	c := inv.cell(s.name)
+	c := inv.cell(s.name, s.typ.name)
 	if c == nil {
 		return
 	}
@@ -65,7 +72,7 @@ func (s State[T]) Set(ctx Context, v T) {
 
 // Clear removes the value; Get then reports it as not set.
 func (s State[T]) Clear(ctx Context) {
-	c := ctx.invocation().cell(s.name)
+	c := ctx.invocation().cell(s.name, s.typ.name)
 	if c == nil {
 		return
 	}
@@ -74,13 +81,11 @@ func (s State[T]) Clear(ctx Context) {
 }
 
 func (s State[T]) decl() stateDecl {
-	return stateDecl{
-		name:     s.name,
-		typeName: s.typ.name,
-		decode: func(b []byte) (any, error) {
-			return s.typ.codec.Decode(b)
-		},
+	d := stateDecl{name: s.name, typeName: s.typ.name}
+	if s.typ.codec != nil { // a zero Type has none; Register reports it
+		d.decode = func(b []byte) (any, error) { return s.typ.codec.Decode(b) }
 	}
+	return d
 }
 
 // StateSpec is implemented by [State] values, for listing them in a [Spec].

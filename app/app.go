@@ -1,0 +1,229 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor"
+	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/topology"
+)
+
+// pollInterval is how often Run looks at the processor's Stats to report
+// progress.
+const pollInterval = 200 * time.Millisecond
+
+// dialTimeout bounds the check that an external broker is reachable.
+const dialTimeout = 3 * time.Second
+
+// Run runs the application that build makes until ctx is cancelled, with
+// the settings of f. It prints progress lines to out and logs to stderr.
+//
+// Without brokers it first starts an embedded broker on f.Listen with its
+// data in <f.DataDir>/broker, in a child process (see [embedded.Start]: the
+// program's main must call [embedded.ServeIfChild] first, as [Main] does).
+// The partition count of the application is f.Partitions unless the
+// topology sets one.
+//
+// When ctx is cancelled Run stops the processor, which commits its last
+// transaction and leaves the consumer group, then closes the embedded
+// broker, and returns nil. It returns an error for invalid flags or an
+// invalid application (every problem at once), when the brokers cannot be
+// reached, when the embedded broker cannot start or stops by itself, and
+// when the processor fails.
+func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functions.Registry), out io.Writer) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	logger := f.Logger(os.Stderr)
+	topo, reg := build()
+	switch {
+	case topo.Partitions == 0:
+		topo.Partitions = f.Partitions
+	case f.Partitions != 0 && f.Partitions != topology.DefaultPartitions && f.Partitions != topo.Partitions:
+		fmt.Fprintf(out, "note: application %s sets %d partitions itself; --partitions %d is ignored\n", topo.App, topo.Partitions, f.Partitions)
+	}
+	if err := topo.Validate(); err != nil {
+		return fmt.Errorf("app: invalid application: %w", err)
+	}
+	opts := []processor.Option{processor.WithLogger(logger)}
+	if f.DataDir != "" {
+		opts = append(opts, processor.WithDataDir(f.DataDir))
+	}
+	if f.CommitInterval > 0 {
+		opts = append(opts, processor.WithCommitInterval(f.CommitInterval))
+	}
+	if f.InstanceID != "" {
+		opts = append(opts, processor.WithInstanceID(f.InstanceID))
+	}
+
+	brokers := SplitBrokers(strings.Join(f.Brokers, ","))
+	var broker *embedded.Broker
+	if len(brokers) == 0 {
+		b, err := startBroker(ctx, f, topo.PartitionCount(), logger, out)
+		if err != nil {
+			return err
+		}
+		broker = b
+		brokers = []string{b.Addr()}
+	}
+	fmt.Fprintf(out, "connecting to Kafka at %s\n", strings.Join(brokers, ","))
+	if broker == nil {
+		if err := checkReachable(ctx, brokers); err != nil {
+			return err
+		}
+	}
+	err := run(ctx, brokers, topo, reg, opts, broker, out)
+	if broker != nil {
+		if cerr := broker.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("app: stop the embedded Kafka broker: %w", cerr)
+		}
+	}
+	return err
+}
+
+// startBroker starts the embedded broker and prints where it listens.
+func startBroker(ctx context.Context, f Flags, partitions int32, logger *slog.Logger, out io.Writer) (*embedded.Broker, error) {
+	dir, where := "", "in memory"
+	if f.DataDir != "" {
+		dir = filepath.Join(f.DataDir, "broker")
+		where = "in " + dir
+	}
+	b, err := embedded.Start(ctx, embedded.Config{
+		Listen:     f.Listen,
+		DataDir:    dir,
+		Partitions: partitions,
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: start the embedded Kafka broker: %w", err)
+	}
+	fmt.Fprintf(out, "embedded Kafka broker listening on %s (data %s); connect with --brokers %s\n", b.Addr(), where, b.Addr())
+	return b, nil
+}
+
+// checkReachable fails fast, with advice, when none of the brokers accepts
+// a TCP connection.
+func checkReachable(ctx context.Context, brokers []string) error {
+	d := net.Dialer{Timeout: dialTimeout}
+	var errs []error
+	for _, b := range brokers {
+		conn, err := d.DialContext(ctx, "tcp", b)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	list := strings.Join(brokers, ",")
+	return fmt.Errorf("app: cannot connect to Kafka at %s: is Kafka running there? start one with `stateloop broker`, "+
+		"fix --brokers, or leave --brokers out to run an embedded broker: %w", list, errors.Join(errs...))
+}
+
+// run runs the processor until ctx is cancelled, the processor fails or
+// the embedded broker (if any) stops, reporting progress to out.
+func run(ctx context.Context, brokers []string, topo topology.Topology, reg *functions.Registry, opts []processor.Option, broker *embedded.Broker, out io.Writer) error {
+	p, err := processor.New(brokers, topo, reg, opts...)
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+
+	var brokerDone <-chan struct{}
+	if broker != nil {
+		brokerDone = broker.Done()
+	}
+	ctxDone := ctx.Done()
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	var progress progress
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("app: application %s: %w", topo.App, err)
+			}
+			fmt.Fprintf(out, "application %s stopped\n", topo.App)
+			return nil
+		case <-brokerDone:
+			cancel()
+			<-done
+			berr := broker.Err()
+			if berr == nil {
+				berr = errors.New("it exited")
+			}
+			return fmt.Errorf("app: application %s stopped because the embedded Kafka broker stopped: %w", topo.App, berr)
+		case <-ctxDone:
+			ctxDone = nil
+			fmt.Fprintf(out, "stopping application %s: committing the last transaction (press Ctrl-C again to kill)\n", topo.App)
+		case <-tick.C:
+			progress.report(out, topo, p.Stats())
+		}
+	}
+}
+
+// progress remembers what Run has told the user about readiness.
+type progress struct {
+	announced bool    // the first "ready" line was printed
+	ready     bool    // the processor was ready at the last poll
+	owned     []int32 // the partitions reported last
+}
+
+func (pr *progress) report(out io.Writer, topo topology.Topology, s processor.Stats) {
+	if !s.Ready {
+		pr.ready = false
+		return
+	}
+	owned := slices.Sorted(slices.Values(s.Partitions))
+	switch {
+	case !pr.announced:
+		fmt.Fprintf(out, "application %s ready: %d of %d partitions, function types %s%s\n",
+			topo.App, len(owned), topo.PartitionCount(), joinTypes(topo.Functions), topics(topo))
+	case !pr.ready || !slices.Equal(owned, pr.owned):
+		fmt.Fprintf(out, "application %s rebalanced: now %d of %d partitions\n", topo.App, len(owned), topo.PartitionCount())
+	}
+	pr.announced, pr.ready, pr.owned = true, true, owned
+}
+
+func joinTypes(ts []functions.TypeName) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// topics describes the ingress and egress topics for the ready line.
+func topics(topo topology.Topology) string {
+	var in, eg []string
+	for _, i := range topo.Ingresses {
+		in = append(in, string(i.Topic))
+	}
+	for _, e := range topo.Egresses {
+		for _, t := range e.Topics {
+			eg = append(eg, string(t))
+		}
+	}
+	s := ""
+	if len(in) > 0 {
+		s += "; reading topics " + strings.Join(in, ", ")
+	}
+	if len(eg) > 0 {
+		s += "; writing topics " + strings.Join(eg, ", ")
+	}
+	return s
+}

@@ -1,0 +1,302 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/codec"
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/topology"
+)
+
+// TestMain lets this test binary serve as the embedded broker's child
+// process, as a program's main does through app.Main.
+func TestMain(m *testing.M) {
+	embedded.ServeIfChild()
+	os.Exit(m.Run())
+}
+
+var (
+	echoFn   = functions.TypeName("test/echo")
+	textType = functions.NewType("test/text", codec.Text())
+)
+
+// echoApp copies the records of topic in to topic out.
+func echoApp() (topology.Topology, *functions.Registry) {
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{
+		Type: echoFn,
+		Function: functions.Router(functions.Handle(textType, func(ctx functions.Context, s string) error {
+			ctx.SendEgress("test/out", functions.KafkaMessage("out", ctx.Self().ID, []byte(s)))
+			return nil
+		})),
+	})
+	return topology.Topology{
+		App:       "echo",
+		Functions: []functions.TypeName{echoFn},
+		Ingresses: []topology.Ingress{{Topic: "in", ValueType: textType.Name(), Targets: []functions.TypeName{echoFn}}},
+		Egresses:  []topology.Egress{{ID: "test/out", Topics: []topology.Topic{"out"}}},
+	}, reg
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	t.Parallel()
+	f := app.Flags{
+		Brokers:        []string{"127.0.0.1:9092", "kafka", ":9092"},
+		Partitions:     -1,
+		CommitInterval: -time.Second,
+		InstanceID:     "a b",
+		LogLevel:       "loud",
+		LogFormat:      "xml",
+	}
+	err := f.Validate()
+	if err == nil {
+		t.Fatal("got nil, want errors")
+	}
+	for _, want := range []string{
+		`--brokers "kafka": not host:port`,
+		`--brokers ":9092": no host`,
+		"--partitions -1: must be at least 1",
+		"--commit-interval -1s: must be positive",
+		`--instance-id "a b"`,
+		`--log-level "loud": want debug, info, warn or error`,
+		`--log-format "xml": want text or json`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if got := strings.Count(err.Error(), "\n") + 1; got != 7 {
+		t.Errorf("got %d problems, want 7:\n%v", got, err)
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if !strings.HasPrefix(line, "app: ") {
+			t.Errorf("problem %q does not start with \"app: \"", line)
+		}
+	}
+}
+
+func TestValidateListenOnlyWithoutBrokers(t *testing.T) {
+	t.Parallel()
+	if err := (app.Flags{Listen: "nope"}).Validate(); err == nil || !strings.Contains(err.Error(), "--listen") {
+		t.Errorf("got %v, want a --listen error", err)
+	}
+	if err := (app.Flags{Listen: "nope", Brokers: []string{"k:9092"}}).Validate(); err != nil {
+		t.Errorf("--listen is unused with --brokers, got %v", err)
+	}
+}
+
+func TestZeroFlagsAreValid(t *testing.T) {
+	t.Parallel()
+	if err := (app.Flags{}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRegisterDefaults(t *testing.T) {
+	t.Setenv(app.EnvBrokers, "")
+	var f app.Flags
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	f.Register(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	want := app.Flags{Listen: "127.0.0.1:9092", DataDir: "./stateloop-data", Partitions: 8, CommitInterval: 100 * time.Millisecond, LogLevel: "info", LogFormat: "text"}
+	if f.Listen != want.Listen || f.DataDir != want.DataDir || f.Partitions != want.Partitions ||
+		f.CommitInterval != want.CommitInterval || f.LogLevel != want.LogLevel || f.LogFormat != want.LogFormat ||
+		len(f.Brokers) != 0 || f.InstanceID != "" {
+		t.Errorf("got %+v, want %+v", f, want)
+	}
+	if err := f.Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+}
+
+func TestRegisterBrokersFromEnvAndFlag(t *testing.T) {
+	t.Setenv(app.EnvBrokers, " k1:9092, k2:9092 ,")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"env", nil, []string{"k1:9092", "k2:9092"}},
+		{"flag wins", []string{"--brokers", "k3:9092,k4:9092"}, []string{"k3:9092", "k4:9092"}},
+		{"empty flag means embedded", []string{"--brokers", ""}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var f app.Flags
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			f.Register(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			got := app.SplitBrokers(strings.Join(f.Brokers, ","))
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("got brokers %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunRejectsInvalidFlagsAndApplication(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	err := app.Run(context.Background(), app.Flags{Partitions: -3}, echoApp, &out)
+	if err == nil || !strings.Contains(err.Error(), "--partitions -3") {
+		t.Errorf("got %v, want a --partitions error", err)
+	}
+	broken := func() (topology.Topology, *functions.Registry) {
+		topo, reg := echoApp()
+		topo.App = ""
+		topo.Egresses[0].Topics = nil
+		return topo, reg
+	}
+	err = app.Run(context.Background(), app.Flags{}, broken, &out)
+	if err == nil || !strings.Contains(err.Error(), "app: empty") || !strings.Contains(err.Error(), "no topics") {
+		t.Errorf("got %v, want every topology problem", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("Run printed %q before failing, want nothing (no broker started)", out.String())
+	}
+}
+
+func TestRunUnreachableBrokersSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	err := app.Run(context.Background(), app.Flags{Brokers: []string{"127.0.0.1:1"}}, echoApp, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "cannot connect to Kafka at 127.0.0.1:1") || !strings.Contains(err.Error(), "stateloop broker") {
+		t.Errorf("got %v, want advice to start a broker", err)
+	}
+}
+
+// TestRunEmbeddedBroker runs an application with its embedded broker in a
+// child process and stops it like Ctrl-C does.
+func TestRunEmbeddedBroker(t *testing.T) {
+	t.Setenv(app.EnvBrokers, "")
+	dir := t.TempDir()
+	out, runErr, stop := startRun(t, app.Flags{Listen: "127.0.0.1:0", DataDir: dir, Partitions: 2, LogLevel: "warn"})
+	waitForOutput(t, out, runErr, "application echo ready: 2 of 2 partitions, function types test/echo; reading topics in; writing topics out")
+	stop()
+	if err := <-runErr; err != nil {
+		t.Fatalf("Run: %v\noutput:\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	wantPrefixes := []string{
+		"embedded Kafka broker listening on 127.0.0.1:",
+		"connecting to Kafka at 127.0.0.1:",
+		"application echo ready: ",
+		"stopping application echo: ",
+		"application echo stopped",
+	}
+	if len(lines) != len(wantPrefixes) {
+		t.Fatalf("got output lines:\n%s\nwant lines starting with %q", out, wantPrefixes)
+	}
+	for i, p := range wantPrefixes {
+		if !strings.HasPrefix(lines[i], p) {
+			t.Errorf("line %d: got %q, want it to start with %q", i+1, lines[i], p)
+		}
+	}
+	if !strings.Contains(lines[0], "(data in "+filepath.Join(dir, "broker")+")") {
+		t.Errorf("got %q, want the broker's data dir %s", lines[0], filepath.Join(dir, "broker"))
+	}
+	for _, p := range []string{"instance-id", "broker"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("data dir: %v", err)
+		}
+	}
+}
+
+// TestRunStopsWhenEmbeddedBrokerDies kills the broker child with SIGKILL:
+// Run must stop the processor and return an error saying so.
+func TestRunStopsWhenEmbeddedBrokerDies(t *testing.T) {
+	t.Setenv(app.EnvBrokers, "")
+	dir := t.TempDir()
+	out, runErr, _ := startRun(t, app.Flags{Listen: "127.0.0.1:0", DataDir: dir, Partitions: 2, LogLevel: "error"})
+	waitForOutput(t, out, runErr, "application echo ready")
+
+	data, err := os.ReadFile(filepath.Join(dir, "broker", "broker.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owner struct {
+		BrokerPID int `json:"broker_pid"`
+	}
+	if err := json.Unmarshal(data, &owner); err != nil || owner.BrokerPID == 0 || owner.BrokerPID == os.Getpid() {
+		t.Fatalf("broker.lock %q: no broker child pid (%v)", data, err)
+	}
+	if err := syscall.Kill(owner.BrokerPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-runErr:
+		if err == nil || !strings.Contains(err.Error(), "embedded Kafka broker stopped") {
+			t.Errorf("got %v, want an error about the broker", err)
+		}
+		t.Logf("Run: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run did not return 30s after the broker died; output:\n%s", out)
+	}
+}
+
+func startRun(t *testing.T, f app.Flags) (*syncBuffer, <-chan error, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	runErr := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runErr <- app.Run(ctx, f, echoApp, out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return 30s after its context was cancelled")
+		}
+	})
+	return out, runErr, cancel
+}
+
+func waitForOutput(t *testing.T, out *syncBuffer, runErr <-chan error, want string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		select {
+		case err := <-runErr:
+			t.Fatalf("Run returned %v before printing %q; output:\n%s", err, want, out)
+		case <-deadline:
+			t.Fatalf("no %q after 20s; output:\n%s", want, out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -3,6 +3,9 @@ package processor
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,7 +121,15 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 		last = state
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	var stuck []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "stateloop/processor.(*") {
+			stuck = append(stuck, g)
+		}
+	}
+	t.Fatalf("timed out after %v waiting for %s; last state: %s\nprocessor goroutines:\n%s", timeout, what, last, strings.Join(stuck, "\n\n"))
 }
 
 // runProcessor runs p until the test ends or stop is called.
@@ -140,3 +151,16 @@ func runProcessor(t testing.TB, p *Processor) (stop func()) {
 }
 
 func key(i int) []byte { return []byte(fmt.Sprintf("k%d", i)) }
+
+// testLogger writes the processor's log to the test log, shown on failure
+// or with -v.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}

@@ -16,19 +16,19 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	dataDir           string
-	instanceID        string
-	commitInterval    time.Duration
-	commitCount       int
-	logger            *slog.Logger
-	createTopics      bool
-	replication       int16
-	txnTimeout        time.Duration
-	sessionTimeout    time.Duration
-	retries           int
-	retryBackoff      time.Duration
-	kafkaVersion      string
-	faults            *Faults
+	dataDir        string
+	instanceID     string
+	commitInterval time.Duration
+	commitCount    int
+	logger         *slog.Logger
+	createTopics   bool
+	replication    int16
+	txnTimeout     time.Duration
+	sessionTimeout time.Duration
+	retries        int
+	retryBackoff   time.Duration
+	kafkaVersion   string
+	faults         *Faults
 }
 
 func defaultConfig() config {
@@ -129,6 +129,16 @@ type Faults struct {
 	// BeforeCommit is called before each commit; returning an error makes
 	// the processor abort the transaction instead, as if the commit failed.
 	BeforeCommit func() error
+	// Committed, if set, is called after each successful commit with the
+	// records (topic, partition, offset) whose processing it committed.
+	Committed func(records []RecordRef)
+}
+
+// RecordRef names a consumed record.
+type RecordRef struct {
+	Topic     string
+	Partition int32
+	Offset    int64
 }
 
 // WithFaults installs fault injection hooks.

@@ -2,13 +2,13 @@ package processor
 
 // Stats is a snapshot of a processor's counters since it started.
 type Stats struct {
-	Invocations int64 // successful invocations
-	Failures    int64 // failed invocation attempts
-	Ingress     int64 // ingress records routed
-	Egress      int64 // egress records written
-	DeadLetters int64 // records sent to the dead-letter topic
-	Commits     int64 // committed transactions
-	Aborts      int64 // aborted transactions
+	Invocations int64   // successful invocations
+	Failures    int64   // failed invocation attempts
+	Ingress     int64   // ingress records routed
+	Egress      int64   // egress records written
+	DeadLetters int64   // records sent to the dead-letter topic
+	Commits     int64   // committed transactions
+	Aborts      int64   // aborted transactions
 	Partitions  []int32 // loop partitions owned now
 	Ready       bool    // at least one session has recovered its state
 }

@@ -8,6 +8,10 @@ import (
 	"github.com/IBM/sarama"
 )
 
+// errCommittedWithFailures reports a transaction that the broker committed
+// although some of its records failed; sarama should never let that happen.
+var errCommittedWithFailures = errors.New("transaction committed with failed records")
+
 // txnProducer wraps one transactional sarama producer. It counts the
 // records of the open transaction and collects their acknowledgements, so
 // that after a commit the offsets of the changelog records are known.
@@ -80,7 +84,7 @@ func (t *txnProducer) commit(offsets map[string][]*sarama.PartitionOffsetMetadat
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.errs) > 0 {
-		return nil, fmt.Errorf("commit transaction: a record failed: %w", t.errs[0])
+		return nil, fmt.Errorf("%w: %d records failed, first: %w", errCommittedWithFailures, len(t.errs), t.errs[0])
 	}
 	return t.acked, nil
 }

@@ -123,6 +123,14 @@ func (w *worker) run() {
 			}
 			return
 		case it := <-w.items:
+			if w.ctx.Err() != nil {
+				// Regression: select picks any ready case, so after a failed
+				// transaction cancelled the session, later records of the same
+				// partitions could still be processed and committed, skipping
+				// the records of the failed transaction (a loss seen under
+				// -race). Once the session is over, nothing more is processed.
+				continue
+			}
 			if err := w.handle(it); err != nil {
 				w.recoverFrom(err)
 				continue
@@ -462,6 +470,13 @@ func (w *worker) commit() {
 		return
 	}
 	w.p.count(func(s *Stats) { s.Commits++ })
+	if f := w.p.cfg.faults; f != nil && f.Committed != nil {
+		refs := make([]RecordRef, len(w.pending))
+		for i, m := range w.pending {
+			refs[i] = RecordRef{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+		}
+		f.Committed(refs)
+	}
 	w.resetTxn()
 }
 

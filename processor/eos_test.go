@@ -272,7 +272,7 @@ func exactlyOnceScenario(t *testing.T, app string, fencing bool) {
 			}
 			recs := readTopic(t, client, app+"-loop")
 			for _, r := range recs {
-				if r.Partition == part && committed[RecordRef{app+"-loop", part, r.Offset}] == 0 {
+				if r.Partition == part && committed[RecordRef{app + "-loop", part, r.Offset}] == 0 {
 					gaps = append(gaps, r.Offset)
 				}
 			}

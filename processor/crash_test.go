@@ -1,0 +1,165 @@
+package processor
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/stateloop/stateloop/processor/embedded"
+)
+
+// The crash test runs the cycle application in a separate process (this
+// test binary, re-executed) that also runs the embedded broker, as
+// `stateloop run` does, and kills that process with SIGKILL at random
+// moments while records stream in. Each restart reuses the data directory
+// (broker data and local state). At the end every effect must have happened
+// exactly once.
+
+const crashAppEnv = "STATELOOP_TEST_CRASH_APP"
+
+// runCrashApp is the application process: embedded broker (child process)
+// plus one processor, until killed.
+func runCrashApp() int {
+	dir, listen := os.Getenv(crashAppEnv), os.Getenv("STATELOOP_TEST_LISTEN")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	b, err := embedded.Start(ctx, embedded.Config{Listen: listen, DataDir: filepath.Join(dir, "broker"), Partitions: 4})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crash app: broker:", err)
+		return 1
+	}
+	defer b.Close()
+	topo, reg := cycleApp("crash")
+	p, err := New([]string{b.Addr()}, topo, reg, WithDataDir(filepath.Join(dir, "state")), WithInstanceID("crash-1"),
+		WithCommitInterval(20*time.Millisecond), WithCommitCount(500))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crash app:", err)
+		return 1
+	}
+	go func() {
+		for !p.Stats().Ready {
+			time.Sleep(20 * time.Millisecond)
+		}
+		fmt.Println("READY")
+	}()
+	if err := p.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "crash app:", err)
+		return 1
+	}
+	return 0
+}
+
+type crashApp struct {
+	cmd   *exec.Cmd
+	ready chan struct{}
+}
+
+func startCrashApp(t *testing.T, dir, listen string) *crashApp {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashAppEnv+"="+dir, "STATELOOP_TEST_LISTEN="+listen)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := &crashApp{cmd: cmd, ready: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.TrimSpace(sc.Text()) == "READY" {
+				close(a.ready)
+			}
+		}
+	}()
+	select {
+	case <-a.ready:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("application process did not become ready in 60s")
+	}
+	return a
+}
+
+func (a *crashApp) kill(t *testing.T) {
+	t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.cmd.Wait()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestExactlyOnceAcrossKill9OfRuntimeAndEmbeddedBroker kills the process
+// that runs the runtime and the embedded broker with SIGKILL six times at
+// random moments during a stream of 10,000 records.
+func TestExactlyOnceAcrossKill9OfRuntimeAndEmbeddedBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long-running crash test")
+	}
+	dir, listen := t.TempDir(), freePort(t)
+	topo, _ := cycleApp("crash")
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	perID := map[string]int{}
+	const total, ids, kills = 10000, 64, 6
+	batch := total / kills
+	app := startCrashApp(t, dir, listen)
+	for k := 0; k < kills; k++ {
+		client := crashClient(t, listen)
+		produceSeqs(t, client, "crash-in", k*batch, min((k+1)*batch, total), ids, perID)
+		client.Close()
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		app.kill(t)
+		t.Logf("kill %d after producing %d records", k+1, min((k+1)*batch, total))
+		app = startCrashApp(t, dir, listen)
+	}
+	client := crashClient(t, listen)
+	defer client.Close()
+	if rest := kills * batch; rest < total {
+		produceSeqs(t, client, "crash-in", rest, total, ids, perID)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for egressDistinct(t, client, "crash-done") < total && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	checkCycleExact(t, client, topo, perID)
+	app.cmd.Process.Signal(syscall.SIGTERM)
+	_ = app.cmd.Wait()
+}
+
+func crashClient(t *testing.T, addr string) sarama.Client {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_0_0_0
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	c, err := sarama.NewClient([]string{addr}, sc)
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	return c
+}

@@ -1,0 +1,22 @@
+package processor
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stateloop/stateloop/processor/embedded"
+)
+
+func TestMain(m *testing.M) {
+	// This test binary also serves as the embedded broker's child process
+	// and as the application process that the crash test kills.
+	embedded.ServeIfChild()
+	if os.Getenv(crashAppEnv) != "" {
+		os.Exit(runCrashApp())
+	}
+	// Under -race every process sleeps a second before it exits; spare the
+	// child processes (GORACE is read at start-up).
+	_ = os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	os.Exit(m.Run())
+}

@@ -73,8 +73,9 @@ func Permanent(err error) error {
 
 // IsPermanent reports whether err, or an error it wraps, was marked with
 // [Permanent], or is a [DecodeError], [ErrUnhandledType],
-// [ErrUnknownFunction] or [ErrUndeclaredState]: errors that a retry
-// cannot fix.
+// [ErrUnknownFunction], [ErrUndeclaredState] or [ErrInvalidTypeName]:
+// errors that a retry cannot fix. Invalid uses of a [Context] (sending to
+// an invalid address, a message that failed to encode) are permanent too.
 func IsPermanent(err error) bool {
 	var p permanentError
 	var d *DecodeError

@@ -155,9 +155,12 @@ func userStack(stack []byte) string {
 
 func (in *invocation) invocation() *invocation { return in }
 
+// fail records the first misuse of the API in this invocation. Misuse is
+// deterministic (an invalid address, a value that does not encode), so a
+// retry cannot fix it: the error is permanent.
 func (in *invocation) fail(err error) {
 	if in.err == nil {
-		in.err = err
+		in.err = Permanent(err)
 	}
 }
 

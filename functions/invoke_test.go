@@ -515,3 +515,20 @@ func BenchmarkInvoke(b *testing.B) {
 		}
 	}
 }
+
+// Misuse of the Context is deterministic, so the runtime must not retry it.
+func TestInvokeAPIMisuseIsPermanent(t *testing.T) {
+	t.Parallel()
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "test/misuse", Function: functions.FunctionFunc(func(ctx functions.Context, _ functions.Message) error {
+		ctx.Send(functions.Address{Type: "test/other"}, functions.StringType.Of("x")) // empty id
+		return nil
+	})})
+	_, err := reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "test/misuse", ID: "a"}, Message: functions.StringType.Of("m")})
+	if err == nil {
+		t.Fatal("got nil error, want the send to an address without id to fail the invocation")
+	}
+	if !functions.IsPermanent(err) {
+		t.Errorf("IsPermanent(%v) = false, want true", err)
+	}
+}

@@ -183,3 +183,35 @@ func isAbortMarker(b *sarama.RecordBatch) bool {
 	k := b.Records[0].Key
 	return int16(k[2])<<8|int16(k[3]) == 0
 }
+
+// lastCommittedOffset returns the offset of the last committed data record
+// of a partition at or after from, or -1 if there is none. It looks at the
+// tail first, where the answer almost always is.
+func lastCommittedOffset(ctx context.Context, client sarama.Client, topic string, partition int32, from int64) (int64, error) {
+	start, _, lso, err := partitionEnds(client, topic, partition)
+	if err != nil {
+		return 0, err
+	}
+	if from < start {
+		from = start
+	}
+	last := int64(-1)
+	note := func(r committedRecord) error {
+		last = r.Offset
+		return nil
+	}
+	const tail = 1000
+	if lso-tail > from {
+		if _, err := readCommitted(ctx, client, topic, partition, lso-tail, lso, note); err != nil {
+			return 0, err
+		}
+		if last >= 0 {
+			return last, nil
+		}
+		lso -= tail
+	}
+	if _, err := readCommitted(ctx, client, topic, partition, from, lso, note); err != nil {
+		return 0, err
+	}
+	return last, nil
+}

@@ -236,7 +236,15 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			w.setFatal(fmt.Errorf("processor: recover partition %d: %w", claim.Partition(), err))
 			return err
 		}
-		if !w.deliver(item{ready: &readyPartition{id: claim.Partition(), store: st}}) {
+		backlogEnd, err := lastCommittedOffset(sess.Context(), h.client, claim.Topic(), claim.Partition(), claim.InitialOffset())
+		if err != nil {
+			if sess.Context().Err() != nil {
+				return nil
+			}
+			w.setFatal(fmt.Errorf("processor: read backlog of loop partition %d: %w", claim.Partition(), err))
+			return err
+		}
+		if !w.deliver(item{ready: &readyPartition{id: claim.Partition(), store: st, backlogEnd: backlogEnd}}) {
 			return nil
 		}
 	}

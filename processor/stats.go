@@ -5,6 +5,7 @@ type Stats struct {
 	Invocations int64   // successful invocations
 	Failures    int64   // failed invocation attempts
 	Ingress     int64   // ingress records routed
+	Direct      int64   // ingress messages delivered without a hop through the loop topic
 	Egress      int64   // egress records written
 	DeadLetters int64   // records sent to the dead-letter topic
 	Commits     int64   // committed transactions

@@ -25,6 +25,9 @@ type item struct {
 type readyPartition struct {
 	id    int32
 	store *store
+	// backlogEnd is the offset of the last committed record of the loop
+	// partition at assignment, or -1 if there was none to process
+	backlogEnd int64
 }
 
 type stateRef struct {
@@ -48,6 +51,7 @@ type worker struct {
 
 	loopParts  int
 	parts      map[int32]*store
+	gates      map[int32]*gate
 	partCounts map[string]int32
 
 	// the open transaction
@@ -73,6 +77,7 @@ func newWorker(h *groupHandler, sess sarama.ConsumerGroupSession, loopParts int)
 		stopped:    make(chan struct{}),
 		loopParts:  loopParts,
 		parts:      make(map[int32]*store),
+		gates:      make(map[int32]*gate),
 		partCounts: make(map[string]int32),
 	}
 }
@@ -149,6 +154,7 @@ func (w *worker) run() {
 func (w *worker) handle(it item) error {
 	if it.ready != nil {
 		w.parts[it.ready.id] = it.ready.store
+		w.gates[it.ready.id] = &gate{until: it.ready.backlogEnd, processed: -1}
 		if len(w.parts) == w.loopParts {
 			w.p.count(func(s *Stats) { s.Ready = true })
 		}
@@ -215,8 +221,19 @@ func (w *worker) processIngress(m *sarama.ConsumerMessage) {
 			return
 		}
 	}
+	n := w.p.topo.PartitionCount()
 	for _, out := range msgs {
-		w.sendLoop(wire.Envelope{Target: out.To, Argument: out.Message})
+		env := wire.Envelope{Target: out.To, Argument: out.Message}
+		part := partitionFor(out.To.ID, n)
+		if w.direct(part) {
+			w.deliverTo(m, env, part)
+			w.p.count(func(s *Stats) { s.Direct++ })
+			continue
+		}
+		if g := w.gates[part]; g != nil {
+			g.routedInTxn++
+		}
+		w.sendLoopRouted(env, part)
 	}
 	w.p.count(func(s *Stats) { s.Ingress++ })
 }
@@ -231,28 +248,39 @@ func callRouter(r topology.Router, rec topology.Record) (msgs []functions.Outgoi
 }
 
 func (w *worker) processLoop(m *sarama.ConsumerMessage) {
+	if g := w.gates[m.Partition]; g != nil && m.Offset > g.processed {
+		g.processed = m.Offset
+	}
 	env, err := wire.DecodeEnvelope(m.Value)
 	if err != nil {
 		w.deadLetter(m, fmt.Sprintf("undecodable message envelope: %v", err), nil)
 		return
 	}
-	target := env.Target
-	if want := partitionFor(target.ID, w.p.topo.PartitionCount()); want != m.Partition {
+	if want := partitionFor(env.Target.ID, w.p.topo.PartitionCount()); want != m.Partition {
 		// written by a producer that partitions differently: move it to
 		// the partition that owns the id's state
 		w.sendLoop(env)
 		return
 	}
-	st := w.parts[m.Partition]
-	if st == nil {
+	if w.parts[m.Partition] == nil {
 		w.setFatal(fmt.Errorf("processor: internal error: record of loop partition %d before its state was recovered", m.Partition))
 		return
 	}
+	w.deliverTo(m, env, m.Partition)
+}
+
+// deliverTo invokes the function of env.Target, whose state lives in loop
+// partition part, for a message that came with the consumed record m (a
+// loop record, or an ingress record delivered directly). Failures send m
+// to the dead-letter topic.
+func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part int32) {
+	target := env.Target
+	st := w.parts[part]
 	if _, ok := w.p.reg.Lookup(target.Type); !ok {
 		w.deadLetter(m, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
 		return
 	}
-	ref := stateRef{part: m.Partition, fn: target.Type, id: target.ID}
+	ref := stateRef{part: part, fn: target.Type, id: target.ID}
 	current, err := w.state(st, ref)
 	if err != nil {
 		w.deadLetter(m, fmt.Sprintf("stored state of %s does not decode: %v", target, err), &target)
@@ -391,6 +419,49 @@ func (w *worker) sendLoop(env wire.Envelope) {
 	})
 }
 
+// sendLoopRouted writes an ingress message for a partition that is not
+// delivered directly, and remembers its offset after the commit: direct
+// delivery to that partition must wait until the record is processed.
+func (w *worker) sendLoopRouted(env wire.Envelope, part int32) {
+	w.send(&sarama.ProducerMessage{
+		Topic:     string(w.p.topo.LoopTopic()),
+		Partition: part,
+		Key:       sarama.StringEncoder(env.Target.ID),
+		Value:     sarama.ByteEncoder(wire.AppendEnvelope(nil, env)),
+		Metadata:  routedRef{part: part},
+	})
+}
+
+// routedRef marks a loop record written for an ingress record.
+type routedRef struct{ part int32 }
+
+// gate decides when ingress records may invoke functions of a loop
+// partition directly, in the ingress record's transaction, instead of
+// taking a hop through the loop topic. Ingress records of one ingress
+// partition to one address must stay in order, so direct delivery waits
+// until the partition has processed every loop record that might carry an
+// earlier such record: the backlog found at assignment (records routed by
+// a previous owner) and everything this worker routed itself.
+type gate struct {
+	// until is the last loop offset that must be processed first; -1: none
+	until int64
+	// processed is the highest loop offset processed
+	processed int64
+	// routedInTxn counts records routed to the partition in the open
+	// transaction; their offsets are known only after the commit
+	routedInTxn int
+}
+
+// direct reports whether ingress messages to loop partition part may be
+// delivered directly.
+func (w *worker) direct(part int32) bool {
+	g := w.gates[part]
+	if g == nil || w.parts[part] == nil {
+		return false
+	}
+	return g.routedInTxn == 0 && g.processed >= g.until
+}
+
 func (w *worker) send(m *sarama.ProducerMessage) {
 	w.produced++
 	w.h.producer.send(m)
@@ -523,6 +594,13 @@ func (w *worker) applyToStores(acked []*sarama.ProducerMessage) error {
 	for k, off := range next {
 		batch(k.part).setOffset(k.fn, off)
 	}
+	for _, m := range acked {
+		if r, ok := m.Metadata.(routedRef); ok {
+			if g := w.gates[r.part]; g != nil && m.Offset > g.until {
+				g.until = m.Offset
+			}
+		}
+	}
 	for part, b := range batches {
 		st := w.parts[part]
 		if st == nil {
@@ -536,6 +614,9 @@ func (w *worker) applyToStores(acked []*sarama.ProducerMessage) error {
 }
 
 func (w *worker) resetTxn() {
+	for _, g := range w.gates {
+		g.routedInTxn = 0
+	}
 	w.inTxn = false
 	w.pending = w.pending[:0]
 	w.offsets = nil

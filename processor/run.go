@@ -26,7 +26,11 @@ func (p *Processor) saramaConfig() *sarama.Config {
 
 func (p *Processor) consumerConfig() *sarama.Config {
 	sc := p.saramaConfig()
-	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	// range balances each topic on its own, so the loop partitions (where
+	// functions run) are spread evenly over the instances; a strategy over
+	// all topics together could leave an instance with ingress partitions
+	// only
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	sc.Consumer.Offsets.AutoCommit.Enable = false
 	// offsets of a partition whose transaction is still open are reported

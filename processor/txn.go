@@ -73,12 +73,19 @@ func (t *txnProducer) send(m *sarama.ProducerMessage) {
 func (t *txnProducer) commit(offsets map[string][]*sarama.PartitionOffsetMetadata, group *sarama.ConsumerGroupMetadata) ([]*sarama.ProducerMessage, error) {
 	if len(offsets) > 0 {
 		if err := t.ap.AddOffsetsToTxnWithGroupMetadata(offsets, group); err != nil {
+			t.wg.Wait()
+			if rerr := t.recordErr(); rerr != nil {
+				return nil, fmt.Errorf("a record failed: %w (then: add offsets to transaction: %v)", rerr, err)
+			}
 			return nil, fmt.Errorf("add offsets to transaction: %w", err)
 		}
 	}
 	err := t.ap.CommitTxn()
 	t.wg.Wait()
 	if err != nil {
+		if rerr := t.recordErr(); rerr != nil {
+			return nil, fmt.Errorf("a record failed: %w (then: commit transaction: %v)", rerr, err)
+		}
 		return nil, fmt.Errorf("commit transaction: %w", err)
 	}
 	t.mu.Lock()
@@ -108,6 +115,30 @@ func (t *txnProducer) abort() error {
 // or hit a fatal error) and must be replaced.
 func (t *txnProducer) fatal() bool {
 	return t.ap.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0
+}
+
+// failed returns the records of the open or last transaction that failed.
+func (t *txnProducer) failed() []*sarama.ProducerError {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*sarama.ProducerError
+	for _, e := range t.errs {
+		var pe *sarama.ProducerError
+		if errors.As(e, &pe) {
+			out = append(out, pe)
+		}
+	}
+	return out
+}
+
+// recordErr returns the first failed record's error, or nil.
+func (t *txnProducer) recordErr() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.errs) == 0 {
+		return nil
+	}
+	return t.errs[0]
 }
 
 func (t *txnProducer) close() error {

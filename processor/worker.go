@@ -63,8 +63,26 @@ type worker struct {
 	dirty    []stateRef
 	produced int
 
+	// Output records that can never be produced (too large, say) would
+	// fail every retry of their transaction. current is the consumed
+	// record being processed; sources maps each record sent in the open
+	// transaction to the consumed record it came from (writers does the
+	// same for the changelog records written at commit time); poison holds
+	// consumed records whose output failed that way, which go to the
+	// dead-letter topic when their transaction is replayed.
+	current *sarama.ConsumerMessage
+	sources map[*sarama.ProducerMessage]*sarama.ConsumerMessage
+	writers map[stateRef]*sarama.ConsumerMessage
+	poison  map[RecordRef]poisoned
+
 	mu    sync.Mutex
 	fatal error
+}
+
+type poisoned struct {
+	reason string
+	// dropValue: even the dead letter with the record's value failed
+	dropValue bool
 }
 
 func newWorker(h *groupHandler, sess sarama.ConsumerGroupSession, loopParts int) *worker {
@@ -167,25 +185,40 @@ func (w *worker) handle(it item) error {
 		w.inTxn, w.txnStart = true, time.Now()
 		w.offsets = make(map[string]map[int32]int64)
 		w.overlay = make(map[stateRef]wire.StateRecord)
+		w.sources = make(map[*sarama.ProducerMessage]*sarama.ConsumerMessage)
+		w.writers = make(map[stateRef]*sarama.ConsumerMessage)
 	}
 	w.pending = append(w.pending, it.msg)
-	return w.process(it.msg)
+	m := it.msg
+	if p, ok := w.poison[RecordRef{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}]; ok {
+		w.current = m
+		w.deadLetterValue(m, p.reason, nil, !p.dropValue)
+		w.markConsumed(m)
+		return nil
+	}
+	return w.process(m)
 }
 
 // process handles one consumed record inside the open transaction.
 func (w *worker) process(m *sarama.ConsumerMessage) error {
+	w.current = m
 	if m.Topic == string(w.p.topo.LoopTopic()) {
 		w.processLoop(m)
 	} else {
 		w.processIngress(m)
 	}
+	w.markConsumed(m)
+	return nil
+}
+
+// markConsumed adds m's offset to the open transaction.
+func (w *worker) markConsumed(m *sarama.ConsumerMessage) {
 	parts := w.offsets[m.Topic]
 	if parts == nil {
 		parts = make(map[int32]int64)
 		w.offsets[m.Topic] = parts
 	}
 	parts[m.Partition] = m.Offset + 1
-	return nil
 }
 
 func (w *worker) processIngress(m *sarama.ConsumerMessage) {
@@ -312,6 +345,7 @@ func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part in
 		if _, seen := w.overlay[ref]; !seen {
 			w.dirty = append(w.dirty, ref)
 		}
+		w.writers[ref] = m
 		if len(next) == 0 {
 			next = nil
 		}
@@ -463,6 +497,9 @@ func (w *worker) direct(part int32) bool {
 }
 
 func (w *worker) send(m *sarama.ProducerMessage) {
+	if w.current != nil && w.sources != nil {
+		w.sources[m] = w.current
+	}
 	w.produced++
 	w.h.producer.send(m)
 }
@@ -470,6 +507,10 @@ func (w *worker) send(m *sarama.ProducerMessage) {
 // deadLetter writes the consumed record to the dead-letter topic with the
 // reason in its headers, inside the open transaction.
 func (w *worker) deadLetter(m *sarama.ConsumerMessage, reason string, target *functions.Address) {
+	w.deadLetterValue(m, reason, target, true)
+}
+
+func (w *worker) deadLetterValue(m *sarama.ConsumerMessage, reason string, target *functions.Address, withValue bool) {
 	headers := []sarama.RecordHeader{
 		{Key: []byte("stateloop.error"), Value: []byte(reason)},
 		{Key: []byte("stateloop.source.topic"), Value: []byte(m.Topic)},
@@ -481,8 +522,19 @@ func (w *worker) deadLetter(m *sarama.ConsumerMessage, reason string, target *fu
 			sarama.RecordHeader{Key: []byte("stateloop.function.type"), Value: []byte(target.Type)},
 			sarama.RecordHeader{Key: []byte("stateloop.function.id"), Value: []byte(target.ID)})
 	}
-	pm := &sarama.ProducerMessage{Topic: string(w.p.topo.DLQTopic()), Headers: headers, Value: sarama.ByteEncoder(m.Value)}
-	n := w.p.topo.PartitionCount()
+	pm := &sarama.ProducerMessage{Topic: string(w.p.topo.DLQTopic()), Headers: headers}
+	if withValue {
+		pm.Value = sarama.ByteEncoder(m.Value)
+	} else {
+		pm.Headers = append(pm.Headers, sarama.RecordHeader{Key: []byte("stateloop.value.dropped"), Value: []byte("the record's value could not be written to the dead-letter topic")})
+	}
+	// the dead-letter topic may have been created with another partition
+	// count than the application's internal topics
+	n, err := w.partitions(string(w.p.topo.DLQTopic()))
+	if err != nil {
+		w.setFatal(fmt.Errorf("processor: dead-letter topic: %w", err))
+		return
+	}
 	if m.Key != nil {
 		pm.Key = sarama.ByteEncoder(m.Key)
 		pm.Partition = partitionFor(string(m.Key), n)
@@ -499,6 +551,7 @@ func (w *worker) deadLetter(m *sarama.ConsumerMessage, reason string, target *fu
 // state to the local stores. Any failure aborts and replays.
 func (w *worker) commit() {
 	for _, ref := range w.dirty {
+		w.current = w.writers[ref]
 		rec := w.overlay[ref]
 		var value sarama.Encoder
 		if rec != nil {
@@ -613,7 +666,38 @@ func (w *worker) applyToStores(acked []*sarama.ProducerMessage) error {
 	return nil
 }
 
+// notePoison marks the consumed records whose output records failed with
+// an error that no retry can fix, so that the replay dead-letters them.
+func (w *worker) notePoison() {
+	for _, pe := range w.h.producer.failed() {
+		src := w.sources[pe.Msg]
+		if src == nil || !unproducible(pe.Err) {
+			continue
+		}
+		if w.poison == nil {
+			w.poison = make(map[RecordRef]poisoned)
+		}
+		ref := RecordRef{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset}
+		p := w.poison[ref]
+		if pe.Msg.Topic == string(w.p.topo.DLQTopic()) {
+			p.dropValue = true
+		}
+		if p.reason == "" {
+			p.reason = fmt.Sprintf("an output record of this record cannot be written to topic %s: %v", pe.Msg.Topic, pe.Err)
+		}
+		w.poison[ref] = p
+	}
+}
+
+// unproducible reports produce errors that fail every retry.
+func unproducible(err error) bool {
+	var ce sarama.ConfigurationError
+	return errors.As(err, &ce) || errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidPartition) ||
+		errors.Is(err, sarama.ErrInvalidMessage) || errors.Is(err, sarama.ErrMessageTooLarge) || errors.Is(err, sarama.ErrInvalidRecord)
+}
+
 func (w *worker) resetTxn() {
+	w.current, w.sources, w.writers = nil, nil, nil
 	for _, g := range w.gates {
 		g.routedInTxn = 0
 	}
@@ -633,6 +717,7 @@ func (w *worker) recoverFrom(cause error) {
 	w.p.count(func(s *Stats) { s.Aborts++ })
 	log := w.p.cfg.logger
 	abortErr := w.h.producer.abort()
+	w.notePoison()
 	replay := slices.Clone(w.pending)
 	w.resetTxn()
 	if abortErr != nil || w.h.producer.fatal() || errors.Is(cause, sarama.ErrProducerFenced) || w.ctx.Err() != nil {

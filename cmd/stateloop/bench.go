@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stateloop/stateloop/internal/bench"
+)
+
+func newBenchCommand() *cobra.Command {
+	cfg := bench.DefaultConfig()
+	var side, logLevel string
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the runtime against a raw sarama exactly-once loop",
+		Long: `Measure the throughput, latency and CPU cost of the stateloop runtime, and of
+a hand-written sarama consume-transform-produce loop on the same broker for
+comparison. Both read with read_committed and write in Kafka transactions that
+commit the consumed offsets, every --commit-interval or --commit-count records.
+
+The runtime side runs the function bench/counter: every record of its ingress
+topic (key = one of --ids ids) goes to bench/counter/<key>, which adds one to
+the count in its state and writes one egress record. The raw side writes one
+output record per input record. Each side runs in turn:
+
+  throughput  -n records are written in one transaction, so they become
+              visible all at once; messages/s is measured from that commit
+              to the moment the last output record is read (read_committed)
+  latency     --rate records/s for --duration, each with its send time; the
+              latency of a record runs from its send until its output record
+              is read by a read_committed consumer
+
+It prints messages/s of each side and their ratio, the p50 and p99 latency,
+the CPU time per message and the log entries written per message, with the
+targets ratio >= 0.6 and runtime p99 <= 3 x commit interval (PASS or MISS: a
+miss is a measurement, not an error). It fails if an input record does not
+have exactly one output record, or the runtime's counts are not exact.
+
+Without --brokers it starts an embedded kfake broker on a free loopback port,
+in a child process (--in-process: in this process, where its CPU time counts
+as the bench's). With --brokers the bench creates its topics, named
+bench-<random>-..., on that cluster and leaves them there. STATELOOP_BROKERS
+is not used.`,
+		Example: `  # the default bench: 100,000 records, then 5,000 records/s for 10s
+  stateloop bench
+
+  # a quick run, with a CPU profile of the runtime's throughput phase
+  stateloop bench -n 20000 --duration 3s --cpuprofile cpu.out
+  go tool pprof -top stateloop cpu.out
+
+  # against a Kafka cluster
+  stateloop bench --brokers 127.0.0.1:9092`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch side {
+			case "both":
+				cfg.Sides = []string{bench.SideRuntime, bench.SideRaw}
+			case bench.SideRuntime, bench.SideRaw:
+				cfg.Sides = []string{side}
+			default:
+				return fmt.Errorf("stateloop bench: --side %q: want both, runtime or raw", side)
+			}
+			if len(cfg.Brokers) > 0 {
+				if err := checkBrokers("bench", cfg.Brokers); err != nil {
+					return err
+				}
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("stateloop bench: --log-level %q: want debug, info, warn or error", logLevel)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			for _, f := range []struct {
+				name string
+				bad  bool
+			}{
+				{"-n", cfg.Messages <= 0}, {"--ids", cfg.IDs <= 0}, {"--warmup", cfg.Warmup <= 0},
+				{"--rate", cfg.Rate <= 0}, {"--duration", cfg.PacedDuration <= 0},
+				{"--commit-interval", cfg.CommitInterval <= 0}, {"--commit-count", cfg.CommitCount <= 0},
+				{"--partitions", cfg.Partitions <= 0}, {"--progress", cfg.Progress <= 0},
+			} {
+				if f.bad {
+					return fmt.Errorf("stateloop bench: %s must be positive", f.name)
+				}
+			}
+			if _, err := bench.Run(cmd.Context(), cfg, cmd.OutOrStdout()); err != nil {
+				return fmt.Errorf("stateloop bench: %w", err)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringSliceVar(&cfg.Brokers, "brokers", nil, "Kafka brokers, comma-separated host:port; without it an embedded broker is started")
+	fs.BoolVar(&cfg.InProcess, "in-process", false, "run the embedded broker in this process instead of a child process")
+	fs.Int32Var(&cfg.Partitions, "partitions", cfg.Partitions, "partitions of every topic")
+	fs.IntVarP(&cfg.Messages, "messages", "n", cfg.Messages, "records of the throughput phase")
+	fs.IntVar(&cfg.IDs, "ids", cfg.IDs, "distinct keys (function ids) the records are spread over")
+	fs.IntVar(&cfg.Warmup, "warmup", cfg.Warmup, "records of the warm-up before the throughput phase")
+	fs.IntVar(&cfg.Rate, "rate", cfg.Rate, "records per second of the latency phase")
+	fs.DurationVar(&cfg.PacedDuration, "duration", cfg.PacedDuration, "duration of the latency phase")
+	fs.DurationVar(&cfg.CommitInterval, "commit-interval", cfg.CommitInterval, "commit a transaction when it is this old (both sides)")
+	fs.IntVar(&cfg.CommitCount, "commit-count", cfg.CommitCount, "commit a transaction when it has consumed this many records (both sides)")
+	fs.StringVar(&side, "side", "both", "what to measure: both, runtime or raw")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the throughput phase of --profile-side to this file")
+	fs.StringVar(&cfg.ProfileSide, "profile-side", bench.SideRuntime, "the side --cpuprofile profiles: runtime or raw")
+	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "how often to print a progress line")
+	fs.StringVar(&logLevel, "log-level", "warn", "log level of the processor and broker logs on stderr: "+strings.Join([]string{"debug", "info", "warn", "error"}, ", "))
+	return cmd
+}

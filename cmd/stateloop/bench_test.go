@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBench runs a tiny bench and checks that it prints every figure and
+// that both sides wrote exactly one output record per input record, the
+// runtime with exact counts: the bench fails otherwise, so this is also an
+// exactly-once test of the runtime under load.
+func TestBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a broker and two pipelines for a few seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := cli(ctx, nil, "bench", "--in-process", "-n", "2000", "--ids", "50", "--warmup", "100",
+		"--rate", "1000", "--duration", "1s", "--progress", "200ms")
+	if r.err != nil {
+		t.Fatalf("stateloop bench: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.out, r.errOut)
+	}
+	out := r.out
+	// 100 warm-up + 2,000 pre-loaded + 1,000 paced records
+	for _, want := range []string{
+		"runtime: 2,000/2,000 messages",
+		"raw: 2,000/2,000 messages",
+		"commit interval: 100ms",
+		"runtime: 3,100 output records for 3,100 input records, one for each",
+		"runtime: final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
+		"raw sarama: 3,100 output records for 3,100 input records, one for each",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, re := range []string{
+		`(?m)^  messages/s +[0-9,]+ +[0-9,]+$`,
+		`(?m)^ratio runtime/raw messages/s: [0-9.]+ +target >= 0\.60: (PASS|MISS)$`,
+		`(?m)^  latency p50 +[0-9.]+ms +[0-9.]+ms$`,
+		`(?m)^  latency p99 +[0-9.]+ms +[0-9.]+ms$`,
+		`(?m)^runtime latency p99: [0-9.]+ms +target <= 300\.0ms \(3 x commit interval 100ms\): (PASS|MISS)$`,
+		`(?m)^  CPU/message, this process +[0-9.]+µs +[0-9.]+µs$`,
+		`(?m)^  log entries written/message +[0-9.]+ \(loop [0-9.]+ \+ changelog [0-9.]+ \+ egress [0-9.]+\) +[0-9.]+$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output does not match %s", re)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}
+
+func TestBenchRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "-n", "0"},
+		{"bench", "--side", "both-ways"},
+		{"bench", "--commit-interval", "-1s"},
+		{"bench", "--brokers", "nohostport"},
+		{"bench", "--cpuprofile", "x.out", "--side", "raw"},
+	} {
+		r := cli(context.Background(), nil, args...)
+		if r.err == nil {
+			t.Errorf("stateloop %s: no error", strings.Join(args, " "))
+		} else if !strings.HasPrefix(r.err.Error(), "stateloop bench: ") {
+			t.Errorf("stateloop %s: error %q does not start with stateloop bench:", strings.Join(args, " "), r.err)
+		}
+	}
+}

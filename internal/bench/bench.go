@@ -1,0 +1,570 @@
+// Package bench measures the stateloop runtime against a hand-written sarama
+// consume-transform-produce loop on the same broker, both with Kafka
+// transactions (exactly-once) and the same commit policy.
+//
+// Each side runs, one after the other, three phases:
+//
+//   - warm-up: a few records, to know that the side consumes and produces
+//     before anything is timed;
+//   - throughput: N records are written to the side's input topic in one
+//     transaction, so they become visible to the side's read_committed
+//     consumer all at once; the time from that commit to the moment the
+//     last of the N output records is visible to a read_committed consumer
+//     gives messages/s;
+//   - latency: records are written at a fixed rate, each carrying its send
+//     time; the time from the send to the moment the output record is
+//     visible to a read_committed consumer is the latency of that record.
+//
+// The runtime side is a processor (package processor) running the function
+// bench/counter: it counts the records of each id in its state and writes
+// one egress record per input record. The raw side is one transactional
+// sarama producer and a read_committed consumer group, committing the
+// consumed offsets with AddOffsetsToTxnWithGroupMetadata and CommitTxn when
+// the transaction is CommitInterval old or has CommitCount records, as the
+// processor does. Both write one output record per input record; the bench
+// checks that every input record has exactly one output record, and for the
+// runtime that the counts of every id are exact.
+//
+// With no brokers, Run starts an embedded kfake broker, by default in a
+// child process (see package processor/embedded: the program's main must
+// call embedded.ServeIfChild first).
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/stateloop/stateloop/processor/embedded"
+)
+
+// The sides of the bench.
+const (
+	SideRuntime = "runtime"
+	SideRaw     = "raw"
+)
+
+// Targets printed next to the figures. A miss is reported, not an error.
+const (
+	// RatioTarget is the least runtime/raw throughput ratio aimed for.
+	RatioTarget = 0.6
+	// LatencyTargetFactor times the commit interval is the highest p99
+	// latency of the runtime aimed for.
+	LatencyTargetFactor = 3
+)
+
+// Config of a bench run. The zero value of a field means its default
+// (DefaultConfig).
+type Config struct {
+	// Brokers of a running Kafka cluster; empty starts an embedded broker.
+	Brokers []string
+	// InProcess runs the embedded broker in this process instead of a
+	// child process. Its CPU time then counts as this process's.
+	InProcess bool
+	// Partitions of every topic the bench creates (default 8).
+	Partitions int32
+
+	// Messages is the number of records of the throughput phase (default
+	// 100,000).
+	Messages int
+	// IDs is the number of distinct keys (function ids) the records are
+	// spread over, round robin (default 1000).
+	IDs int
+	// Warmup is the number of records of the warm-up phase (default 1000).
+	Warmup int
+	// Rate (records/s) and PacedDuration of the latency phase (default
+	// 5000/s for 10s).
+	Rate          int
+	PacedDuration time.Duration
+
+	// CommitInterval and CommitCount are the commit policy of both sides
+	// (default 100ms, 5000 records).
+	CommitInterval time.Duration
+	CommitCount    int
+
+	// Sides to run: SideRuntime, SideRaw or both (default both, runtime
+	// first).
+	Sides []string
+	// CPUProfile, if set, is where a CPU profile of ProfileSide's
+	// throughput phase is written (default side: runtime).
+	CPUProfile  string
+	ProfileSide string
+	// Progress is how often a progress line is printed (default 1s).
+	Progress time.Duration
+	// Logger gets the logs of the processor and the embedded broker
+	// (default: discard).
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults of every field.
+func DefaultConfig() Config {
+	return Config{
+		Partitions:     8,
+		Messages:       100_000,
+		IDs:            1000,
+		Warmup:         1000,
+		Rate:           5000,
+		PacedDuration:  10 * time.Second,
+		CommitInterval: 100 * time.Millisecond,
+		CommitCount:    5000,
+		Sides:          []string{SideRuntime, SideRaw},
+		ProfileSide:    SideRuntime,
+		Progress:       time.Second,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Partitions == 0 {
+		c.Partitions = d.Partitions
+	}
+	if c.Messages == 0 {
+		c.Messages = d.Messages
+	}
+	if c.IDs == 0 {
+		c.IDs = d.IDs
+	}
+	if c.Warmup == 0 {
+		c.Warmup = d.Warmup
+	}
+	if c.Rate == 0 {
+		c.Rate = d.Rate
+	}
+	if c.PacedDuration == 0 {
+		c.PacedDuration = d.PacedDuration
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = d.CommitInterval
+	}
+	if c.CommitCount == 0 {
+		c.CommitCount = d.CommitCount
+	}
+	if len(c.Sides) == 0 {
+		c.Sides = d.Sides
+	}
+	if c.ProfileSide == "" {
+		c.ProfileSide = d.ProfileSide
+	}
+	if c.Progress == 0 {
+		c.Progress = d.Progress
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf("bench: "+format, a...)) }
+	if c.Partitions < 0 {
+		add("partitions %d: must be positive", c.Partitions)
+	}
+	if c.Messages < 0 {
+		add("messages %d: must be positive", c.Messages)
+	}
+	if c.IDs < 0 {
+		add("ids %d: must be positive", c.IDs)
+	}
+	if c.Warmup < 0 {
+		add("warm-up %d: must be positive", c.Warmup)
+	}
+	if c.Rate < 0 {
+		add("rate %d: must be positive", c.Rate)
+	}
+	if c.PacedDuration < 0 {
+		add("paced duration %v: must be positive", c.PacedDuration)
+	}
+	if c.pacedMessages() > 1<<31 {
+		add("rate %d for %v: too many records", c.Rate, c.PacedDuration)
+	}
+	if c.CommitInterval < 0 {
+		add("commit interval %v: must be positive", c.CommitInterval)
+	}
+	if c.CommitCount < 0 {
+		add("commit count %d: must be positive", c.CommitCount)
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Sides {
+		switch s {
+		case SideRuntime, SideRaw:
+		default:
+			add("side %q: want %s or %s", s, SideRuntime, SideRaw)
+		}
+		if seen[s] {
+			add("side %q named twice", s)
+		}
+		seen[s] = true
+	}
+	if c.CPUProfile != "" && !seen[c.ProfileSide] {
+		add("profile side %q: not one of the sides that run (%s)", c.ProfileSide, strings.Join(c.Sides, ", "))
+	}
+	if c.Progress < 0 {
+		add("progress interval %v: must be positive", c.Progress)
+	}
+	return errors.Join(errs...)
+}
+
+// pacedMessages is the number of records of the latency phase.
+func (c Config) pacedMessages() int {
+	n := int(float64(c.Rate) * c.PacedDuration.Seconds())
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// Result of a bench run.
+type Result struct {
+	// Broker describes the broker the bench ran on.
+	Broker string
+	// Config is the configuration with the defaults filled in.
+	Config Config
+	// Runtime and Raw are the figures of each side; nil if it did not
+	// run.
+	Runtime, Raw *SideResult
+	// Ratio is runtime/raw messages/s of the throughput phase; 0 unless
+	// both sides ran.
+	Ratio float64
+	// RatioOK and LatencyOK say whether the targets were met.
+	RatioOK, LatencyOK bool
+}
+
+// SideResult holds the figures of one side.
+type SideResult struct {
+	Name       string
+	Throughput Phase
+	Paced      Phase
+	// Outputs is the number of output records read in all phases; Inputs
+	// the number of input records written.
+	Inputs, Outputs int
+	// Checks are the correctness checks that passed, as sentences.
+	Checks []string
+}
+
+// Phase holds the figures of one timed phase of a side.
+type Phase struct {
+	Messages int
+	Elapsed  time.Duration
+	// PerSecond is Messages / Elapsed.
+	PerSecond float64
+	// CPU is the CPU time (user + system) of this process during the
+	// phase; BrokerCPU that of the embedded broker's child process, -1 if
+	// unknown (an in-process or external broker).
+	CPU, BrokerCPU time.Duration
+	// Commits is the number of transactions the side committed.
+	Commits int64
+	// Offsets is, per topic the side writes, how far its log end moved
+	// (records plus transaction markers).
+	Offsets []TopicOffsets
+	// P50, P99 and Max are the ingress-to-egress latencies (latency phase
+	// only).
+	P50, P99, Max time.Duration
+}
+
+// TopicOffsets is how far a topic's log end offsets moved in a phase.
+type TopicOffsets struct {
+	Role  string // "loop", "changelog", "egress", "output"
+	Topic string
+	Delta int64
+}
+
+// CPUPerMessage returns the process CPU time per message.
+func (p Phase) CPUPerMessage() time.Duration {
+	if p.Messages == 0 {
+		return 0
+	}
+	return p.CPU / time.Duration(p.Messages)
+}
+
+// BrokerCPUPerMessage returns the broker CPU time per message, -1 if
+// unknown.
+func (p Phase) BrokerCPUPerMessage() time.Duration {
+	if p.BrokerCPU < 0 || p.Messages == 0 {
+		return -1
+	}
+	return p.BrokerCPU / time.Duration(p.Messages)
+}
+
+// LatencyTarget returns the p99 latency target for the commit interval.
+func (c Config) LatencyTarget() time.Duration { return LatencyTargetFactor * c.CommitInterval }
+
+// bench is one run.
+type bench struct {
+	cfg     Config
+	out     io.Writer
+	brokers []string
+	runID   string
+	broker  *embedded.Broker
+	client  sarama.Client
+}
+
+// Run runs the bench, printing progress lines and the report to out. It
+// returns an error when the bench cannot run or a side does not produce
+// exactly one output record per input record; a missed target is not an
+// error.
+func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	cfg = cfg.withDefaults()
+	b := &bench{cfg: cfg, out: out, brokers: cfg.Brokers, runID: randomID()}
+	res := Result{Config: cfg}
+	if len(b.brokers) == 0 {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		brk, err := embedded.Start(sctx, embedded.Config{
+			Listen:     "127.0.0.1:0",
+			InProcess:  cfg.InProcess,
+			Partitions: cfg.Partitions,
+			Logger:     cfg.Logger,
+		})
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("bench: start the embedded broker: %w", err)
+		}
+		defer brk.Close()
+		b.broker = brk
+		b.brokers = []string{brk.Addr()}
+		if cfg.InProcess {
+			res.Broker = "embedded kfake in this process at " + brk.Addr() + " (its CPU time counts as the process's)"
+		} else {
+			res.Broker = "embedded kfake in a child process at " + brk.Addr()
+		}
+	} else {
+		res.Broker = "Kafka at " + strings.Join(b.brokers, ",")
+	}
+	client, err := sarama.NewClient(b.brokers, clientConfig())
+	if err != nil {
+		return res, fmt.Errorf("bench: connect to Kafka at %s: %w", strings.Join(b.brokers, ","), err)
+	}
+	defer client.Close()
+	b.client = client
+
+	fmt.Fprintf(out, "stateloop bench: function bench/counter vs a raw sarama consume-transform-produce loop, exactly-once (read_committed, transactions)\n")
+	fmt.Fprintf(out, "broker: %s; %d partitions per topic\n", res.Broker, cfg.Partitions)
+	fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(out, "commit policy (both sides): every %v or %s records, whichever comes first\n", cfg.CommitInterval, num(cfg.CommitCount))
+	fmt.Fprintf(out, "phases per side: warm-up %s records; throughput %s records pre-loaded in one transaction, %s ids; latency %s records/s for %v\n\n",
+		num(cfg.Warmup), num(cfg.Messages), num(cfg.IDs), num(cfg.Rate), cfg.PacedDuration)
+
+	for _, name := range cfg.Sides {
+		sr, err := b.runSide(ctx, name)
+		if err != nil {
+			return res, err
+		}
+		switch name {
+		case SideRuntime:
+			res.Runtime = sr
+		case SideRaw:
+			res.Raw = sr
+		}
+	}
+	if res.Runtime != nil && res.Raw != nil && res.Raw.Throughput.PerSecond > 0 {
+		res.Ratio = res.Runtime.Throughput.PerSecond / res.Raw.Throughput.PerSecond
+		res.RatioOK = res.Ratio >= RatioTarget
+	}
+	if res.Runtime != nil {
+		res.LatencyOK = res.Runtime.Paced.P99 <= cfg.LatencyTarget()
+	}
+	report(out, res)
+	return res, nil
+}
+
+// runSide runs the phases of one side.
+func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
+	cfg := b.cfg
+	var s side
+	switch name {
+	case SideRuntime:
+		s = newRuntimeSide(b)
+	default:
+		s = newRawSide(b)
+	}
+	in, out := s.topics()
+	if err := createTopics(b.client, cfg.Partitions, in, out); err != nil {
+		return nil, err
+	}
+	rd, err := newReader(b.client, out, name == SideRuntime)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.close()
+
+	fmt.Fprintf(b.out, "%s: starting\n", name)
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = s.stop()
+		}
+	}()
+	sr := &SideResult{Name: name}
+
+	// warm-up
+	rd.expect(phaseWarmup, cfg.Warmup)
+	if _, err := b.load(ctx, in, phaseWarmup, cfg.Warmup, name+"-warmup"); err != nil {
+		return nil, err
+	}
+	if _, err := b.wait(ctx, rd, s, phaseWarmup, name+" warm-up", nil); err != nil {
+		return nil, err
+	}
+	sr.Inputs += cfg.Warmup
+
+	// throughput
+	fmt.Fprintf(b.out, "%s: loading %s records in one transaction\n", name, num(cfg.Messages))
+	rd.expect(phaseLoad, cfg.Messages)
+	var prof *os.File
+	startProfile := func() {
+		if cfg.CPUProfile == "" || cfg.ProfileSide != name {
+			return
+		}
+		f, err := os.Create(cfg.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(b.out, "%s: no CPU profile: %v\n", name, err)
+			return
+		}
+		prof = f
+	}
+	offs0 := b.offsets(s.written())
+	commits0 := s.commits()
+	var cpu0, bcpu0 time.Duration
+	t0, err := b.loadWith(ctx, in, phaseLoad, cfg.Messages, name+"-load", func() {
+		// right before the commit that makes the records visible
+		startProfile()
+		cpu0, bcpu0 = processCPU(), childrenCPU()
+	})
+	if err != nil {
+		return nil, err
+	}
+	t1, err := b.wait(ctx, rd, s, phaseLoad, name, nil)
+	cpu1, bcpu1 := processCPU(), childrenCPU()
+	if prof != nil {
+		pprof.StopCPUProfile()
+		prof.Close()
+		fmt.Fprintf(b.out, "%s: CPU profile of the throughput phase written to %s\n", name, cfg.CPUProfile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sr.Inputs += cfg.Messages
+	sr.Throughput = phaseFigures(cfg.Messages, t1.Sub(t0), cpu1-cpu0, brokerDelta(bcpu0, bcpu1), s.commits()-commits0, b.offsets(s.written()), offs0)
+
+	// latency
+	n := cfg.pacedMessages()
+	fmt.Fprintf(b.out, "%s: sending %s records/s for %v\n", name, num(cfg.Rate), cfg.PacedDuration)
+	rd.expect(phasePaced, n)
+	offs0 = b.offsets(s.written())
+	commits0 = s.commits()
+	cpu0, bcpu0 = processCPU(), childrenCPU()
+	p0 := time.Now()
+	pc, err := b.startPaced(ctx, in, n)
+	if err != nil {
+		return nil, err
+	}
+	p1, err := b.wait(ctx, rd, s, phasePaced, name+" latency", pc.sent.Load)
+	cpu1, bcpu1 = processCPU(), childrenCPU()
+	if perr := pc.wait(); perr != nil && err == nil {
+		err = perr
+	}
+	if err != nil {
+		return nil, err
+	}
+	sr.Inputs += n
+	sr.Paced = phaseFigures(n, p1.Sub(p0), cpu1-cpu0, brokerDelta(bcpu0, bcpu1), s.commits()-commits0, b.offsets(s.written()), offs0)
+	sr.Paced.P50, sr.Paced.P99, sr.Paced.Max = rd.latencies(phasePaced)
+
+	// stop, then wait for stray records (duplicates) before checking
+	stopped = true
+	if err := s.stop(); err != nil {
+		return nil, fmt.Errorf("bench: %s: stop: %w", name, err)
+	}
+	rd.quiet(500*time.Millisecond, 5*time.Second)
+	sr.Outputs = rd.total()
+	checks, err := rd.verify(name, sr.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	sr.Checks = checks
+	fmt.Fprintf(b.out, "%s: done: %s records/s, latency p50 %v p99 %v\n\n", name, num(int(sr.Throughput.PerSecond)), ms(sr.Paced.P50), ms(sr.Paced.P99))
+	return sr, nil
+}
+
+func phaseFigures(n int, elapsed, cpu, brokerCPU time.Duration, commits int64, after, before []TopicOffsets) Phase {
+	p := Phase{Messages: n, Elapsed: elapsed, CPU: cpu, BrokerCPU: brokerCPU, Commits: commits}
+	if elapsed > 0 {
+		p.PerSecond = float64(n) / elapsed.Seconds()
+	}
+	for i := range after {
+		o := after[i]
+		if i < len(before) {
+			o.Delta -= before[i].Delta
+		}
+		p.Offsets = append(p.Offsets, o)
+	}
+	return p
+}
+
+func brokerDelta(before, after time.Duration) time.Duration {
+	if before < 0 || after < 0 {
+		return -1
+	}
+	return after - before
+}
+
+// wait waits until the reader has every record of the phase, printing a
+// progress line every cfg.Progress. It fails if no record arrives for a
+// minute, or the side fails. It returns when the last record arrived.
+func (b *bench) wait(ctx context.Context, rd *reader, s side, ph int, label string, sent func() int64) (time.Time, error) {
+	done, expect := rd.phaseDone(ph)
+	tick := time.NewTicker(b.cfg.Progress)
+	defer tick.Stop()
+	last, lastAt := -1, time.Now()
+	for {
+		select {
+		case <-done:
+			at := rd.doneAt(ph)
+			fmt.Fprintf(b.out, "%s: %s/%s messages\n", label, num(expect), num(expect))
+			return at, nil
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case err := <-s.failed():
+			return time.Time{}, fmt.Errorf("bench: %s: %w", label, err)
+		case <-tick.C:
+			got := rd.count(ph)
+			line := fmt.Sprintf("%s: %s/%s messages", label, num(got), num(expect))
+			if sent != nil {
+				line += fmt.Sprintf(" (%s sent)", num(int(sent())))
+			}
+			fmt.Fprintln(b.out, line)
+			if got != last {
+				last, lastAt = got, time.Now()
+			} else if time.Since(lastAt) > time.Minute {
+				return time.Time{}, fmt.Errorf("bench: %s: stalled at %d of %d output records for a minute", label, got, expect)
+			}
+		}
+	}
+}
+
+func randomID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

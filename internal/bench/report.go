@@ -1,0 +1,154 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// report prints the figures of a run.
+func report(out io.Writer, res Result) {
+	cfg := res.Config
+	var sides []*SideResult
+	var heads []string
+	if res.Runtime != nil {
+		sides, heads = append(sides, res.Runtime), append(heads, "runtime")
+	}
+	if res.Raw != nil {
+		sides, heads = append(sides, res.Raw), append(heads, "raw sarama")
+	}
+	table := func(title string, rows [][]string) {
+		fmt.Fprintln(out, title)
+		all := append([][]string{append([]string{""}, heads...)}, rows...)
+		widths := make([]int, len(all[0]))
+		for _, r := range all {
+			for i, c := range r {
+				widths[i] = max(widths[i], utf8.RuneCountInString(c))
+			}
+		}
+		for _, r := range all {
+			line := "  " + r[0] + strings.Repeat(" ", widths[0]-utf8.RuneCountInString(r[0]))
+			for i, c := range r[1:] {
+				line += "   " + strings.Repeat(" ", widths[i+1]-utf8.RuneCountInString(c)) + c
+			}
+			fmt.Fprintln(out, line)
+		}
+	}
+	row := func(label string, f func(s *SideResult) string) []string {
+		r := []string{label}
+		for _, s := range sides {
+			r = append(r, f(s))
+		}
+		return r
+	}
+	phaseRows := func(get func(s *SideResult) Phase) [][]string {
+		return [][]string{
+			row("messages/s", func(s *SideResult) string { return num(int(get(s).PerSecond + 0.5)) }),
+			row("elapsed", func(s *SideResult) string { return get(s).Elapsed.Round(time.Millisecond).String() }),
+			row("transactions", func(s *SideResult) string { return num(int(get(s).Commits)) }),
+			row("messages/transaction", func(s *SideResult) string {
+				p := get(s)
+				if p.Commits == 0 {
+					return "-"
+				}
+				return num(int(int64(p.Messages) / p.Commits))
+			}),
+			row("CPU/message, this process", func(s *SideResult) string { return us(get(s).CPUPerMessage()) }),
+			row("CPU/message, broker process", func(s *SideResult) string { return us(get(s).BrokerCPUPerMessage()) }),
+			row("log entries written/message", func(s *SideResult) string { return offsetsPerMessage(get(s)) }),
+		}
+	}
+
+	fmt.Fprintln(out, "RESULTS")
+	fmt.Fprintf(out, "broker: %s\n", res.Broker)
+	fmt.Fprintf(out, "commit interval: %v (or %s records)\n\n", cfg.CommitInterval, num(cfg.CommitCount))
+	table(fmt.Sprintf("Throughput: %s records pre-loaded in one transaction (%s ids); timed from its commit to the last output record read (read_committed)",
+		num(cfg.Messages), num(cfg.IDs)), phaseRows(func(s *SideResult) Phase { return s.Throughput }))
+	if res.Runtime != nil && res.Raw != nil {
+		fmt.Fprintf(out, "ratio runtime/raw messages/s: %.2f   target >= %.2f: %s\n", res.Ratio, RatioTarget, passMiss(res.RatioOK))
+	}
+	fmt.Fprintln(out)
+	rows := [][]string{
+		row("latency p50", func(s *SideResult) string { return ms(s.Paced.P50) }),
+		row("latency p99", func(s *SideResult) string { return ms(s.Paced.P99) }),
+		row("latency max", func(s *SideResult) string { return ms(s.Paced.Max) }),
+	}
+	rows = append(rows, phaseRows(func(s *SideResult) Phase { return s.Paced })...)
+	table(fmt.Sprintf("Latency: %s records/s for %v; from the send of an input record to its output record read by a read_committed consumer",
+		num(cfg.Rate), cfg.PacedDuration), rows)
+	if res.Runtime != nil {
+		fmt.Fprintf(out, "runtime latency p99: %s   target <= %s (%d x commit interval %v): %s\n",
+			ms(res.Runtime.Paced.P99), ms(cfg.LatencyTarget()), LatencyTargetFactor, cfg.CommitInterval, passMiss(res.LatencyOK))
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "Checks (exactly-once):")
+	for i, s := range sides {
+		for _, c := range s.Checks {
+			fmt.Fprintf(out, "  %s: %s\n", heads[i], c)
+		}
+	}
+	fmt.Fprintln(out, "CPU/message is the user+system CPU time of the process divided by the messages of the phase; it includes the bench's own producer and reader.")
+}
+
+func offsetsPerMessage(p Phase) string {
+	if p.Messages == 0 {
+		return "-"
+	}
+	var total float64
+	var parts []string
+	for _, o := range p.Offsets {
+		if o.Delta < 0 {
+			return "?"
+		}
+		f := float64(o.Delta) / float64(p.Messages)
+		total += f
+		parts = append(parts, fmt.Sprintf("%s %.2f", o.Role, f))
+	}
+	if len(parts) == 1 {
+		return fmt.Sprintf("%.2f", total)
+	}
+	return fmt.Sprintf("%.2f (%s)", total, strings.Join(parts, " + "))
+}
+
+func passMiss(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// num formats n with thousands separators: 100,000.
+func num(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// ms formats a latency in milliseconds with one decimal.
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + "ms"
+}
+
+// us formats a CPU time per message in microseconds; "-" if unknown.
+func us(d time.Duration) string {
+	if d < 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(d)/float64(time.Microsecond), 'f', 1, 64) + "µs"
+}

@@ -52,6 +52,7 @@ type worker struct {
 	loopParts  int
 	parts      map[int32]*store
 	gates      map[int32]*gate
+	cache      map[stateRef]wire.StateRecord // committed state, decoded
 	partCounts map[string]int32
 
 	// the open transaction
@@ -96,6 +97,7 @@ func newWorker(h *groupHandler, sess sarama.ConsumerGroupSession, loopParts int)
 		loopParts:  loopParts,
 		parts:      make(map[int32]*store),
 		gates:      make(map[int32]*gate),
+		cache:      make(map[stateRef]wire.StateRecord),
 		partCounts: make(map[string]int32),
 	}
 }
@@ -130,13 +132,22 @@ func (w *worker) stop() { <-w.stopped }
 
 func (w *worker) run() {
 	defer close(w.stopped)
-	tick := w.p.cfg.commitInterval / 4
-	if tick < time.Millisecond {
-		tick = time.Millisecond
-	}
-	ticker := time.NewTicker(tick)
-	defer ticker.Stop()
+	// The timer fires when the open transaction reaches the commit
+	// interval; armedFor is the start of the transaction it is set for.
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var armedFor time.Time
 	for {
+		if w.inTxn && !w.txnStart.Equal(armedFor) {
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			timer.Reset(time.Until(w.txnStart.Add(w.p.cfg.commitInterval)))
+			armedFor = w.txnStart
+		}
 		select {
 		case <-w.ctx.Done():
 			// The session is ending (rebalance or shutdown): commit what is
@@ -161,7 +172,8 @@ func (w *worker) run() {
 			if w.inTxn && len(w.pending) >= w.p.cfg.commitCount {
 				w.commit()
 			}
-		case <-ticker.C:
+		case <-timer.C:
+			armedFor = time.Time{}
 			if w.inTxn && time.Since(w.txnStart) >= w.p.cfg.commitInterval {
 				w.commit()
 			}
@@ -388,11 +400,35 @@ func (w *worker) state(st *store, ref stateRef) (wire.StateRecord, error) {
 	if rec, ok := w.overlay[ref]; ok {
 		return rec, nil
 	}
+	if rec, ok := w.cache[ref]; ok {
+		return rec, nil
+	}
 	b, err := st.get(ref.fn, ref.id)
-	if err != nil || b == nil {
+	if err != nil {
 		return nil, err
 	}
-	return wire.DecodeStateRecord(b)
+	var rec wire.StateRecord
+	if b != nil {
+		if rec, err = wire.DecodeStateRecord(b); err != nil {
+			return nil, err
+		}
+	}
+	w.remember(ref, rec)
+	return rec, nil
+}
+
+// maxCached bounds the decoded committed state a worker keeps.
+const maxCached = 100_000
+
+// remember caches the committed state of an address. The cache holds only
+// committed values (what the local store has), so an aborted transaction
+// never needs to touch it; it lives as long as the session, in which this
+// worker is the only writer of its partitions.
+func (w *worker) remember(ref stateRef, rec wire.StateRecord) {
+	if len(w.cache) >= maxCached {
+		clear(w.cache)
+	}
+	w.cache[ref] = rec
 }
 
 func (w *worker) egressRecords(msgs []functions.EgressMessage) ([]*sarama.ProducerMessage, error) {
@@ -550,17 +586,13 @@ func (w *worker) deadLetterValue(m *sarama.ConsumerMessage, reason string, targe
 // table topics, adds the consumed offsets, commits, and then applies the
 // state to the local stores. Any failure aborts and replays.
 func (w *worker) commit() {
-	for _, ref := range w.dirty {
+	encoded := make([][]byte, len(w.dirty))
+	for i, ref := range w.dirty {
 		w.current = w.writers[ref]
-		rec := w.overlay[ref]
 		var value sarama.Encoder
-		if rec != nil {
-			names := make([]string, 0, len(rec))
-			for n := range rec {
-				names = append(names, n)
-			}
-			slices.Sort(names)
-			value = sarama.ByteEncoder(wire.AppendStateRecord(nil, rec, names))
+		if b := encodeState(w.overlay[ref]); b != nil {
+			encoded[i] = b
+			value = sarama.ByteEncoder(b)
 		}
 		w.send(&sarama.ProducerMessage{
 			Topic:     string(w.p.topo.TableTopic(ref.fn)),
@@ -589,7 +621,7 @@ func (w *worker) commit() {
 		w.recoverFrom(fmt.Errorf("processor: commit: %w", err))
 		return
 	}
-	if err := w.applyToStores(acked); err != nil {
+	if err := w.applyToStores(acked, encoded); err != nil {
 		w.setFatal(fmt.Errorf("processor: write local store: %w", err))
 		return
 	}
@@ -604,9 +636,23 @@ func (w *worker) commit() {
 	w.resetTxn()
 }
 
+// encodeState encodes the values of an address, sorted by name; nil for
+// an address without values (a tombstone).
+func encodeState(rec wire.StateRecord) []byte {
+	if len(rec) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(rec))
+	for n := range rec {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return wire.AppendStateRecord(nil, rec, names)
+}
+
 // applyToStores writes the committed overlay to the local stores, one batch
 // per partition with the new table offsets.
-func (w *worker) applyToStores(acked []*sarama.ProducerMessage) error {
+func (w *worker) applyToStores(acked []*sarama.ProducerMessage, encoded [][]byte) error {
 	batches := make(map[int32]*storeBatch)
 	batch := func(part int32) *storeBatch {
 		b := batches[part]
@@ -616,18 +662,9 @@ func (w *worker) applyToStores(acked []*sarama.ProducerMessage) error {
 		}
 		return b
 	}
-	for _, ref := range w.dirty {
-		rec := w.overlay[ref]
-		var value []byte
-		if rec != nil {
-			names := make([]string, 0, len(rec))
-			for n := range rec {
-				names = append(names, n)
-			}
-			slices.Sort(names)
-			value = wire.AppendStateRecord(nil, rec, names)
-		}
-		batch(ref.part).put(ref.fn, ref.id, value)
+	for i, ref := range w.dirty {
+		batch(ref.part).put(ref.fn, ref.id, encoded[i])
+		w.remember(ref, w.overlay[ref])
 	}
 	type tableRef struct {
 		part int32

@@ -2,216 +2,33 @@ package processor
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sort"
-	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/stateloop/stateloop/processor/internal/kafkaread"
 )
 
-// This file reads a partition with read_committed semantics up to its last
-// stable offset (LSO), with raw fetch requests. sarama's partition consumer
-// cannot be used for this: it hides control records, so a reader whose
-// partition ends with a commit marker or an aborted transaction never sees
-// an offset that reaches the end, which is why goka's table recovery hangs
-// under transactions. Here every batch, control batches included, moves the
-// position, so the reader knows exactly when it has reached the LSO.
+// The raw read_committed reader lives in package kafkaread (see its doc for
+// why sarama's partition consumer cannot be used to read a table up to its
+// end). These unexported names delegate to it, so that run.go and the
+// package's tests keep calling them as before.
 
-// committedRecord is one data record read from a partition.
-type committedRecord struct {
-	Offset  int64
-	Key     []byte
-	Value   []byte
-	Headers []*sarama.RecordHeader
-}
+type committedRecord = kafkaread.Record
 
-// partitionEnds returns the log start offset, the high water mark and the
-// last stable offset of a partition.
 func partitionEnds(client sarama.Client, topic string, partition int32) (start, hwm, lso int64, err error) {
-	broker, err := client.Leader(topic, partition)
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("leader of %s/%d: %w", topic, partition, err)
-	}
-	query := func(ts int64, level sarama.IsolationLevel) (int64, error) {
-		req := &sarama.OffsetRequest{Version: 2, IsolationLevel: level}
-		req.AddBlock(topic, partition, ts, 1)
-		resp, err := broker.GetAvailableOffsets(req)
-		if err != nil {
-			return 0, err
-		}
-		b := resp.GetBlock(topic, partition)
-		if b == nil {
-			return 0, fmt.Errorf("list offsets %s/%d: no answer for the partition", topic, partition)
-		}
-		if b.Err != sarama.ErrNoError {
-			return 0, b.Err
-		}
-		return b.Offset, nil
-	}
-	if start, err = query(sarama.OffsetOldest, sarama.ReadUncommitted); err != nil {
-		return 0, 0, 0, err
-	}
-	if hwm, err = query(sarama.OffsetNewest, sarama.ReadUncommitted); err != nil {
-		return 0, 0, 0, err
-	}
-	if lso, err = query(sarama.OffsetNewest, sarama.ReadCommitted); err != nil {
-		return 0, 0, 0, err
-	}
-	return start, hwm, lso, nil
+	return kafkaread.Ends(client, topic, partition)
 }
 
-// readCommitted calls fn for every committed data record of the partition
-// from offset from up to end (exclusive), which should be an LSO. It returns
-// the position reached, which is >= end on success.
 func readCommitted(ctx context.Context, client sarama.Client, topic string, partition int32, from, end int64, fn func(committedRecord) error) (int64, error) {
-	maxBytes := int32(4 << 20)
-	emptyFetches := 0
-	for from < end {
-		if err := ctx.Err(); err != nil {
-			return from, err
-		}
-		broker, err := client.Leader(topic, partition)
-		if err != nil {
-			return from, fmt.Errorf("leader of %s/%d: %w", topic, partition, err)
-		}
-		req := &sarama.FetchRequest{Version: 4, MaxWaitTime: 200, MinBytes: 1, MaxBytes: maxBytes, Isolation: sarama.ReadCommitted}
-		req.AddBlock(topic, partition, from, maxBytes, -1)
-		resp, err := broker.Fetch(req)
-		if err != nil {
-			return from, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, from, err)
-		}
-		block := resp.GetBlock(topic, partition)
-		if block == nil {
-			return from, fmt.Errorf("fetch %s/%d: no answer for the partition", topic, partition)
-		}
-		switch block.Err {
-		case sarama.ErrNoError:
-		case sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable, sarama.ErrUnknownTopicOrPartition:
-			if err := client.RefreshMetadata(topic); err != nil {
-				return from, err
-			}
-			time.Sleep(50 * time.Millisecond)
-			continue
-		case sarama.ErrOffsetOutOfRange:
-			if block.LogStartOffset > from {
-				from = block.LogStartOffset
-				continue
-			}
-			return from, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, from, block.Err)
-		default:
-			return from, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, from, block.Err)
-		}
-		next, complete, err := consumeBatches(block, from, end, fn)
-		if err != nil {
-			return next, err
-		}
-		switch {
-		case next > from:
-			from, emptyFetches = next, 0
-		case !complete:
-			// only a partial batch came back: ask for more bytes
-			maxBytes *= 2
-		default:
-			emptyFetches++
-			if emptyFetches > 50 {
-				return from, fmt.Errorf("fetch %s/%d: no progress at offset %d below %d", topic, partition, from, end)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	return from, nil
+	return kafkaread.ReadCommitted(ctx, client, topic, partition, from, end, fn)
 }
 
-// consumeBatches walks the record batches of a read_committed fetch,
-// dropping records of aborted transactions, and returns the next position.
-// complete is false if the response held only a partial batch.
 func consumeBatches(block *sarama.FetchResponseBlock, from, end int64, fn func(committedRecord) error) (next int64, complete bool, err error) {
-	aborted := append([]*sarama.AbortedTransaction(nil), block.AbortedTransactions...)
-	sort.Slice(aborted, func(i, j int) bool { return aborted[i].FirstOffset < aborted[j].FirstOffset })
-	abortedPIDs := make(map[int64]bool)
-	next, complete = from, true
-	for _, recs := range block.RecordsSet {
-		b := recs.RecordBatch
-		if b == nil {
-			if recs.MsgSet != nil {
-				return next, complete, errors.New("legacy message format is not supported (Kafka >= 0.11 record batches are required)")
-			}
-			continue
-		}
-		if b.PartialTrailingRecord {
-			if next == from {
-				complete = false
-			}
-			break
-		}
-		last := b.FirstOffset + int64(b.LastOffsetDelta)
-		for len(aborted) > 0 && aborted[0].FirstOffset <= last {
-			abortedPIDs[aborted[0].ProducerID] = true
-			aborted = aborted[1:]
-		}
-		switch {
-		case b.Control:
-			if abortedPIDs[b.ProducerID] && isAbortMarker(b) {
-				delete(abortedPIDs, b.ProducerID)
-			}
-		case b.IsTransactional && abortedPIDs[b.ProducerID]:
-		default:
-			for _, r := range b.Records {
-				off := b.FirstOffset + r.OffsetDelta
-				if off < from || off >= end {
-					continue
-				}
-				if err := fn(committedRecord{Offset: off, Key: r.Key, Value: r.Value, Headers: r.Headers}); err != nil {
-					return next, complete, err
-				}
-			}
-		}
-		if last+1 > next {
-			next = last + 1
-		}
-	}
-	return next, complete, nil
+	return kafkaread.ConsumeBatches(block, from, end, fn)
 }
 
-// isAbortMarker reports whether a control batch is an abort marker: its
-// record key is version (int16) then type (int16), 0 = abort, 1 = commit.
-func isAbortMarker(b *sarama.RecordBatch) bool {
-	if len(b.Records) == 0 || len(b.Records[0].Key) < 4 {
-		return false
-	}
-	k := b.Records[0].Key
-	return int16(k[2])<<8|int16(k[3]) == 0
-}
+func isAbortMarker(b *sarama.RecordBatch) bool { return kafkaread.IsAbortMarker(b) }
 
-// lastCommittedOffset returns the offset of the last committed data record
-// of a partition at or after from, or -1 if there is none. It looks at the
-// tail first, where the answer almost always is.
 func lastCommittedOffset(ctx context.Context, client sarama.Client, topic string, partition int32, from int64) (int64, error) {
-	start, _, lso, err := partitionEnds(client, topic, partition)
-	if err != nil {
-		return 0, err
-	}
-	if from < start {
-		from = start
-	}
-	last := int64(-1)
-	note := func(r committedRecord) error {
-		last = r.Offset
-		return nil
-	}
-	const tail = 1000
-	if lso-tail > from {
-		if _, err := readCommitted(ctx, client, topic, partition, lso-tail, lso, note); err != nil {
-			return 0, err
-		}
-		if last >= 0 {
-			return last, nil
-		}
-		lso -= tail
-	}
-	if _, err := readCommitted(ctx, client, topic, partition, from, lso, note); err != nil {
-		return 0, err
-	}
-	return last, nil
+	return kafkaread.LastCommittedOffset(ctx, client, topic, partition, from)
 }

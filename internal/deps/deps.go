@@ -5,7 +5,6 @@ package deps
 import (
 	_ "github.com/IBM/sarama"
 	_ "github.com/google/go-cmp/cmp"
-	_ "github.com/lovoo/goka"
 	_ "github.com/spf13/cobra"
 	_ "github.com/syndtr/goleveldb/leveldb"
 	_ "github.com/twmb/franz-go/pkg/kfake"

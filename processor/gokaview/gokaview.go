@@ -1,0 +1,241 @@
+package gokaview
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor/internal/kafkaread"
+	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/topology"
+)
+
+// Table returns the table topic of function type fn as a goka table. It is
+// the group table of the Goka group topo.Group(fn).
+func Table(topo topology.Topology, fn functions.TypeName) goka.Table {
+	return goka.Table(topo.TableTopic(fn))
+}
+
+// NewView returns a goka view of the state of function type fn, built with
+// [Options] and [StateCodec]: its values are [State]s. Options in opts are
+// applied after those, so they can replace the storage (goka's default keeps
+// it on disk under /tmp/goka/view), the logger or the client id. Run the
+// view and wait for it to recover before reading it.
+func NewView(brokers []string, topo topology.Topology, fn functions.TypeName, opts ...goka.ViewOption) (*goka.View, error) {
+	return goka.NewView(brokers, Table(topo, fn), StateCodec{}, append(Options(), opts...)...)
+}
+
+// Option configures [Options], [ConsumerBuilder] and [TopicManagerBuilder].
+type Option func(*settings)
+
+type settings struct {
+	sarama       *sarama.Config
+	topicManager *goka.TopicManagerConfig
+}
+
+// WithSaramaConfig sets the sarama configuration the view's consumer and
+// topic manager are built from (default: goka.DefaultConfig() with Kafka
+// version 3.0). It is copied. The copies read read_committed, their version
+// is raised to 0.11 (the first with transactions) if it is lower, and the
+// consumer gets the view's client id.
+func WithSaramaConfig(c *sarama.Config) Option {
+	return func(s *settings) { s.sarama = c }
+}
+
+// WithTopicManagerConfig sets the configuration of goka's topic manager,
+// which the view uses for everything but the end of a partition (default:
+// goka.NewTopicManagerConfig()).
+func WithTopicManagerConfig(c *goka.TopicManagerConfig) Option {
+	return func(s *settings) { s.topicManager = c }
+}
+
+func newSettings(opts []Option) (sarama.Config, *goka.TopicManagerConfig) {
+	var s settings
+	for _, o := range opts {
+		o(&s)
+	}
+	var c sarama.Config
+	if s.sarama != nil {
+		c = *s.sarama
+	} else {
+		c = *goka.DefaultConfig()
+		c.Version = sarama.V3_0_0_0
+		c.ClientID = "goka-topic-manager"
+	}
+	if !c.Version.IsAtLeast(sarama.V0_11_0_0) {
+		c.Version = sarama.V0_11_0_0
+	}
+	c.Consumer.IsolationLevel = sarama.ReadCommitted
+	tm := s.topicManager
+	if tm == nil {
+		tm = goka.NewTopicManagerConfig()
+	}
+	return c, tm
+}
+
+// Options returns the goka view options a view of a stateloop table needs:
+//
+//   - a consumer that reads read_committed ([ConsumerBuilder]). Tables are
+//     written by transactional producers, and a goka view reads
+//     read_uncommitted by default, so it would show values of aborted
+//     transactions;
+//   - a topic manager whose "newest" offset of a partition is one past its
+//     last committed data record ([TopicManagerBuilder]). A goka view
+//     recovers until it has consumed the record before the newest offset,
+//     but under transactions the last offset of a partition is a commit or
+//     abort marker, which no consumer ever receives: with the high water
+//     mark as newest offset a view never finishes recovering.
+//
+// Pass them to goka.NewView with StateCodec and the table, or use
+// [NewView].
+func Options(opts ...Option) []goka.ViewOption {
+	return []goka.ViewOption{
+		goka.WithViewConsumerSaramaBuilder(ConsumerBuilder(opts...)),
+		goka.WithViewTopicManagerBuilder(TopicManagerBuilder(opts...)),
+	}
+}
+
+// ConsumerBuilder returns a goka consumer builder whose consumers read
+// read_committed.
+func ConsumerBuilder(opts ...Option) goka.SaramaConsumerBuilder {
+	cfg, _ := newSettings(opts)
+	return func(brokers []string, clientID string) (sarama.Consumer, error) {
+		c := cfg
+		c.ClientID = clientID
+		return sarama.NewConsumer(brokers, &c)
+	}
+}
+
+// TopicManagerBuilder returns a goka topic manager builder whose topic
+// managers are goka's, except that GetOffset with sarama.OffsetNewest
+// returns one past the last committed data record of the partition (its
+// log start offset if it has none), found by reading the partition
+// read_committed from its tail. That is where a goka view's recovery ends.
+func TopicManagerBuilder(opts ...Option) goka.TopicManagerBuilder {
+	cfg, tmConfig := newSettings(opts)
+	return func(brokers []string) (goka.TopicManager, error) {
+		c := cfg
+		tm, err := goka.NewTopicManager(brokers, &c, tmConfig)
+		if err != nil {
+			return nil, err
+		}
+		client, err := sarama.NewClient(brokers, &c)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("gokaview: %w", err), tm.Close())
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		return &topicManager{TopicManager: tm, client: client, ctx: ctx, cancel: cancel}, nil
+	}
+}
+
+type topicManager struct {
+	goka.TopicManager
+	client sarama.Client
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (m *topicManager) GetOffset(topic string, partition int32, t int64) (int64, error) {
+	if t != sarama.OffsetNewest {
+		return m.TopicManager.GetOffset(topic, partition, t)
+	}
+	last, err := kafkaread.LastCommittedOffset(m.ctx, m.client, topic, partition, 0)
+	if err != nil {
+		return 0, fmt.Errorf("gokaview: last committed record of %s/%d: %w", topic, partition, err)
+	}
+	if last >= 0 {
+		return last + 1, nil
+	}
+	start, _, _, err := kafkaread.Ends(m.client, topic, partition)
+	if err != nil {
+		return 0, fmt.Errorf("gokaview: start of %s/%d: %w", topic, partition, err)
+	}
+	return start, nil
+}
+
+func (m *topicManager) Close() error {
+	m.cancel()
+	return errors.Join(m.TopicManager.Close(), m.client.Close())
+}
+
+// State is the state of one function address, as a table record holds it:
+// every value the address has, by state name, with the type name it was
+// written with and its encoded bytes. Decode a value with [Value].
+type State map[string]functions.StoredValue
+
+// StateCodec is the goka codec of table values: it decodes a table record
+// into a [State] and encodes a State (or *State) into one.
+type StateCodec struct{}
+
+// Encode encodes a State with its values sorted by name, as stateloop
+// writes it. An empty State encodes to nil, which Kafka stores as a
+// tombstone.
+func (StateCodec) Encode(value any) ([]byte, error) {
+	var s State
+	switch v := value.(type) {
+	case State:
+		s = v
+	case *State:
+		if v != nil {
+			s = *v
+		}
+	case nil:
+	default:
+		return nil, fmt.Errorf("gokaview: cannot encode %T, only State", value)
+	}
+	names := make([]string, 0, len(s))
+	for n := range s {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return wire.AppendStateRecord(nil, wire.StateRecord(s), names), nil
+}
+
+// Decode decodes a table record into a State. The State does not alias
+// data.
+func (StateCodec) Decode(data []byte) (any, error) {
+	r, err := wire.DecodeStateRecord(bytes.Clone(data))
+	if err != nil {
+		return nil, fmt.Errorf("gokaview: %w", err)
+	}
+	return State(r), nil
+}
+
+// Value decodes the value called name with type t. It returns false if
+// the state has no such value, and an error (wrapping a
+// *functions.DecodeError) if the value was written with another type name
+// or does not decode.
+func Value[T any](s State, name string, t functions.Type[T]) (T, bool, error) {
+	var zero T
+	v, ok := s[name]
+	if !ok {
+		return zero, false, nil
+	}
+	x, err := t.As(functions.NewMessage(v.TypeName, v.Value))
+	if err != nil {
+		return zero, false, fmt.Errorf("gokaview: state %q: %w", name, err)
+	}
+	return x, true, nil
+}
+
+// Get reads the state value st of the function with id id from a view
+// built with [StateCodec] (see [NewView]). It returns false if the address
+// has no such value.
+func Get[T any](v *goka.View, id string, st functions.State[T]) (T, bool, error) {
+	var zero T
+	x, err := v.Get(id)
+	if err != nil || x == nil {
+		return zero, false, err
+	}
+	s, ok := x.(State)
+	if !ok {
+		return zero, false, fmt.Errorf("gokaview: view of %s holds %T, not State: build it with StateCodec", v.Topic(), x)
+	}
+	return Value(s, st.Name(), st.Type())
+}

@@ -57,7 +57,10 @@ func (p *Processor) producerConfig(transactionalID string) *sarama.Config {
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	sc.Producer.Flush.MaxMessages = 0
+	// linger a little so records go out in larger batches: fewer produce
+	// requests per message for the broker, for a few ms per hop
+	sc.Producer.Flush.Frequency = 5 * time.Millisecond
+	sc.Producer.Flush.Messages = 1000
 	sc.Net.MaxOpenRequests = 1
 	return sc
 }

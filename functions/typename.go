@@ -23,6 +23,17 @@ func ParseTypeName(s string) (TypeName, error) {
 	if i <= 0 || i == len(s)-1 {
 		return "", fmt.Errorf("%w %q: want namespace/name", ErrInvalidTypeName, s)
 	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return checkRunes(s)
+		}
+	}
+	return TypeName(s), nil
+}
+
+// checkRunes is the slow path of ParseTypeName for names with white space,
+// control characters or non-ASCII runes.
+func checkRunes(s string) (TypeName, error) {
 	for _, r := range s {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
 			return "", fmt.Errorf("%w %q: contains white space or a control character", ErrInvalidTypeName, s)

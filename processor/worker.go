@@ -261,7 +261,15 @@ func (w *worker) processIngress(m *sarama.ConsumerMessage) {
 		}
 	}
 	for _, out := range msgs {
-		if err := out.To.Validate(); err != nil {
+		// targets of the topology are valid function types; only the id
+		// (the record key) and what a router returns need checking
+		var err error
+		if in.Router != nil {
+			err = out.To.Validate()
+		} else if out.To.ID == "" {
+			err = fmt.Errorf("functions: address %s has an empty id", out.To)
+		}
+		if err != nil {
 			w.deadLetter(m, fmt.Sprintf("ingress record routed to an invalid address: %v", err), nil)
 			return
 		}
@@ -343,9 +351,15 @@ func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part in
 		return
 	}
 	if len(effects.State) > 0 {
-		next := make(wire.StateRecord, len(current)+len(effects.State))
-		for k, v := range current {
-			next[k] = v
+		// A record from the overlay belongs to this transaction and may be
+		// changed in place; a committed one (cache, store) is copied, since
+		// an abort must find it unchanged.
+		next, own := w.overlay[ref]
+		if !own || next == nil {
+			next = make(wire.StateRecord, len(current)+len(effects.State))
+			for k, v := range current {
+				next[k] = v
+			}
 		}
 		for _, c := range effects.State {
 			if c.Deleted {

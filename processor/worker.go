@@ -80,12 +80,6 @@ type worker struct {
 	fatal error
 }
 
-type poisoned struct {
-	reason string
-	// dropValue: even the dead letter with the record's value failed
-	dropValue bool
-}
-
 func newWorker(h *groupHandler, sess sarama.ConsumerGroupSession, loopParts int) *worker {
 	ctx, cancel := context.WithCancelCause(sess.Context())
 	return &worker{
@@ -286,7 +280,7 @@ func (w *worker) processIngress(m *sarama.ConsumerMessage) {
 		if g := w.gates[part]; g != nil {
 			g.routedInTxn++
 		}
-		w.sendLoopRouted(env, part)
+		w.sendLoopRouted(env)
 	}
 	w.p.count(func(s *Stats) { s.Ingress++ })
 }
@@ -495,55 +489,17 @@ func (w *worker) partitions(topic string) (int32, error) {
 }
 
 func (w *worker) sendLoop(env wire.Envelope) {
-	w.send(&sarama.ProducerMessage{
+	w.send(w.loopRecord(env))
+}
+
+// loopRecord is the loop topic record of a message.
+func (w *worker) loopRecord(env wire.Envelope) *sarama.ProducerMessage {
+	return &sarama.ProducerMessage{
 		Topic:     string(w.p.topo.LoopTopic()),
 		Partition: partitionFor(env.Target.ID, w.p.topo.PartitionCount()),
 		Key:       sarama.StringEncoder(env.Target.ID),
 		Value:     sarama.ByteEncoder(wire.AppendEnvelope(nil, env)),
-	})
-}
-
-// sendLoopRouted writes an ingress message for a partition that is not
-// delivered directly, and remembers its offset after the commit: direct
-// delivery to that partition must wait until the record is processed.
-func (w *worker) sendLoopRouted(env wire.Envelope, part int32) {
-	w.send(&sarama.ProducerMessage{
-		Topic:     string(w.p.topo.LoopTopic()),
-		Partition: part,
-		Key:       sarama.StringEncoder(env.Target.ID),
-		Value:     sarama.ByteEncoder(wire.AppendEnvelope(nil, env)),
-		Metadata:  routedRef{part: part},
-	})
-}
-
-// routedRef marks a loop record written for an ingress record.
-type routedRef struct{ part int32 }
-
-// gate decides when ingress records may invoke functions of a loop
-// partition directly, in the ingress record's transaction, instead of
-// taking a hop through the loop topic. Ingress records of one ingress
-// partition to one address must stay in order, so direct delivery waits
-// until the partition has processed every loop record that might carry an
-// earlier such record: the backlog found at assignment (records routed by
-// a previous owner) and everything this worker routed itself.
-type gate struct {
-	// until is the last loop offset that must be processed first; -1: none
-	until int64
-	// processed is the highest loop offset processed
-	processed int64
-	// routedInTxn counts records routed to the partition in the open
-	// transaction; their offsets are known only after the commit
-	routedInTxn int
-}
-
-// direct reports whether ingress messages to loop partition part may be
-// delivered directly.
-func (w *worker) direct(part int32) bool {
-	g := w.gates[part]
-	if g == nil || w.parts[part] == nil {
-		return false
 	}
-	return g.routedInTxn == 0 && g.processed >= g.until
 }
 
 func (w *worker) send(m *sarama.ProducerMessage) {
@@ -552,48 +508,6 @@ func (w *worker) send(m *sarama.ProducerMessage) {
 	}
 	w.produced++
 	w.h.producer.send(m)
-}
-
-// deadLetter writes the consumed record to the dead-letter topic with the
-// reason in its headers, inside the open transaction.
-func (w *worker) deadLetter(m *sarama.ConsumerMessage, reason string, target *functions.Address) {
-	w.deadLetterValue(m, reason, target, true)
-}
-
-func (w *worker) deadLetterValue(m *sarama.ConsumerMessage, reason string, target *functions.Address, withValue bool) {
-	headers := []sarama.RecordHeader{
-		{Key: []byte("stateloop.error"), Value: []byte(reason)},
-		{Key: []byte("stateloop.source.topic"), Value: []byte(m.Topic)},
-		{Key: []byte("stateloop.source.partition"), Value: []byte(itoa(int64(m.Partition)))},
-		{Key: []byte("stateloop.source.offset"), Value: []byte(itoa(m.Offset))},
-	}
-	if target != nil {
-		headers = append(headers,
-			sarama.RecordHeader{Key: []byte("stateloop.function.type"), Value: []byte(target.Type)},
-			sarama.RecordHeader{Key: []byte("stateloop.function.id"), Value: []byte(target.ID)})
-	}
-	pm := &sarama.ProducerMessage{Topic: string(w.p.topo.DLQTopic()), Headers: headers}
-	if withValue {
-		pm.Value = sarama.ByteEncoder(m.Value)
-	} else {
-		pm.Headers = append(pm.Headers, sarama.RecordHeader{Key: []byte("stateloop.value.dropped"), Value: []byte("the record's value could not be written to the dead-letter topic")})
-	}
-	// the dead-letter topic may have been created with another partition
-	// count than the application's internal topics
-	n, err := w.partitions(string(w.p.topo.DLQTopic()))
-	if err != nil {
-		w.setFatal(fmt.Errorf("processor: dead-letter topic: %w", err))
-		return
-	}
-	if m.Key != nil {
-		pm.Key = sarama.ByteEncoder(m.Key)
-		pm.Partition = partitionFor(string(m.Key), n)
-	} else {
-		pm.Partition = m.Partition % n
-	}
-	w.send(pm)
-	w.p.count(func(s *Stats) { s.DeadLetters++ })
-	w.p.cfg.logger.Warn("record sent to the dead-letter topic", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "reason", reason)
 }
 
 // commit ends the open transaction: it writes the changed state to the
@@ -715,36 +629,6 @@ func (w *worker) applyToStores(acked []*sarama.ProducerMessage, encoded [][]byte
 		}
 	}
 	return nil
-}
-
-// notePoison marks the consumed records whose output records failed with
-// an error that no retry can fix, so that the replay dead-letters them.
-func (w *worker) notePoison() {
-	for _, pe := range w.h.producer.failed() {
-		src := w.sources[pe.Msg]
-		if src == nil || !unproducible(pe.Err) {
-			continue
-		}
-		if w.poison == nil {
-			w.poison = make(map[RecordRef]poisoned)
-		}
-		ref := RecordRef{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset}
-		p := w.poison[ref]
-		if pe.Msg.Topic == string(w.p.topo.DLQTopic()) {
-			p.dropValue = true
-		}
-		if p.reason == "" {
-			p.reason = fmt.Sprintf("an output record of this record cannot be written to topic %s: %v", pe.Msg.Topic, pe.Err)
-		}
-		w.poison[ref] = p
-	}
-}
-
-// unproducible reports produce errors that fail every retry.
-func unproducible(err error) bool {
-	var ce sarama.ConfigurationError
-	return errors.As(err, &ce) || errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidPartition) ||
-		errors.Is(err, sarama.ErrInvalidMessage) || errors.Is(err, sarama.ErrMessageTooLarge) || errors.Is(err, sarama.ErrInvalidRecord)
 }
 
 func (w *worker) resetTxn() {

@@ -18,7 +18,11 @@ var errCommittedWithFailures = errors.New("transaction committed with failed rec
 type txnProducer struct {
 	ap sarama.AsyncProducer
 
-	wg     sync.WaitGroup // one per record sent in the open transaction
+	wg sync.WaitGroup // one per record sent in the open transaction
+	// queue decouples the worker from sarama's unbuffered Input channel:
+	// a feeder goroutine hands records over in order, so the worker goes
+	// on invoking while sarama's pipeline takes the previous records
+	queue  chan feed
 	mu     sync.Mutex
 	errs   []error
 	acked  []*sarama.ProducerMessage
@@ -31,7 +35,16 @@ func newTxnProducer(brokers []string, cfg *sarama.Config) (*txnProducer, error) 
 	if err != nil {
 		return nil, fmt.Errorf("transactional producer: %w", err)
 	}
-	t := &txnProducer{ap: ap, done: make(chan struct{})}
+	t := &txnProducer{ap: ap, done: make(chan struct{}), queue: make(chan feed, 4096)}
+	go func() {
+		for f := range t.queue {
+			if f.flushed != nil {
+				close(f.flushed)
+				continue
+			}
+			ap.Input() <- f.msg
+		}
+	}()
 	var drain sync.WaitGroup
 	drain.Add(2)
 	go func() {
@@ -63,14 +76,29 @@ func (t *txnProducer) begin() error {
 	return t.ap.BeginTxn()
 }
 
+// feed is a record for the feeder, or a flush marker.
+type feed struct {
+	msg     *sarama.ProducerMessage
+	flushed chan struct{}
+}
+
 func (t *txnProducer) send(m *sarama.ProducerMessage) {
 	t.wg.Add(1)
-	t.ap.Input() <- m
+	t.queue <- feed{msg: m}
+}
+
+// handedOver waits until the feeder has given every queued record to
+// sarama, so that a commit or abort covers them.
+func (t *txnProducer) handedOver() {
+	ch := make(chan struct{})
+	t.queue <- feed{flushed: ch}
+	<-ch
 }
 
 // commit adds the consumed offsets and commits. It returns the acknowledged
 // records of the transaction.
 func (t *txnProducer) commit(offsets map[string][]*sarama.PartitionOffsetMetadata, group *sarama.ConsumerGroupMetadata) ([]*sarama.ProducerMessage, error) {
+	t.handedOver()
 	if len(offsets) > 0 {
 		if err := t.ap.AddOffsetsToTxnWithGroupMetadata(offsets, group); err != nil {
 			t.wg.Wait()
@@ -98,6 +126,7 @@ func (t *txnProducer) commit(offsets map[string][]*sarama.PartitionOffsetMetadat
 
 // abort aborts the open transaction, if the producer can.
 func (t *txnProducer) abort() error {
+	t.handedOver()
 	if t.ap.TxnStatus()&sarama.ProducerTxnFlagInTransaction == 0 &&
 		t.ap.TxnStatus()&sarama.ProducerTxnFlagAbortableError == 0 {
 		t.wg.Wait()
@@ -146,6 +175,8 @@ func (t *txnProducer) close() error {
 		return nil
 	}
 	t.closed = true
+	t.handedOver()
+	close(t.queue)
 	err := t.ap.Close()
 	<-t.done
 	if err != nil && !errors.Is(err, sarama.ErrProducerFenced) {

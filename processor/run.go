@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -315,5 +314,3 @@ func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error
 	h.p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
-
-var errStopped = errors.New("processor: session stopped")

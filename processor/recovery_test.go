@@ -843,7 +843,7 @@ func TestRecoveryRebuildsStoreThatIsAheadOfChangelog(t *testing.T) {
 	stop = runProcessor(t, pa)
 	recWaitReady(t, pa, 10*time.Second)
 	wiped := map[int32]bool{}
-	for _, r := range logs.messages("local store is ahead of its changelog, rebuilding") {
+	for _, r := range logs.messages("local store does not belong to this changelog, rebuilding") {
 		wiped[int32(r.Attrs["partition"].Int64())] = true
 	}
 	if len(wiped) != 4 {
@@ -882,5 +882,81 @@ func TestRecoveryRebuildsStoreThatIsAheadOfChangelog(t *testing.T) {
 			}
 		}
 		st.close()
+	}
+}
+
+// TestRecoveryRebuildsStoreWhenTableWasRecreatedAndGrew: the table topic is
+// deleted and created again and then holds more records than the store's
+// stored offset, so offsets alone cannot tell; the topic id can, and the
+// store is rebuilt from the new table instead of trusting stale values.
+func TestRecoveryRebuildsStoreWhenTableWasRecreatedAndGrew(t *testing.T) {
+	_, brokers := startKfake(t)
+	const app = "rec-regrown"
+	client := testClient(t, brokers)
+	keys := recKeys(t, 12)
+	dir := t.TempDir()
+
+	pa, topo := recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir))
+	stop := runProcessor(t, pa)
+	recWaitReady(t, pa, 10*time.Second)
+	recWords(t, client, app, keys, 3)
+	recWaitEgress(t, client, app, 3*len(keys), pa)
+	stop()
+
+	table := string(topo.TableTopic(counterFn))
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.DeleteTopic(table); err != nil {
+		t.Fatalf("delete %s: %v", table, err)
+	}
+	waitFor(t, 10*time.Second, "table topic deleted", func() (bool, string) {
+		topics, err := admin.ListTopics()
+		_, exists := topics[table]
+		return err == nil && !exists, fmt.Sprintf("exists %v err %v", exists, err)
+	})
+	compact := "compact"
+	if err := admin.CreateTopic(table, &sarama.TopicDetail{NumPartitions: 4, ReplicationFactor: 1,
+		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false); err != nil {
+		t.Fatalf("create %s: %v", table, err)
+	}
+	// more records per partition than the old store's offsets: other keys
+	ghost, err := codec.Int64().Encode(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := wire.AppendStateRecord(nil, wire.StateRecord{"count": {TypeName: functions.LongType.Name(), Value: ghost}}, []string{"count"})
+	pc := sarama.NewConfig()
+	pc.Version = sarama.V3_0_0_0
+	pc.Producer.Return.Successes = true
+	pc.Producer.Partitioner = sarama.NewManualPartitioner
+	sp, err := sarama.NewSyncProducer(brokers, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	var msgs []*sarama.ProducerMessage
+	for part := int32(0); part < 4; part++ {
+		for i := 0; i < 50; i++ {
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: table, Partition: part, Key: sarama.StringEncoder(fmt.Sprintf("ghost-%d-%d", part, i)), Value: sarama.ByteEncoder(value)})
+		}
+	}
+	if err := sp.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+
+	pa, _ = recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir))
+	stop = runProcessor(t, pa)
+	recWaitReady(t, pa, 10*time.Second)
+	recWords(t, client, app, keys, 1)
+	recWaitEgress(t, client, app, 4*len(keys), pa)
+	stop()
+
+	got, _ := recEgress(t, client, app)
+	for _, k := range keys {
+		if seq := got[k]; len(seq) != 4 || seq[3] != 1 {
+			t.Errorf("key %s: egress counts %v, want 1 2 3 then 1 (state rebuilt from the recreated table)", k, seq)
+		}
 	}
 }

@@ -277,10 +277,21 @@ func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error
 		if err != nil {
 			return err
 		}
-		if from > hwm {
-			// the store is ahead of the changelog: the topic was recreated
-			// or the store belongs to another cluster; rebuild it
-			h.p.cfg.logger.Warn("local store is ahead of its changelog, rebuilding", "topic", topic, "partition", part, "stored_offset", from, "high_water_mark", hwm)
+		id, err := topicID(h.client, topic)
+		if err != nil {
+			return err
+		}
+		storedID, err := st.topicID(fn)
+		if err != nil {
+			return err
+		}
+		recreated := storedID != "" && id != "" && storedID != id
+		if from > hwm || recreated {
+			// the store is ahead of the changelog or belongs to another
+			// incarnation of the topic (deleted and created again, or
+			// another cluster): rebuild it
+			h.p.cfg.logger.Warn("local store does not belong to this changelog, rebuilding", "topic", topic, "partition", part,
+				"stored_offset", from, "high_water_mark", hwm, "stored_topic_id", storedID, "topic_id", id)
 			if err := st.wipe(fn); err != nil {
 				return err
 			}
@@ -306,6 +317,7 @@ func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error
 			return fmt.Errorf("read %s/%d: %w", topic, part, err)
 		}
 		b.setOffset(fn, next)
+		b.setTopicID(fn, id)
 		if err := st.write(&b); err != nil {
 			return err
 		}
@@ -313,4 +325,23 @@ func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error
 	}
 	h.p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
+}
+
+// topicID returns the Kafka topic id (KIP-516) of a topic as text, or ""
+// when the broker does not report one.
+func topicID(client sarama.Client, topic string) (string, error) {
+	broker := client.LeastLoadedBroker()
+	if broker == nil {
+		return "", fmt.Errorf("topic id of %s: no broker available", topic)
+	}
+	resp, err := broker.GetMetadata(&sarama.MetadataRequest{Version: 10, Topics: []string{topic}})
+	if err != nil {
+		return "", fmt.Errorf("topic id of %s: %w", topic, err)
+	}
+	for _, t := range resp.Topics {
+		if t.Name == topic && t.Uuid != (sarama.Uuid{}) {
+			return t.Uuid.String(), nil
+		}
+	}
+	return "", nil
 }

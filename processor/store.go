@@ -24,7 +24,8 @@ import (
 // with the new table offsets, so after any crash it can be caught up by
 // reading each table partition from its stored offset.
 //
-// Keys: 's' type 0x00 id -> state record; 'o' type -> next table offset.
+// Keys: 's' type 0x00 id -> state record; 'o' type -> next table offset;
+// 'i' type -> id of the table topic the values came from.
 type store struct {
 	db *leveldb.DB
 }
@@ -67,6 +68,20 @@ func offsetKey(fn functions.TypeName) []byte {
 	return append([]byte{'o'}, fn...)
 }
 
+// topicIDKey holds the id of the table topic the values were read from.
+func topicIDKey(fn functions.TypeName) []byte {
+	return append([]byte{'i'}, fn...)
+}
+
+// topicID returns the stored table topic id of fn, or "".
+func (s *store) topicID(fn functions.TypeName) (string, error) {
+	v, err := s.db.Get(topicIDKey(fn), nil)
+	if err == leveldb.ErrNotFound {
+		return "", nil
+	}
+	return string(v), err
+}
+
 func (s *store) get(fn functions.TypeName, id string) ([]byte, error) {
 	v, err := s.db.Get(stateKey(fn, id), nil)
 	if err == leveldb.ErrNotFound {
@@ -107,6 +122,12 @@ func (b *storeBatch) setOffset(fn functions.TypeName, next int64) {
 	b.b.Put(offsetKey(fn), v[:])
 }
 
+func (b *storeBatch) setTopicID(fn functions.TypeName, id string) {
+	if id != "" {
+		b.b.Put(topicIDKey(fn), []byte(id))
+	}
+}
+
 func (s *store) write(b *storeBatch) error {
 	if b.b.Len() == 0 {
 		return nil
@@ -128,6 +149,7 @@ func (s *store) wipe(fn functions.TypeName) error {
 		return err
 	}
 	b.Delete(offsetKey(fn))
+	b.Delete(topicIDKey(fn))
 	return s.db.Write(&b, nil)
 }
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/stateloop/stateloop/processor/internal/kafkaread"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
 // The raw read_committed reader lives in package kafkaread (see its doc for

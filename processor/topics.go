@@ -1,12 +1,16 @@
 package processor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
 // partitionFor returns the partition of a key, the way goka's default
@@ -102,7 +106,17 @@ func (p *Processor) ensureTopics(client sarama.Client) error {
 	for n := range seen {
 		names = append(names, n)
 	}
-	return client.RefreshMetadata(names...)
+	if err := client.RefreshMetadata(names...); err != nil {
+		return err
+	}
+	// A topic is usable a moment after its creation is confirmed (on Kafka
+	// its partitions answer "not the leader" until then).
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := kafkaread.WaitReady(ctx, client, names...); err != nil {
+		return fmt.Errorf("processor: %w", err)
+	}
+	return nil
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

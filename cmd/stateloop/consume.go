@@ -15,6 +15,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
 // consumeOptions are the flags of `stateloop consume`.
@@ -125,6 +126,10 @@ func (o *consumeOptions) consume(ctx context.Context, out, errOut io.Writer) err
 	parts, err := o.waitForTopic(ctx, client, errOut)
 	if err != nil || parts == nil {
 		return err
+	}
+	// a topic created a moment ago answers "not the leader" for a while
+	if err := kafkaread.WaitReady(ctx, client, o.topic); err != nil {
+		return fmt.Errorf("stateloop consume: %w", err)
 	}
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
 // The phases, written in the first byte of every record.
@@ -86,6 +87,12 @@ func createTopics(client sarama.Client, partitions int32, topics ...string) erro
 	}
 	if err := client.RefreshMetadata(topics...); err != nil {
 		return fmt.Errorf("bench: metadata of %v: %w", topics, err)
+	}
+	// on Kafka a new topic answers "not the leader" for a moment
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := kafkaread.WaitReady(ctx, client, topics...); err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/internal/kafkaread"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/processor/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )

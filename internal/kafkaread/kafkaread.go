@@ -32,6 +32,48 @@ type Record struct {
 // Ends returns the log start offset, the high water mark and the last
 // stable offset of a partition.
 func Ends(client sarama.Client, topic string, partition int32) (start, hwm, lso int64, err error) {
+	// A partition that was just created, or whose leader moved, answers
+	// "not the leader" for a moment: refresh the metadata and ask again.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		start, hwm, lso, err = ends(client, topic, partition)
+		if err == nil || !leadershipError(err) || time.Now().After(deadline) {
+			return start, hwm, lso, err
+		}
+		_ = client.RefreshMetadata(topic)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// leadershipError reports errors that go away once the partition has a
+// leader and the client knows it.
+func leadershipError(err error) bool {
+	return errors.Is(err, sarama.ErrNotLeaderForPartition) || errors.Is(err, sarama.ErrLeaderNotAvailable) ||
+		errors.Is(err, sarama.ErrUnknownTopicOrPartition) || errors.Is(err, sarama.ErrNotCoordinatorForConsumer) ||
+		errors.Is(err, sarama.ErrOffsetNotAvailable)
+}
+
+// WaitReady waits until every partition of the topics answers an offset
+// request, as a topic does a moment after its creation was confirmed.
+func WaitReady(ctx context.Context, client sarama.Client, topics ...string) error {
+	for _, topic := range topics {
+		parts, err := client.Partitions(topic)
+		if err != nil {
+			return fmt.Errorf("partitions of %s: %w", topic, err)
+		}
+		for _, p := range parts {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if _, _, _, err := Ends(client, topic, p); err != nil {
+				return fmt.Errorf("topic %s partition %d not ready: %w", topic, p, err)
+			}
+		}
+	}
+	return nil
+}
+
+func ends(client sarama.Client, topic string, partition int32) (start, hwm, lso int64, err error) {
 	broker, err := client.Leader(topic, partition)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("leader of %s/%d: %w", topic, partition, err)

@@ -811,36 +811,13 @@ func TestReadCommittedReturnsCommittedAndNonTransactionalRecordsInOrder(t *testi
 // stored offset is past the high water mark of its table (here the table
 // topic was deleted and recreated) is wiped and rebuilt, not trusted.
 func TestRecoveryRebuildsStoreThatIsAheadOfChangelog(t *testing.T) {
-	_, brokers := startKfake(t)
 	const app = "rec-ahead"
-	client := testClient(t, brokers)
-	keys := recKeys(t, 12)
-	dir := t.TempDir()
-
-	pa, topo := recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir))
-	stop := runProcessor(t, pa)
-	recWaitReady(t, pa, 10*time.Second)
-	recWords(t, client, app, keys, 3)
-	recWaitEgress(t, client, app, 3*len(keys), pa)
-	stop()
-
+	brokers, client, topo, keys, dir, _ := recCountThenDeleteTable(t, app)
 	table := string(topo.TableTopic(counterFn))
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.DeleteTopic(table); err != nil {
-		t.Fatalf("delete %s: %v", table, err)
-	}
-	waitFor(t, 10*time.Second, "table topic deleted", func() (bool, string) {
-		topics, err := admin.ListTopics()
-		_, exists := topics[table]
-		return err == nil && !exists, fmt.Sprintf("exists %v err %v", exists, err)
-	})
 
 	logger, logs := newRecLog(t)
-	pa, _ = recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir), WithLogger(logger))
-	stop = runProcessor(t, pa)
+	pa, _ := recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir), WithLogger(logger))
+	stop := runProcessor(t, pa)
 	recWaitReady(t, pa, 10*time.Second)
 	wiped := map[int32]bool{}
 	for _, r := range logs.messages("local store does not belong to this changelog, rebuilding") {
@@ -890,32 +867,9 @@ func TestRecoveryRebuildsStoreThatIsAheadOfChangelog(t *testing.T) {
 // stored offset, so offsets alone cannot tell; the topic id can, and the
 // store is rebuilt from the new table instead of trusting stale values.
 func TestRecoveryRebuildsStoreWhenTableWasRecreatedAndGrew(t *testing.T) {
-	_, brokers := startKfake(t)
 	const app = "rec-regrown"
-	client := testClient(t, brokers)
-	keys := recKeys(t, 12)
-	dir := t.TempDir()
-
-	pa, topo := recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir))
-	stop := runProcessor(t, pa)
-	recWaitReady(t, pa, 10*time.Second)
-	recWords(t, client, app, keys, 3)
-	recWaitEgress(t, client, app, 3*len(keys), pa)
-	stop()
-
+	brokers, client, topo, keys, dir, admin := recCountThenDeleteTable(t, app)
 	table := string(topo.TableTopic(counterFn))
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.DeleteTopic(table); err != nil {
-		t.Fatalf("delete %s: %v", table, err)
-	}
-	waitFor(t, 10*time.Second, "table topic deleted", func() (bool, string) {
-		topics, err := admin.ListTopics()
-		_, exists := topics[table]
-		return err == nil && !exists, fmt.Sprintf("exists %v err %v", exists, err)
-	})
 	compact := "compact"
 	if err := admin.CreateTopic(table, &sarama.TopicDetail{NumPartitions: 4, ReplicationFactor: 1,
 		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false); err != nil {
@@ -946,8 +900,8 @@ func TestRecoveryRebuildsStoreWhenTableWasRecreatedAndGrew(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pa, _ = recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir))
-	stop = runProcessor(t, pa)
+	pa, _ := recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir))
+	stop := runProcessor(t, pa)
 	recWaitReady(t, pa, 10*time.Second)
 	recWords(t, client, app, keys, 1)
 	recWaitEgress(t, client, app, 4*len(keys), pa)
@@ -959,4 +913,36 @@ func TestRecoveryRebuildsStoreWhenTableWasRecreatedAndGrew(t *testing.T) {
 			t.Errorf("key %s: egress counts %v, want 1 2 3 then 1 (state rebuilt from the recreated table)", k, seq)
 		}
 	}
+}
+
+// recCountThenDeleteTable counts three words for each of 12 keys with a
+// data directory, stops, and deletes the counter's table topic.
+func recCountThenDeleteTable(t *testing.T, app string) (brokers []string, client sarama.Client, topo topology.Topology, keys []string, dir string, admin sarama.ClusterAdmin) {
+	t.Helper()
+	_, brokers = startKfake(t)
+	client = testClient(t, brokers)
+	keys = recKeys(t, 12)
+	dir = t.TempDir()
+
+	pa, topo := recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir))
+	stop := runProcessor(t, pa)
+	recWaitReady(t, pa, 10*time.Second)
+	recWords(t, client, app, keys, 3)
+	recWaitEgress(t, client, app, 3*len(keys), pa)
+	stop()
+
+	table := string(topo.TableTopic(counterFn))
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.DeleteTopic(table); err != nil {
+		t.Fatalf("delete %s: %v", table, err)
+	}
+	waitFor(t, 10*time.Second, "table topic deleted", func() (bool, string) {
+		topics, err := admin.ListTopics()
+		_, exists := topics[table]
+		return err == nil && !exists, fmt.Sprintf("exists %v err %v", exists, err)
+	})
+	return brokers, client, topo, keys, dir, admin
 }

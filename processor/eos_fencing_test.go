@@ -12,5 +12,6 @@ import "testing"
 // detector reports whenever a transactional producer is fenced. The test
 // script runs it in a separate pass without the race detector.
 func TestExactlyOnceAcrossFencing(t *testing.T) {
-	exactlyOnceScenario(t, "fenced", true)
+	_, brokers := startKfake(t)
+	exactlyOnceScenario(t, brokers, "fenced", true)
 }

@@ -172,18 +172,18 @@ func produceSeqs(t testing.TB, client sarama.Client, topic string, from, to, ids
 // transactions) and the processor is stopped and restarted on its reused
 // local state. At the end every effect must have happened exactly once.
 func TestExactlyOnceAcrossAbortsAndRestarts(t *testing.T) {
-	exactlyOnceScenario(t, "eos", false)
+	_, brokers := startKfake(t)
+	exactlyOnceScenario(t, brokers, "eos", false)
 }
 
 // exactlyOnceScenario runs the cycle application through injected aborts
 // and restarts, and, with fencing, also fences the running producer twice
 // with a new producer of the same transactional id (as a restarted twin
 // would).
-func exactlyOnceScenario(t *testing.T, app string, fencing bool) {
+func exactlyOnceScenario(t *testing.T, brokers []string, app string, fencing bool) {
 	if testing.Short() {
 		t.Skip("long-running exactly-once test")
 	}
-	_, brokers := startKfake(t)
 	topo, reg := cycleApp(app)
 	dir := t.TempDir()
 	var aborts atomic.Int64

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; CI runs it too).
-# Needs only Go: modules come from the Go module proxy, Kafka is the
-# embedded broker (kfake) started by the tests themselves.
+# Needs Go (modules come from the Go module proxy) and, for the last step, a
+# JDK and Maven: scripts/kafka.sh fetches Apache Kafka from Maven Central and
+# runs it on 127.0.0.1. Everything before that runs on the embedded broker
+# (kfake) that the tests start themselves. STATELOOP_SKIP_KAFKA=1 skips the
+# Apache Kafka step (for a quick local run; CI runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +29,20 @@ go test -race -count=1 -timeout 30m ./...
 # built only without -race (see processor/eos_fencing_test.go).
 step "go test (fencing tests, without the race detector)"
 go test -count=1 -timeout 10m -run 'Fencing' ./processor/
+
+if [ "${STATELOOP_SKIP_KAFKA:-}" = "1" ]; then
+  step "Apache Kafka integration tests: skipped (STATELOOP_SKIP_KAFKA=1)"
+  exit 0
+fi
+step "Apache Kafka integration tests (scripts/kafka.sh, go test -tags integration)"
+export KAFKA_DIR="${KAFKA_DIR:-$(mktemp -d /tmp/stateloop-kafka-test.XXXXXX)}"
+trap 'scripts/kafka.sh stop --clean >/dev/null 2>&1 || true' EXIT
+KAFKA_PROPERTIES="group.min.session.timeout.ms=500" scripts/kafka.sh start | tee "$KAFKA_DIR.start.log"
+KAFKA_BROKERS=$(tail -n 1 "$KAFKA_DIR.start.log" | sed -n 's/^KAFKA_BROKERS=//p')
+rm -f "$KAFKA_DIR.start.log"
+if [ -z "$KAFKA_BROKERS" ]; then
+  echo "scripts/kafka.sh start did not print KAFKA_BROKERS=...; see its output above"
+  exit 1
+fi
+export KAFKA_BROKERS
+go test -tags integration -count=1 -timeout 15m -run 'Kafka' ./processor/

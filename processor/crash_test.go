@@ -48,6 +48,12 @@ func runCrashApp() int {
 		fmt.Fprintln(os.Stderr, "crash app:", err)
 		return 1
 	}
+	return serveProcess(ctx, "crash app", p)
+}
+
+// serveProcess runs p in a child process of a test until ctx ends; it
+// prints READY once p owns its recovered partitions.
+func serveProcess(ctx context.Context, name string, p *Processor) int {
 	go func() {
 		for !p.Stats().Ready {
 			time.Sleep(20 * time.Millisecond)
@@ -55,21 +61,29 @@ func runCrashApp() int {
 		fmt.Println("READY")
 	}()
 	if err := p.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "crash app:", err)
+		fmt.Fprintln(os.Stderr, name+":", err)
 		return 1
 	}
 	return 0
 }
 
-type crashApp struct {
+// appProcess is this test binary re-executed in one of its process roles.
+type appProcess struct {
 	cmd   *exec.Cmd
 	ready chan struct{}
 }
 
-func startCrashApp(t *testing.T, dir, listen string) *crashApp {
+func startCrashApp(t *testing.T, dir, listen string) *appProcess {
+	t.Helper()
+	return startAppProcess(t, crashAppEnv+"="+dir, "STATELOOP_TEST_LISTEN="+listen)
+}
+
+// startAppProcess starts the test binary with the given environment and
+// waits for it to print READY.
+func startAppProcess(t *testing.T, env ...string) *appProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashAppEnv+"="+dir, "STATELOOP_TEST_LISTEN="+listen)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -78,7 +92,7 @@ func startCrashApp(t *testing.T, dir, listen string) *crashApp {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a := &crashApp{cmd: cmd, ready: make(chan struct{})}
+	a := &appProcess{cmd: cmd, ready: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -96,7 +110,7 @@ func startCrashApp(t *testing.T, dir, listen string) *crashApp {
 	return a
 }
 
-func (a *crashApp) kill(t *testing.T) {
+func (a *appProcess) kill(t *testing.T) {
 	t.Helper()
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

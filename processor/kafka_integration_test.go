@@ -3,13 +3,11 @@
 package processor
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -71,17 +69,7 @@ func runZombieApp() int {
 		fmt.Fprintln(os.Stderr, "zombie app:", err)
 		return 1
 	}
-	go func() {
-		for !p.Stats().Ready {
-			time.Sleep(20 * time.Millisecond)
-		}
-		fmt.Println("READY")
-	}()
-	if err := p.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "zombie app:", err)
-		return 1
-	}
-	return 0
+	return serveProcess(ctx, "zombie app", p)
 }
 
 // TestKafkaZombieInstanceIsFenced freezes an instance with SIGSTOP in the
@@ -95,31 +83,9 @@ func TestKafkaZombieInstanceIsFenced(t *testing.T) {
 	topo, reg := cycleApp(app)
 	client := testClient(t, brokers)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), zombieAppEnv+"="+app)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	zombie := startAppProcess(t, zombieAppEnv+"="+app)
+	cmd := zombie.cmd
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.TrimSpace(sc.Text()) == "READY" {
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(60 * time.Second):
-		t.Fatal("zombie instance not ready in 60s")
-	}
 
 	perID := map[string]int{}
 	const total, ids = 6000, 64

@@ -315,12 +315,7 @@ func TestRecoveryNewInstanceWithEmptyStoreContinuesCountsFromChangelog(t *testin
 	client := testClient(t, brokers)
 	keys := recKeys(t, 12)
 
-	p1, topo := recCounter(t, brokers, app, WithInstanceID("first"))
-	stop := runProcessor(t, p1)
-	recWaitReady(t, p1, 10*time.Second)
-	recWords(t, client, app, keys, 4)
-	recWaitEgress(t, client, app, 4*len(keys), p1)
-	stop()
+	topo := recCountWords(t, brokers, client, app, keys, 4, WithInstanceID("first"))
 	recCheckTable(t, client, topo, keys, 4)
 
 	logger, logs := newRecLog(t)
@@ -355,12 +350,7 @@ func TestRecoveryOfTableEndingWithCommitMarkerIsPromptAndComplete(t *testing.T) 
 	client := testClient(t, brokers)
 	keys := recKeys(t, 12)
 
-	p1, topo := recCounter(t, brokers, app, WithInstanceID("first"))
-	stop := runProcessor(t, p1)
-	recWaitReady(t, p1, 10*time.Second)
-	recWords(t, client, app, keys, 5)
-	recWaitEgress(t, client, app, 5*len(keys), p1)
-	stop()
+	topo := recCountWords(t, brokers, client, app, keys, 5, WithInstanceID("first"))
 
 	table := string(topo.TableTopic(counterFn))
 	if err := client.RefreshMetadata(table); err != nil {
@@ -437,12 +427,7 @@ func TestRecoveryWithOpenTransactionOnTableUsesDataBelowLSO(t *testing.T) {
 	client := testClient(t, brokers)
 	keys := recKeys(t, 12)
 
-	p1, topo := recCounter(t, brokers, app, WithInstanceID("first"))
-	stop := runProcessor(t, p1)
-	recWaitReady(t, p1, 10*time.Second)
-	recWords(t, client, app, keys, 3)
-	recWaitEgress(t, client, app, 3*len(keys), p1)
-	stop()
+	topo := recCountWords(t, brokers, client, app, keys, 3, WithInstanceID("first"))
 
 	// an intruder opens a transaction on the table partition of k0 and
 	// writes a bogus count of 1000 for it
@@ -556,12 +541,7 @@ func TestRecoveryResumesFromStoredTableOffsets(t *testing.T) {
 	keys := recKeys(t, 12)
 	dir := t.TempDir()
 
-	pa, topo := recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir))
-	stop := runProcessor(t, pa)
-	recWaitReady(t, pa, 10*time.Second)
-	recWords(t, client, app, keys, 3)
-	recWaitEgress(t, client, app, 3*len(keys), pa)
-	stop()
+	topo := recCountWords(t, brokers, client, app, keys, 3, WithInstanceID("a"), WithDataDir(dir))
 
 	table := string(topo.TableTopic(counterFn))
 	storeDir := filepath.Join(dir, "state", app)
@@ -589,7 +569,7 @@ func TestRecoveryResumesFromStoredTableOffsets(t *testing.T) {
 
 	// another instance moves the table on while a is down
 	pb, _ := recCounter(t, brokers, app, WithInstanceID("b"))
-	stop = runProcessor(t, pb)
+	stop := runProcessor(t, pb)
 	recWaitReady(t, pb, 10*time.Second)
 	recWords(t, client, app, keys, 1)
 	recWaitEgress(t, client, app, 4*len(keys), pb)
@@ -606,7 +586,7 @@ func TestRecoveryResumesFromStoredTableOffsets(t *testing.T) {
 	}
 
 	logger, logs := newRecLog(t)
-	pa, _ = recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir), WithLogger(logger))
+	pa, _ := recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir), WithLogger(logger))
 	runProcessor(t, pa)
 	recWaitReady(t, pa, 10*time.Second)
 	got := logs.recovered()
@@ -924,12 +904,7 @@ func recCountThenDeleteTable(t *testing.T, app string) (brokers []string, client
 	keys = recKeys(t, 12)
 	dir = t.TempDir()
 
-	pa, topo := recCounter(t, brokers, app, WithInstanceID("a"), WithDataDir(dir))
-	stop := runProcessor(t, pa)
-	recWaitReady(t, pa, 10*time.Second)
-	recWords(t, client, app, keys, 3)
-	recWaitEgress(t, client, app, 3*len(keys), pa)
-	stop()
+	topo = recCountWords(t, brokers, client, app, keys, 3, WithInstanceID("a"), WithDataDir(dir))
 
 	table := string(topo.TableTopic(counterFn))
 	admin, err := sarama.NewClusterAdminFromClient(client)
@@ -945,4 +920,17 @@ func recCountThenDeleteTable(t *testing.T, app string) (brokers []string, client
 		return err == nil && !exists, fmt.Sprintf("exists %v err %v", exists, err)
 	})
 	return brokers, client, topo, keys, dir, admin
+}
+
+// recCountWords runs a counter instance with opts until it has counted n
+// words for each key, then stops it.
+func recCountWords(t *testing.T, brokers []string, client sarama.Client, app string, keys []string, n int, opts ...Option) topology.Topology {
+	t.Helper()
+	p, topo := recCounter(t, brokers, app, opts...)
+	stop := runProcessor(t, p)
+	recWaitReady(t, p, 10*time.Second)
+	recWords(t, client, app, keys, n)
+	recWaitEgress(t, client, app, n*len(keys), p)
+	stop()
+	return topo
 }

@@ -72,12 +72,7 @@ func TestRebalanceWhenInstanceStopsMidStreamKeepsExactlyOnce(t *testing.T) {
 	const app = "reb-leave"
 	topo, _ := cycleApp(app)
 	client := testClient(t, brokers)
-	p1 := rebProcessor(t, brokers, app, "r1")
-	stop1 := runProcessor(t, p1)
-	rebWaitStable(t, p1)
-	p2 := rebProcessor(t, brokers, app, "r2")
-	stop2 := runProcessor(t, p2)
-	rebWaitStable(t, p1, p2)
+	p1, p2, stop1, stop2 := rebStartTwo(t, brokers, app)
 
 	// stop the instance that owns loop partitions (state), r2 if both do
 	// (see TestRebalanceSpreadsLoopPartitionsOverInstances)
@@ -116,12 +111,7 @@ func TestRebalanceWhenInstanceJoinsMidStreamKeepsExactlyOnce(t *testing.T) {
 	const app = "reb-join"
 	topo, _ := cycleApp(app)
 	client := testClient(t, brokers)
-	p1 := rebProcessor(t, brokers, app, "r1")
-	stop1 := runProcessor(t, p1)
-	rebWaitStable(t, p1)
-	p2 := rebProcessor(t, brokers, app, "r2")
-	stop2 := runProcessor(t, p2)
-	rebWaitStable(t, p1, p2)
+	p1, p2, stop1, stop2 := rebStartTwo(t, brokers, app)
 
 	perID := map[string]int{}
 	produceSeqs(t, client, app+"-in", 0, rebTotal/3, rebIDs, perID)
@@ -178,4 +168,17 @@ func TestRebalanceSpreadsLoopPartitionsOverInstances(t *testing.T) {
 	if uneven > 0 {
 		t.Errorf("loop partitions of two instances, in %d of 4 groups not 2 each: %v", uneven, splits)
 	}
+}
+
+// rebStartTwo starts instances r1 and r2, one after the other, and waits
+// until the group is stable with both.
+func rebStartTwo(t *testing.T, brokers []string, app string) (p1, p2 *Processor, stop1, stop2 func()) {
+	t.Helper()
+	p1 = rebProcessor(t, brokers, app, "r1")
+	stop1 = runProcessor(t, p1)
+	rebWaitStable(t, p1)
+	p2 = rebProcessor(t, brokers, app, "r2")
+	stop2 = runProcessor(t, p2)
+	rebWaitStable(t, p1, p2)
+	return p1, p2, stop1, stop2
 }

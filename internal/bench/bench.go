@@ -31,6 +31,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -126,39 +127,21 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Partitions == 0 {
-		c.Partitions = d.Partitions
-	}
-	if c.Messages == 0 {
-		c.Messages = d.Messages
-	}
-	if c.IDs == 0 {
-		c.IDs = d.IDs
-	}
-	if c.Warmup == 0 {
-		c.Warmup = d.Warmup
-	}
-	if c.Rate == 0 {
-		c.Rate = d.Rate
-	}
-	if c.PacedDuration == 0 {
-		c.PacedDuration = d.PacedDuration
-	}
-	if c.CommitInterval == 0 {
-		c.CommitInterval = d.CommitInterval
-	}
-	if c.CommitCount == 0 {
-		c.CommitCount = d.CommitCount
-	}
+	c.Partitions = cmp.Or(c.Partitions, d.Partitions)
+	c.Messages = cmp.Or(c.Messages, d.Messages)
+	c.IDs = cmp.Or(c.IDs, d.IDs)
+	c.Warmup = cmp.Or(c.Warmup, d.Warmup)
+	c.Rate = cmp.Or(c.Rate, d.Rate)
+	c.PacedDuration = cmp.Or(c.PacedDuration, d.PacedDuration)
+	c.CommitInterval = cmp.Or(c.CommitInterval, d.CommitInterval)
+	c.CommitCount = cmp.Or(c.CommitCount, d.CommitCount)
 	if len(c.Sides) == 0 {
 		c.Sides = d.Sides
 	}
 	if c.ProfileSide == "" {
 		c.ProfileSide = d.ProfileSide
 	}
-	if c.Progress == 0 {
-		c.Progress = d.Progress
-	}
+	c.Progress = cmp.Or(c.Progress, d.Progress)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/processor/embedded"
 	"github.com/stateloop/stateloop/topology"
 )
@@ -249,10 +249,10 @@ func TestRunStopsWhenEmbeddedBrokerDies(t *testing.T) {
 	}
 }
 
-func startRun(t *testing.T, f app.Flags) (*syncBuffer, <-chan error, func()) {
+func startRun(t *testing.T, f app.Flags) (*kafkatest.SyncBuffer, <-chan error, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &kafkatest.SyncBuffer{}
 	runErr := make(chan error, 1)
 	done := make(chan struct{})
 	go func() {
@@ -270,7 +270,7 @@ func startRun(t *testing.T, f app.Flags) (*syncBuffer, <-chan error, func()) {
 	return out, runErr, cancel
 }
 
-func waitForOutput(t *testing.T, out *syncBuffer, runErr <-chan error, want string) {
+func waitForOutput(t *testing.T, out *kafkatest.SyncBuffer, runErr <-chan error, want string) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for !strings.Contains(out.String(), want) {
@@ -282,21 +282,4 @@ func waitForOutput(t *testing.T, out *syncBuffer, runErr <-chan error, want stri
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

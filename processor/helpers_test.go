@@ -11,39 +11,19 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // startKfake starts an in-process broker for one test.
 func startKfake(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, []string) {
 	t.Helper()
-	opts = append([]kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(4),
-		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
-		kfake.Ports(0),
-	}, opts...)
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c, c.ListenAddrs()
+	return nil, kafkatest.StartKfake(t, opts...)
 }
 
 func testClient(t testing.TB, brokers []string) sarama.Client {
 	t.Helper()
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_0_0_0
-	sc.Producer.Return.Successes = true
-	sc.Producer.RequiredAcks = sarama.WaitForAll
-	c, err := sarama.NewClient(brokers, sc)
-	if err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return kafkatest.Client(t, brokers)
 }
 
 // produce writes plain (non-transactional) records.

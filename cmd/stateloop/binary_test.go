@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/internal/kafkatest"
 )
 
 // TestBinary builds the stateloop binary and uses it as a user would: run
@@ -47,13 +48,13 @@ func TestBinary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var stderr syncBuffer
+		var stderr kafkatest.SyncBuffer
 		run.Stderr = &stderr
 		if err := run.Start(); err != nil {
 			t.Fatal(err)
 		}
 		defer run.Process.Kill()
-		out := &syncBuffer{}
+		out := &kafkatest.SyncBuffer{}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

@@ -6,13 +6,13 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/processor/embedded"
 )
 
@@ -72,27 +72,9 @@ func startBroker(t *testing.T) string {
 	return b.Addr()
 }
 
-// syncBuffer is a bytes.Buffer for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls the output until it contains want, failing early if done
 // is closed first.
-func waitFor(t *testing.T, out *syncBuffer, done <-chan struct{}, want string) {
+func waitFor(t *testing.T, out *kafkatest.SyncBuffer, done <-chan struct{}, want string) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for !strings.Contains(out.String(), want) {

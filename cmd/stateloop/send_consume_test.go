@@ -17,6 +17,7 @@ import (
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/examples/greeter/greeter"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/kafkatest"
 )
 
 // sentAt parses "sent N bytes to topic T, partition P, offset O".
@@ -195,7 +196,7 @@ func TestSendToFunctionAddress(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &kafkatest.SyncBuffer{}
 	done := make(chan struct{})
 	var runErr error
 	go func() {
@@ -337,7 +338,7 @@ func TestBrokerCommand(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &kafkatest.SyncBuffer{}
 	done := make(chan struct{})
 	var err error
 	go func() {

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/examples/greeter/greeter"
+	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/processor/embedded"
 )
 
@@ -29,7 +28,7 @@ func TestGreeterEndToEnd(t *testing.T) {
 	defer b.Close()
 	brokers := []string{b.Addr()}
 
-	out := &syncBuffer{}
+	out := &kafkatest.SyncBuffer{}
 	runCtx, stop := context.WithCancel(ctx)
 	runErr := make(chan error, 1)
 	go func() {
@@ -162,7 +161,7 @@ func keys(m map[string][]string) []string {
 }
 
 // waitForLine waits until out contains line, failing early if Run ends.
-func waitForLine(t *testing.T, out *syncBuffer, runErr <-chan error, line string) {
+func waitForLine(t *testing.T, out *kafkatest.SyncBuffer, runErr <-chan error, line string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), line) {
@@ -175,22 +174,4 @@ func waitForLine(t *testing.T, out *syncBuffer, runErr <-chan error, line string
 			t.Fatalf("no %q line after 20s; output:\n%s", line, out)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -15,11 +15,11 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkaread"
+	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/processor/gokaview"
 	"github.com/stateloop/stateloop/topology"
@@ -50,37 +50,6 @@ func counterApp(app string) (topology.Topology, *functions.Registry) {
 		Ingresses:  []topology.Ingress{{Topic: topology.Topic(app + "-words"), ValueType: wordType.Name(), Targets: []functions.TypeName{counterFn}}},
 	}
 	return topo, reg
-}
-
-// startKfake starts an in-process broker for one test.
-func startKfake(t testing.TB) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(
-		kfake.NumBrokers(1),
-		kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(4),
-		kfake.GroupMinSessionTimeout(100*time.Millisecond),
-		kfake.Ports(0),
-	)
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
-}
-
-func testClient(t testing.TB, brokers []string) sarama.Client {
-	t.Helper()
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_0_0_0
-	sc.Producer.Return.Successes = true
-	sc.Producer.RequiredAcks = sarama.WaitForAll
-	c, err := sarama.NewClient(brokers, sc)
-	if err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // sendWords writes n words to every id, one record per word.
@@ -196,9 +165,9 @@ type table struct {
 // aborted values one above the committed ones.
 func newTable(t *testing.T, app string) *table {
 	t.Helper()
-	brokers := startKfake(t)
+	brokers := kafkatest.StartKfake(t)
 	topo, reg := counterApp(app)
-	tb := &table{brokers: brokers, topo: topo, reg: reg, client: testClient(t, brokers), perWord: 10, want: map[string]int64{}}
+	tb := &table{brokers: brokers, topo: topo, reg: reg, client: kafkatest.Client(t, brokers), perWord: 10, want: map[string]int64{}}
 	for i := range 20 {
 		tb.ids = append(tb.ids, fmt.Sprintf("id%d", i))
 	}

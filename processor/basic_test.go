@@ -43,8 +43,8 @@ func counterApp(app string) (topology.Topology, *functions.Registry) {
 }
 
 func TestIngressToEgressCountsEveryRecordOnce(t *testing.T) {
-	_, brokers := startKfake(t)
-	topo, reg := counterApp("basic")
+	brokers, app := testBroker(t, "basic")
+	topo, reg := counterApp(app)
 	p, err := New(brokers, topo, reg, WithCommitInterval(20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -56,12 +56,12 @@ func TestIngressToEgressCountsEveryRecordOnce(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		recs = append(recs, [2][]byte{key(i % 10), []byte("w")})
 	}
-	produce(t, client, "basic-words", recs...)
+	produce(t, client, app+"-words", recs...)
 	waitFor(t, 10*time.Second, "100 egress records", func() (bool, string) {
-		n := len(readTopic(t, client, "basic-out"))
+		n := len(readTopic(t, client, app+"-out"))
 		return n >= 100, fmt.Sprintf("%d records, stats %+v", n, p.Stats())
 	})
-	got := readTopic(t, client, "basic-out")
+	got := readTopic(t, client, app+"-out")
 	if len(got) != 100 {
 		t.Fatalf("got %d egress records, want 100", len(got))
 	}

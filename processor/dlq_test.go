@@ -248,8 +248,7 @@ func dlqCheckExactlyOnce(t testing.TB, client sarama.Client, app string, cases [
 // its source; the good ones are processed, with no effect of the bad ones
 // on the state.
 func TestBadRecordsGoToDeadLetterTopicOnceAndPartitionKeepsFlowing(t *testing.T) {
-	_, brokers := startKfake(t)
-	const app = "dlq"
+	brokers, app := testBroker(t, "dlq")
 	const retries = 3
 	topo, reg := dlqApp(app)
 	p, err := New(brokers, topo, reg, WithCommitInterval(20*time.Millisecond), WithRetries(retries, 2*time.Millisecond),
@@ -333,8 +332,7 @@ func TestBadRecordsGoToDeadLetterTopicOnceAndPartitionKeepsFlowing(t *testing.T)
 // transactions must not be visible, and each bad record is dead-lettered
 // exactly once.
 func TestDeadLettersExactlyOnceWhenTransactionsAbort(t *testing.T) {
-	_, brokers := startKfake(t)
-	const app = "dlq-abort"
+	brokers, app := testBroker(t, "dlq-abort")
 	const retries = 1
 	var commits atomic.Int64
 	faults := &Faults{BeforeCommit: func() error {
@@ -390,8 +388,7 @@ func TestDeadLettersExactlyOnceWhenTransactionsAbort(t *testing.T) {
 // (only the loop and table topics must match). A dead letter must go to a
 // partition that exists, not block the input partition.
 func TestDeadLetterTopicWithFewerPartitionsStillTakesDeadLetters(t *testing.T) {
-	_, brokers := startKfake(t)
-	const app = "dlq-narrow"
+	brokers, app := testBroker(t, "dlq-narrow")
 	client := testClient(t, brokers)
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {
@@ -431,8 +428,7 @@ func TestDeadLetterTopicWithFewerPartitionsStillTakesDeadLetters(t *testing.T) {
 // The record that caused it must be dead-lettered, not replayed forever
 // (which blocks the partition, and every other record of its transaction).
 func TestOversizedOutputRecordGoesToDeadLetterTopic(t *testing.T) {
-	_, brokers := startKfake(t)
-	const app = "dlq-huge"
+	brokers, app := testBroker(t, "dlq-huge")
 	client := testClient(t, brokers)
 	topo, reg := dlqApp(app)
 	p, err := New(brokers, topo, reg, WithCommitInterval(20*time.Millisecond), WithSessionTimeout(2*time.Second), WithLogger(testLogger(t)))

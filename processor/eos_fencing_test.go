@@ -12,6 +12,6 @@ import "testing"
 // detector reports whenever a transactional producer is fenced. The test
 // script runs it in a separate pass without the race detector.
 func TestExactlyOnceAcrossFencing(t *testing.T) {
-	_, brokers := startKfake(t)
-	exactlyOnceScenario(t, brokers, "fenced", true)
+	brokers, app := testBroker(t, "fenced")
+	exactlyOnceScenario(t, brokers, app, true)
 }

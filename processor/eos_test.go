@@ -172,8 +172,8 @@ func produceSeqs(t testing.TB, client sarama.Client, topic string, from, to, ids
 // transactions) and the processor is stopped and restarted on its reused
 // local state. At the end every effect must have happened exactly once.
 func TestExactlyOnceAcrossAbortsAndRestarts(t *testing.T) {
-	_, brokers := startKfake(t)
-	exactlyOnceScenario(t, brokers, "eos", false)
+	brokers, app := testBroker(t, "eos")
+	exactlyOnceScenario(t, brokers, app, false)
 }
 
 // exactlyOnceScenario runs the cycle application through injected aborts

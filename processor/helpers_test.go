@@ -2,6 +2,8 @@ package processor
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -12,13 +14,28 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/stateloop/stateloop/internal/kafkatest"
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// startKfake starts an in-process broker for one test.
-func startKfake(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, []string) {
+// externalBrokers, when set (by the integration build), gives the brokers
+// of an Apache Kafka that the tests share.
+var externalBrokers func(testing.TB) []string
+
+// testBroker returns the brokers a test runs on and its application name:
+// an in-process broker of its own by default; with the integration build
+// tag, the Apache Kafka at KAFKA_BROKERS, with app made unique per run so
+// that tests and runs on one broker never share a topic or a group.
+func testBroker(t testing.TB, app string) ([]string, string) {
 	t.Helper()
-	return nil, kafkatest.StartKfake(t, opts...)
+	if externalBrokers != nil {
+		return externalBrokers(t), uniqueApp(app)
+	}
+	return kafkatest.StartKfake(t), app
+}
+
+func uniqueApp(base string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return base + "-" + hex.EncodeToString(b[:])
 }
 
 func testClient(t testing.TB, brokers []string) sarama.Client {

@@ -4,23 +4,34 @@ package processor
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/IBM/sarama"
 )
 
 // The tests in this file run against a real Apache Kafka given by
 // KAFKA_BROKERS (scripts/kafka.sh start prints it), with the build tag
-// integration: `go test -tags integration -run Kafka ./processor/`. Topic
-// names carry a random suffix, so runs on one broker do not meet.
+// integration: `go test -tags integration ./processor/`. With the tag,
+// every test that takes its broker from testBroker (exactly-once, fencing,
+// rebalance, recovery, ordering, dead letters) runs on that Kafka too,
+// with topic names that carry a random suffix, so runs on one broker do
+// not meet.
 
-func kafkaBrokers(t *testing.T) []string {
+func init() { externalBrokers = kafkaBrokers }
+
+func kafkaBrokers(t testing.TB) []string {
 	t.Helper()
 	v := os.Getenv("KAFKA_BROKERS")
 	if v == "" {
@@ -29,47 +40,42 @@ func kafkaBrokers(t *testing.T) []string {
 	return strings.Split(v, ",")
 }
 
-func uniqueApp(base string) string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return base + "-" + hex.EncodeToString(b[:])
-}
-
-// TestKafkaExactlyOnceAcrossAbortsAndRestarts is the exactly-once scenario
-// (10,000 records through a cycle, one commit in six aborted, restarts on
-// reused local state) on Apache Kafka.
-func TestKafkaExactlyOnceAcrossAbortsAndRestarts(t *testing.T) {
-	exactlyOnceScenario(t, kafkaBrokers(t), uniqueApp("eos"), false)
-}
-
-// TestKafkaExactlyOnceAcrossFencing adds two fencings of the running
-// producer by a twin with the same transactional id, on Apache Kafka.
-func TestKafkaExactlyOnceAcrossFencing(t *testing.T) {
-	exactlyOnceScenario(t, kafkaBrokers(t), uniqueApp("fenced"), true)
-}
-
-const zombieAppEnv = "STATELOOP_TEST_ZOMBIE_APP"
+const kafkaAppEnv = "STATELOOP_TEST_KAFKA_APP"
 
 func init() {
 	processRoles = append(processRoles, struct {
 		env string
 		run func() int
-	}{zombieAppEnv, runZombieApp})
+	}{kafkaAppEnv, runKafkaApp})
 }
 
-// runZombieApp runs one processor of the cycle application on
-// KAFKA_BROKERS until SIGTERM; it prints READY once it owns its partitions.
-func runZombieApp() int {
+// runKafkaApp runs one processor of the cycle application named by
+// STATELOOP_TEST_KAFKA_APP on KAFKA_BROKERS until SIGTERM, as instance
+// STATELOOP_TEST_INSTANCE with local state in STATELOOP_TEST_DATA_DIR (a
+// temporary directory if empty); it prints READY once it owns its
+// partitions.
+func runKafkaApp() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	topo, reg := cycleApp(os.Getenv(zombieAppEnv))
-	p, err := New(strings.Split(os.Getenv("KAFKA_BROKERS"), ","), topo, reg, WithInstanceID("zombie"),
-		WithCommitInterval(20*time.Millisecond), WithSessionTimeout(2*time.Second), WithTransactionTimeout(30*time.Second))
+	topo, reg := cycleApp(os.Getenv(kafkaAppEnv))
+	opts := []Option{WithInstanceID(os.Getenv("STATELOOP_TEST_INSTANCE")), WithCommitInterval(20 * time.Millisecond),
+		WithCommitCount(500), WithSessionTimeout(2 * time.Second), WithTransactionTimeout(30 * time.Second)}
+	if dir := os.Getenv("STATELOOP_TEST_DATA_DIR"); dir != "" {
+		opts = append(opts, WithDataDir(dir))
+	}
+	p, err := New(strings.Split(os.Getenv("KAFKA_BROKERS"), ","), topo, reg, opts...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "zombie app:", err)
+		fmt.Fprintln(os.Stderr, "kafka app:", err)
 		return 1
 	}
-	return serveProcess(ctx, "zombie app", p)
+	return serveProcess(ctx, "kafka app", p)
+}
+
+// startKafkaApp runs runKafkaApp in a child process and waits until it is
+// ready.
+func startKafkaApp(t *testing.T, app, instance, dir string) *appProcess {
+	t.Helper()
+	return startAppProcess(t, kafkaAppEnv+"="+app, "STATELOOP_TEST_INSTANCE="+instance, "STATELOOP_TEST_DATA_DIR="+dir)
 }
 
 // TestKafkaZombieInstanceIsFenced freezes an instance with SIGSTOP in the
@@ -83,7 +89,7 @@ func TestKafkaZombieInstanceIsFenced(t *testing.T) {
 	topo, reg := cycleApp(app)
 	client := testClient(t, brokers)
 
-	zombie := startAppProcess(t, zombieAppEnv+"="+app)
+	zombie := startKafkaApp(t, app, "zombie", "")
 	cmd := zombie.cmd
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 
@@ -121,4 +127,243 @@ func TestKafkaZombieInstanceIsFenced(t *testing.T) {
 	// give the resumed zombie time to try to commit and to rejoin
 	time.Sleep(8 * time.Second)
 	checkCycleExact(t, client, topo, perID)
+}
+
+// TestKafkaExactlyOnceAcrossKill9OfRuntime kills the runtime process (a
+// child process on Apache Kafka, keeping its data directory) with SIGKILL
+// six times at random moments while 10,000 records stream in at a steady
+// rate through the cycle application, restarting it each time: every
+// effect must still happen exactly once, in the tables and in the
+// read_committed egress.
+func TestKafkaExactlyOnceAcrossKill9OfRuntime(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	app := uniqueApp("kill9")
+	topo, _ := cycleApp(app)
+	client := testClient(t, brokers)
+	dir := t.TempDir()
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 9))
+	t.Logf("seed %d", seed)
+
+	const total, ids, kills, step = 10000, 64, 6, 100
+	proc := startKafkaApp(t, app, "k1", dir)
+	defer func() { _ = proc.cmd.Process.Kill(); _ = proc.cmd.Wait() }()
+
+	// the stream: step records every 200 ms, about 20 s in all
+	perID := map[string]int{}
+	var produced atomic.Int64
+	streamed := make(chan error, 1)
+	go func() {
+		sp, err := sarama.NewSyncProducerFromClient(client)
+		if err != nil {
+			streamed <- err
+			return
+		}
+		for seq := 0; seq < total; seq += step {
+			var msgs []*sarama.ProducerMessage
+			for s := seq; s < seq+step; s++ {
+				id := "id" + strconv.Itoa(s%ids)
+				perID[id]++
+				msgs = append(msgs, &sarama.ProducerMessage{Topic: app + "-in", Key: sarama.StringEncoder(id), Value: sarama.StringEncoder(strconv.Itoa(s))})
+			}
+			if err := sp.SendMessages(msgs); err != nil {
+				streamed <- err
+				return
+			}
+			produced.Store(int64(seq + step))
+			time.Sleep(200 * time.Millisecond)
+		}
+		streamed <- nil
+	}()
+
+	for k := 0; k < kills; k++ {
+		time.Sleep(time.Duration(300+rng.IntN(1700)) * time.Millisecond)
+		done := egressDistinct(t, client, app+"-done")
+		proc.kill(t)
+		t.Logf("kill %d: %d records produced, %d done", k+1, produced.Load(), done)
+		proc = startKafkaApp(t, app, "k1", dir)
+	}
+	if err := <-streamed; err != nil {
+		t.Fatalf("producing the stream: %v", err)
+	}
+	waitFor(t, 120*time.Second, "every record done", func() (bool, string) {
+		n := egressDistinct(t, client, app+"-done")
+		return n >= total, fmt.Sprintf("%d done", n)
+	})
+	checkCycleExact(t, client, topo, perID)
+}
+
+// ownKafka is an Apache Kafka broker of one test, started with
+// scripts/kafka.sh in a temporary directory, so the test can restart it.
+type ownKafka struct {
+	t       *testing.T
+	dir     string
+	brokers []string
+}
+
+func startOwnKafka(t *testing.T) *ownKafka {
+	t.Helper()
+	k := &ownKafka{t: t, dir: t.TempDir()}
+	k.script("start")
+	t.Cleanup(func() { k.script("stop", "--clean") })
+	return k
+}
+
+// script runs scripts/kafka.sh on the test's broker; start sets brokers.
+func (k *ownKafka) script(args ...string) {
+	k.t.Helper()
+	cmd := exec.Command("../scripts/kafka.sh", args...)
+	// a short broker session, so a start after a SIGKILL is not refused
+	// for long as a duplicate registration
+	cmd.Env = append(os.Environ(), "KAFKA_DIR="+k.dir,
+		"KAFKA_PROPERTIES=group.min.session.timeout.ms=500 broker.session.timeout.ms=4000 broker.heartbeat.interval.ms=1000")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		k.t.Fatalf("scripts/kafka.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if args[0] == "start" {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		addr, ok := strings.CutPrefix(lines[len(lines)-1], "KAFKA_BROKERS=")
+		if !ok {
+			k.t.Fatalf("scripts/kafka.sh start did not end with KAFKA_BROKERS=:\n%s", out)
+		}
+		k.brokers = strings.Split(addr, ",")
+	}
+}
+
+// kill stops the broker with SIGKILL, as a crash would.
+func (k *ownKafka) kill() {
+	k.t.Helper()
+	b, err := os.ReadFile(filepath.Join(k.dir, "kafka.pid"))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		k.t.Fatal(err)
+	}
+	for syscall.Kill(pid, 0) == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestKafkaBrokerRestartMidStreamKeepsExactlyOnce restarts the (single)
+// broker twice while records stream through the cycle application: once
+// with a clean shutdown, once killed with SIGKILL. The runtime must ride
+// out the outage, reconnect, and every effect must happen exactly once.
+func TestKafkaBrokerRestartMidStreamKeepsExactlyOnce(t *testing.T) {
+	kafka := startOwnKafka(t)
+	app := uniqueApp("brestart")
+	topo, reg := cycleApp(app)
+	p, err := New(kafka.brokers, topo, reg, WithInstanceID("b1"), WithCommitInterval(20*time.Millisecond),
+		WithSessionTimeout(6*time.Second), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runProcessor(t, p)
+	waitFor(t, 60*time.Second, "processor ready", func() (bool, string) { s := p.Stats(); return s.Ready, fmt.Sprint(s) })
+
+	perID := map[string]int{}
+	const total, ids = 6000, 64
+	stream := func(from, to int, after string) {
+		client := testClient(t, kafka.brokers)
+		produceSeqs(t, client, app+"-in", from, to, ids, perID)
+		waitFor(t, 120*time.Second, after, func() (bool, string) {
+			n := egressDistinct(t, client, app+"-done")
+			return n >= from+(to-from)/4, fmt.Sprintf("%d done, stats %+v", n, p.Stats())
+		})
+		client.Close()
+	}
+	stream(0, 2000, "a quarter of the first batch done")
+	kafka.script("stop")
+	t.Log("broker stopped")
+	time.Sleep(2 * time.Second)
+	kafka.script("start")
+	t.Log("broker started again")
+	stream(2000, 4000, "a quarter of the second batch done after the clean restart")
+	kafka.kill()
+	t.Log("broker killed")
+	time.Sleep(time.Second)
+	kafka.script("start")
+	t.Log("broker started again")
+	stream(4000, total, "a quarter of the third batch done after the crash")
+
+	client := testClient(t, kafka.brokers)
+	waitFor(t, 120*time.Second, "every record done", func() (bool, string) {
+		n := egressDistinct(t, client, app+"-done")
+		return n >= total, fmt.Sprintf("%d done, stats %+v", n, p.Stats())
+	})
+	checkCycleExact(t, client, topo, perID)
+}
+
+// TestKafkaToolsSeeAnOrdinaryConsumerGroup: Kafka's own tools show the
+// application as a consumer group with its topics, offsets and lag.
+func TestKafkaToolsSeeAnOrdinaryConsumerGroup(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	app := uniqueApp("tools")
+	topo, reg := cycleApp(app)
+	client := testClient(t, brokers)
+	p, err := New(brokers, topo, reg, WithInstanceID("t1"), WithCommitInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runProcessor(t, p)
+	waitFor(t, 60*time.Second, "processor ready", func() (bool, string) { s := p.Stats(); return s.Ready, fmt.Sprint(s) })
+	perID := map[string]int{}
+	produceSeqs(t, client, app+"-in", 0, 400, 16, perID)
+	waitFor(t, 60*time.Second, "400 records done", func() (bool, string) {
+		n := egressDistinct(t, client, app+"-done")
+		return n >= 400, fmt.Sprintf("%d done", n)
+	})
+	stop()
+	// records that arrive while the application is stopped are its lag
+	produceSeqs(t, client, app+"-in", 400, 700, 16, perID)
+
+	tool := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("../scripts/kafka.sh", append([]string{"run-class"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	const groups, topics = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "org.apache.kafka.tools.TopicCommand"
+	server := "--bootstrap-server=" + strings.Join(brokers, ",")
+
+	if list := tool(groups, server, "--list"); !slices.Contains(strings.Fields(list), app) {
+		t.Errorf("kafka-consumer-groups --list does not show group %s:\n%s", app, list)
+	}
+	lag := map[string]int64{}
+	rows := map[string]int{}
+	describe := tool(groups, server, "--describe", "--group", app)
+	for _, line := range strings.Split(describe, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[0] != app {
+			continue
+		}
+		rows[f[1]]++
+		if n, err := strconv.ParseInt(f[5], 10, 64); err == nil {
+			lag[f[1]] += n
+		}
+	}
+	if rows[app+"-in"] != 4 || rows[app+"-loop"] != 4 {
+		t.Errorf("kafka-consumer-groups --describe shows partitions %v, want 4 of %s-in and 4 of %s-loop:\n%s", rows, app, app, describe)
+	}
+	// The loop topic is written in transactions: each partition ends with
+	// a commit marker, which takes an offset that the tool counts as lag.
+	if lag[app+"-in"] != 300 || lag[app+"-loop"] > 4 {
+		t.Errorf("kafka-consumer-groups --describe shows lag %v, want 300 on %s-in (produced while stopped) and at most one commit marker per partition on %s-loop:\n%s", lag, app, app, describe)
+	}
+
+	listed := strings.Fields(tool(topics, server, "--list"))
+	for _, want := range []string{app + "-in", app + "-done", string(topo.LoopTopic()), string(topo.DLQTopic()),
+		string(topo.TableTopic(pingFn)), string(topo.TableTopic(pongFn))} {
+		if !slices.Contains(listed, want) {
+			t.Errorf("kafka-topics --list does not show %s", want)
+		}
+	}
 }

@@ -63,8 +63,8 @@ func TestIngressOrderPerAddressAcrossRebalances(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long-running rebalance test")
 	}
-	_, brokers := startKfake(t)
-	topo, reg := orderApp("order")
+	brokers, app := testBroker(t, "order")
+	topo, reg := orderApp(app)
 	client := testClient(t, brokers)
 	newProc := func(id string) *Processor {
 		p, err := New(brokers, topo, reg, WithInstanceID(id), WithCommitInterval(30*time.Millisecond), WithSessionTimeout(2*time.Second))
@@ -94,7 +94,7 @@ func TestIngressOrderPerAddressAcrossRebalances(t *testing.T) {
 				// not co-partitioned with the loop topic (as with a Java
 				// producer's murmur2), so ingress and loop partitions of an
 				// id can have different owners
-				msgs = append(msgs, &sarama.ProducerMessage{Topic: "order-in", Partition: (partitionFor(id, 4) + 1) % 4,
+				msgs = append(msgs, &sarama.ProducerMessage{Topic: app + "-in", Partition: (partitionFor(id, 4) + 1) % 4,
 					Key: sarama.StringEncoder(id), Value: sarama.StringEncoder(strconv.Itoa(seq))})
 			}
 			if err := sp.SendMessages(msgs); err != nil {
@@ -126,11 +126,11 @@ func TestIngressOrderPerAddressAcrossRebalances(t *testing.T) {
 	stopC()
 	want := ids * seq
 	waitFor(t, 60*time.Second, "every record seen", func() (bool, string) {
-		n := len(readTopic(t, client, "order-seen"))
+		n := len(readTopic(t, client, app+"-seen"))
 		return n >= want, fmt.Sprintf("%d of %d", n, want)
 	})
 	seen := map[string]int{}
-	for _, r := range readTopic(t, client, "order-seen") {
+	for _, r := range readTopic(t, client, app+"-seen") {
 		v := string(r.Value)
 		if strings.HasSuffix(v, "out-of-order") {
 			t.Errorf("function saw a sequence number out of order: %s", v)

@@ -68,8 +68,7 @@ func rebWaitDone(t testing.TB, client sarama.Client, topic string, n int, timeou
 // share the cycle application; one stops gracefully half-way through the
 // stream and the other takes over its partitions.
 func TestRebalanceWhenInstanceStopsMidStreamKeepsExactlyOnce(t *testing.T) {
-	_, brokers := startKfake(t)
-	const app = "reb-leave"
+	brokers, app := testBroker(t, "reb-leave")
 	topo, _ := cycleApp(app)
 	client := testClient(t, brokers)
 	p1, p2, stop1, stop2 := rebStartTwo(t, brokers, app)
@@ -107,8 +106,7 @@ func TestRebalanceWhenInstanceStopsMidStreamKeepsExactlyOnce(t *testing.T) {
 // instance joins two running ones half-way through the stream; partitions
 // move to it.
 func TestRebalanceWhenInstanceJoinsMidStreamKeepsExactlyOnce(t *testing.T) {
-	_, brokers := startKfake(t)
-	const app = "reb-join"
+	brokers, app := testBroker(t, "reb-join")
 	topo, _ := cycleApp(app)
 	client := testClient(t, brokers)
 	p1, p2, stop1, stop2 := rebStartTwo(t, brokers, app)
@@ -146,11 +144,11 @@ func TestRebalanceWhenInstanceJoinsMidStreamKeepsExactlyOnce(t *testing.T) {
 // ingress partitions and no function work. The split depends on the random
 // member ids, so the test tries four groups.
 func TestRebalanceSpreadsLoopPartitionsOverInstances(t *testing.T) {
-	_, brokers := startKfake(t)
+	brokers, base := testBroker(t, "reb-spread")
 	var splits []string
 	uneven := 0
 	for i := 0; i < 4; i++ {
-		app := fmt.Sprintf("reb-spread%d", i)
+		app := fmt.Sprintf("%s%d", base, i)
 		p1 := rebProcessor(t, brokers, app, "r1")
 		stop1 := runProcessor(t, p1)
 		rebWaitStable(t, p1)

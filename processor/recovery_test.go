@@ -310,8 +310,7 @@ func recWaitReady(t testing.TB, p *Processor, timeout time.Duration) {
 // instance (another instance id, a fresh data directory) rebuilds every
 // partition's state from the table topic, so counts continue exactly.
 func TestRecoveryNewInstanceWithEmptyStoreContinuesCountsFromChangelog(t *testing.T) {
-	_, brokers := startKfake(t)
-	const app = "rec-empty"
+	brokers, app := testBroker(t, "rec-empty")
 	client := testClient(t, brokers)
 	keys := recKeys(t, 12)
 
@@ -345,8 +344,7 @@ func TestRecoveryNewInstanceWithEmptyStoreContinuesCountsFromChangelog(t *testin
 // marker, not data. Recovery must see that it reached the end, promptly,
 // with all the state.
 func TestRecoveryOfTableEndingWithCommitMarkerIsPromptAndComplete(t *testing.T) {
-	_, brokers := startKfake(t)
-	const app = "rec-marker"
+	brokers, app := testBroker(t, "rec-marker")
 	client := testClient(t, brokers)
 	keys := recKeys(t, 12)
 
@@ -422,8 +420,7 @@ func TestRecoveryOfTableEndingWithCommitMarkerIsPromptAndComplete(t *testing.T) 
 // value, and processing goes on. When that transaction aborts, nothing
 // changes.
 func TestRecoveryWithOpenTransactionOnTableUsesDataBelowLSO(t *testing.T) {
-	_, brokers := startKfake(t)
-	const app = "rec-open"
+	brokers, app := testBroker(t, "rec-open")
 	client := testClient(t, brokers)
 	keys := recKeys(t, 12)
 
@@ -535,8 +532,7 @@ func TestRecoveryWithOpenTransactionOnTableUsesDataBelowLSO(t *testing.T) {
 // TestRecoveryResumesFromStoredTableOffsets: an instance restarted on its
 // data directory reads only the table records after its stored offsets.
 func TestRecoveryResumesFromStoredTableOffsets(t *testing.T) {
-	_, brokers := startKfake(t)
-	const app = "rec-resume"
+	brokers, app := testBroker(t, "rec-resume")
 	client := testClient(t, brokers)
 	keys := recKeys(t, 12)
 	dir := t.TempDir()
@@ -605,9 +601,8 @@ func TestRecoveryResumesFromStoredTableOffsets(t *testing.T) {
 // a partition where two transactional producers commit and abort, with
 // plain records in between, from every start offset and to every end.
 func TestReadCommittedReturnsCommittedAndNonTransactionalRecordsInOrder(t *testing.T) {
-	_, brokers := startKfake(t)
+	brokers, topic := testBroker(t, "rc-mixed")
 	client := testClient(t, brokers)
-	const topic = "rc-mixed"
 	txnProducer := func(id string) sarama.SyncProducer {
 		sc := sarama.NewConfig()
 		sc.Version = sarama.V3_0_0_0
@@ -634,7 +629,7 @@ func TestReadCommittedReturnsCommittedAndNonTransactionalRecordsInOrder(t *testi
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	a, b := txnProducer("rc-a"), txnProducer("rc-b")
+	a, b := txnProducer(topic+"-a"), txnProducer(topic+"-b")
 
 	type want struct {
 		off   int64
@@ -791,8 +786,8 @@ func TestReadCommittedReturnsCommittedAndNonTransactionalRecordsInOrder(t *testi
 // stored offset is past the high water mark of its table (here the table
 // topic was deleted and recreated) is wiped and rebuilt, not trusted.
 func TestRecoveryRebuildsStoreThatIsAheadOfChangelog(t *testing.T) {
-	const app = "rec-ahead"
-	brokers, client, topo, keys, dir, _ := recCountThenDeleteTable(t, app)
+	brokers, app := testBroker(t, "rec-ahead")
+	client, topo, keys, dir, _ := recCountThenDeleteTable(t, brokers, app)
 	table := string(topo.TableTopic(counterFn))
 
 	logger, logs := newRecLog(t)
@@ -847,8 +842,8 @@ func TestRecoveryRebuildsStoreThatIsAheadOfChangelog(t *testing.T) {
 // stored offset, so offsets alone cannot tell; the topic id can, and the
 // store is rebuilt from the new table instead of trusting stale values.
 func TestRecoveryRebuildsStoreWhenTableWasRecreatedAndGrew(t *testing.T) {
-	const app = "rec-regrown"
-	brokers, client, topo, keys, dir, admin := recCountThenDeleteTable(t, app)
+	brokers, app := testBroker(t, "rec-regrown")
+	client, topo, keys, dir, admin := recCountThenDeleteTable(t, brokers, app)
 	table := string(topo.TableTopic(counterFn))
 	compact := "compact"
 	if err := admin.CreateTopic(table, &sarama.TopicDetail{NumPartitions: 4, ReplicationFactor: 1,
@@ -897,9 +892,8 @@ func TestRecoveryRebuildsStoreWhenTableWasRecreatedAndGrew(t *testing.T) {
 
 // recCountThenDeleteTable counts three words for each of 12 keys with a
 // data directory, stops, and deletes the counter's table topic.
-func recCountThenDeleteTable(t *testing.T, app string) (brokers []string, client sarama.Client, topo topology.Topology, keys []string, dir string, admin sarama.ClusterAdmin) {
+func recCountThenDeleteTable(t *testing.T, brokers []string, app string) (client sarama.Client, topo topology.Topology, keys []string, dir string, admin sarama.ClusterAdmin) {
 	t.Helper()
-	_, brokers = startKfake(t)
 	client = testClient(t, brokers)
 	keys = recKeys(t, 12)
 	dir = t.TempDir()
@@ -919,7 +913,7 @@ func recCountThenDeleteTable(t *testing.T, app string) (brokers []string, client
 		_, exists := topics[table]
 		return err == nil && !exists, fmt.Sprintf("exists %v err %v", exists, err)
 	})
-	return brokers, client, topo, keys, dir, admin
+	return client, topo, keys, dir, admin
 }
 
 // recCountWords runs a counter instance with opts until it has counted n

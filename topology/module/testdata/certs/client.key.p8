@@ -1,0 +1,3 @@
+-----BEGIN PRIVATE KEY-----
+not a real key
+-----END PRIVATE KEY-----

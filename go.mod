@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/IBM/sarama v1.61.1
+	github.com/apache/flink-statefun/statefun-sdk-go/v3 v3.3.0
 	github.com/google/go-cmp v0.7.0
 	github.com/lovoo/goka v1.1.14
 	github.com/spf13/cobra v1.10.2

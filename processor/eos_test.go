@@ -181,10 +181,17 @@ func TestExactlyOnceAcrossAbortsAndRestarts(t *testing.T) {
 // with a new producer of the same transactional id (as a restarted twin
 // would).
 func exactlyOnceScenario(t *testing.T, brokers []string, app string, fencing bool) {
+	topo, reg := cycleApp(app)
+	cycleScenario(t, brokers, topo, reg, fencing)
+}
+
+// cycleScenario is exactlyOnceScenario for a given build of the cycle
+// application, with more processor options.
+func cycleScenario(t *testing.T, brokers []string, topo topology.Topology, reg *functions.Registry, fencing bool, opts ...Option) {
 	if testing.Short() {
 		t.Skip("long-running exactly-once test")
 	}
-	topo, reg := cycleApp(app)
+	app := topo.App
 	dir := t.TempDir()
 	var aborts atomic.Int64
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -207,8 +214,8 @@ func exactlyOnceScenario(t *testing.T, brokers []string, app string, fencing boo
 		return nil
 	}}
 	newProc := func() *Processor {
-		p, err := New(brokers, topo, reg, WithDataDir(dir), WithInstanceID("i1"), WithCommitInterval(20*time.Millisecond),
-			WithCommitCount(700), WithFaults(faults), WithSessionTimeout(2*time.Second), WithLogger(testLogger(t)))
+		p, err := New(brokers, topo, reg, append([]Option{WithDataDir(dir), WithInstanceID("i1"), WithCommitInterval(20 * time.Millisecond),
+			WithCommitCount(700), WithFaults(faults), WithSessionTimeout(2 * time.Second), WithLogger(testLogger(t))}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor/remote"
 )
 
 // Option configures a Processor. Options are applied over the defaults in
@@ -29,6 +32,7 @@ type config struct {
 	retryBackoff   time.Duration
 	kafkaVersion   string
 	faults         *Faults
+	remote         func(functions.TypeName) remote.Invoker
 }
 
 func defaultConfig() config {
@@ -143,3 +147,15 @@ type RecordRef struct {
 
 // WithFaults installs fault injection hooks.
 func WithFaults(f *Faults) Option { return optionFunc(func(c *config) { c.faults = f }) }
+
+// WithRemoteFunctions runs the function types for which route returns an
+// invoker as remote functions: their messages go, in batches per address
+// and at most one request in flight per address, to that invoker (a
+// *remote.Client for a StateFun HTTP endpoint) instead of the Registry.
+// Their effects join the same transactions as those of embedded
+// functions; the consumed offsets are committed only once every request
+// they started has completed. route must be safe for concurrent use and
+// return nil for function types that are not remote.
+func WithRemoteFunctions(route func(functions.TypeName) remote.Invoker) Option {
+	return optionFunc(func(c *config) { c.remote = route })
+}

@@ -44,8 +44,8 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 	}
 	if reg != nil {
 		for _, fn := range topo.Functions {
-			if _, ok := reg.Lookup(fn); !ok {
-				errs = append(errs, fmt.Errorf("processor: function type %s is in the topology but not registered", fn))
+			if _, ok := reg.Lookup(fn); !ok && (cfg.remote == nil || cfg.remote(fn) == nil) {
+				errs = append(errs, fmt.Errorf("processor: function type %s is in the topology but neither registered nor served by a remote endpoint", fn))
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -76,6 +77,15 @@ type worker struct {
 	writers map[stateRef]*sarama.ConsumerMessage
 	poison  map[RecordRef]poisoned
 
+	// Remote functions (WithRemoteFunctions): the batcher runs their
+	// requests, at most one per address; remoteSrc holds, per address, the
+	// consumed record of each call submitted and not yet completed, in
+	// order. Both are replaced when a transaction fails.
+	batcher    *remote.Batcher
+	stopRemote context.CancelFunc
+	remoteCtx  context.Context
+	remoteSrc  map[functions.Address][]*sarama.ConsumerMessage
+
 	mu    sync.Mutex
 	fatal error
 }
@@ -94,6 +104,34 @@ func newWorker(h *groupHandler, sess sarama.ConsumerGroupSession, loopParts int)
 		cache:      make(map[stateRef]wire.StateRecord),
 		partCounts: make(map[string]int32),
 	}
+}
+
+// startRemote gives the worker a new batcher for remote functions; the
+// requests of an earlier one are cancelled and their results dropped.
+func (w *worker) startRemote() error {
+	if w.p.cfg.remote == nil {
+		return nil
+	}
+	if w.stopRemote != nil {
+		w.stopRemote()
+	}
+	w.remoteCtx, w.stopRemote = context.WithCancel(context.Background())
+	b, err := remote.NewBatcher(w.remoteCtx, remote.BatcherConfig{Route: w.p.cfg.remote, State: w.remoteState})
+	if err != nil {
+		return err
+	}
+	w.batcher, w.remoteSrc = b, make(map[functions.Address][]*sarama.ConsumerMessage)
+	return nil
+}
+
+// remoteState is the state of an address as a remote request carries it.
+func (w *worker) remoteState(a functions.Address) (map[string]functions.StoredValue, error) {
+	part := partitionFor(a.ID, w.p.topo.PartitionCount())
+	st := w.parts[part]
+	if st == nil {
+		return nil, fmt.Errorf("partition %d of %s is not owned by this instance", part, a)
+	}
+	return w.state(st, stateRef{part: part, fn: a.Type, id: a.ID})
 }
 
 // deliver hands an item to the worker; false means the session is over.
@@ -126,6 +164,15 @@ func (w *worker) stop() { <-w.stopped }
 
 func (w *worker) run() {
 	defer close(w.stopped)
+	if err := w.startRemote(); err != nil {
+		w.setFatal(err)
+		return
+	}
+	defer func() {
+		if w.stopRemote != nil {
+			w.stopRemote()
+		}
+	}()
 	// The timer fires when the open transaction reaches the commit
 	// interval; armedFor is the start of the transaction it is set for.
 	timer := time.NewTimer(time.Hour)
@@ -142,6 +189,16 @@ func (w *worker) run() {
 			timer.Reset(time.Until(w.txnStart.Add(w.p.cfg.commitInterval)))
 			armedFor = w.txnStart
 		}
+		// With remote requests outstanding, completions are handled as
+		// they come; new input waits while the batcher pushes back.
+		items := w.items
+		var completions <-chan remote.Completion
+		if w.batcher != nil {
+			completions = w.batcher.Completions()
+			if w.batcher.Backpressure() {
+				items = nil
+			}
+		}
 		select {
 		case <-w.ctx.Done():
 			// The session is ending (rebalance or shutdown): commit what is
@@ -150,7 +207,7 @@ func (w *worker) run() {
 				w.commit()
 			}
 			return
-		case it := <-w.items:
+		case it := <-items:
 			if w.ctx.Err() != nil {
 				// Regression: select picks any ready case, so after a failed
 				// transaction cancelled the session, later records of the same
@@ -166,6 +223,10 @@ func (w *worker) run() {
 			if w.inTxn && len(w.pending) >= w.p.cfg.commitCount {
 				w.commit()
 			}
+		case c := <-completions:
+			// a completion of the current batcher belongs to the open
+			// transaction (recoverFrom replaces the batcher)
+			w.complete(c)
 		case <-timer.C:
 			armedFor = time.Time{}
 			if w.inTxn && time.Since(w.txnStart) >= w.p.cfg.commitInterval {
@@ -323,6 +384,11 @@ func (w *worker) processLoop(m *sarama.ConsumerMessage) {
 func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part int32) {
 	target := env.Target
 	st := w.parts[part]
+	if w.batcher != nil && w.p.cfg.remote(target.Type) != nil {
+		w.remoteSrc[target] = append(w.remoteSrc[target], m)
+		w.batcher.Submit(target, remote.Call{Caller: env.Caller, Argument: env.Argument})
+		return
+	}
 	if _, ok := w.p.reg.Lookup(target.Type); !ok {
 		w.deadLetter(m, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
 		return
@@ -339,10 +405,63 @@ func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part in
 		w.deadLetter(m, err.Error(), &target)
 		return
 	}
+	if err := w.apply(m, target, ref, current, effects); err != nil {
+		w.deadLetter(m, err.Error(), &target)
+	}
+}
+
+// complete applies a finished remote request: its effects, or its error
+// to the dead-letter topic with each of its calls' records. It then lets
+// the batcher send the address's next batch.
+func (w *worker) complete(c remote.Completion) {
+	queue := w.remoteSrc[c.Address]
+	srcs := queue[:len(c.Calls)]
+	if len(queue) == len(c.Calls) {
+		delete(w.remoteSrc, c.Address)
+	} else {
+		w.remoteSrc[c.Address] = queue[len(c.Calls):]
+	}
+	defer w.batcher.Done(c)
+	target := c.Address
+	fail := func(reason string) {
+		for _, m := range srcs {
+			w.current = m
+			w.deadLetter(m, reason, &target)
+		}
+	}
+	if c.Err != nil {
+		w.p.count(func(s *Stats) { s.Failures++ })
+		fail(c.Err.Error())
+		return
+	}
+	if len(c.Result.Delayed) > 0 {
+		fail(fmt.Sprintf("remote function %s sent a delayed message or a cancellation; stateloop does not run delayed messages yet", target))
+		return
+	}
+	part := partitionFor(target.ID, w.p.topo.PartitionCount())
+	ref := stateRef{part: part, fn: target.Type, id: target.ID}
+	current, err := w.state(w.parts[part], ref)
+	if err != nil {
+		fail(fmt.Sprintf("stored state of %s does not decode: %v", target, err))
+		return
+	}
+	// the records of a batch share its output; the last one answers for it
+	if err := w.apply(srcs[len(srcs)-1], target, ref, current, c.Result.Effects()); err != nil {
+		fail(err.Error())
+		return
+	}
+	w.p.count(func(s *Stats) { s.Invocations += int64(len(c.Calls)) - 1 })
+}
+
+// apply adds the effects of an invocation of target, made for the consumed
+// record m, to the open transaction: state into the overlay, messages to
+// the loop topic, egress records. It changes nothing if the egress records
+// are invalid.
+func (w *worker) apply(m *sarama.ConsumerMessage, target functions.Address, ref stateRef, current wire.StateRecord, effects functions.Effects) error {
+	w.current = m
 	egress, err := w.egressRecords(effects.Egress)
 	if err != nil {
-		w.deadLetter(m, fmt.Sprintf("invocation of %s sent an invalid egress record: %v", target, err), &target)
-		return
+		return fmt.Errorf("invocation of %s sent an invalid egress record: %v", target, err)
 	}
 	if len(effects.State) > 0 {
 		// A record from the overlay belongs to this transaction and may be
@@ -379,6 +498,7 @@ func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part in
 		w.send(rec)
 	}
 	w.p.count(func(s *Stats) { s.Invocations++; s.Egress += int64(len(egress)) })
+	return nil
 }
 
 // invoke calls the function, retrying failures that may be transient.
@@ -514,6 +634,14 @@ func (w *worker) send(m *sarama.ProducerMessage) {
 // table topics, adds the consumed offsets, commits, and then applies the
 // state to the local stores. Any failure aborts and replays.
 func (w *worker) commit() {
+	if w.batcher != nil && w.batcher.Busy() {
+		// the consumed offsets cover every call submitted: wait for their
+		// results, which belong in this transaction
+		if err := w.batcher.Drain(w.remoteCtx, w.complete); err != nil {
+			w.recoverFrom(fmt.Errorf("processor: remote functions: %w", err))
+			return
+		}
+	}
 	encoded := make([][]byte, len(w.dirty))
 	for i, ref := range w.dirty {
 		w.current = w.writers[ref]
@@ -655,6 +783,12 @@ func (w *worker) recoverFrom(cause error) {
 	w.notePoison()
 	replay := slices.Clone(w.pending)
 	w.resetTxn()
+	// results of remote requests of the failed transaction are dropped;
+	// the replay sends its calls again
+	if err := w.startRemote(); err != nil {
+		w.setFatal(err)
+		return
+	}
 	if abortErr != nil || w.h.producer.fatal() || errors.Is(cause, sarama.ErrProducerFenced) || w.ctx.Err() != nil {
 		log.Warn("transaction failed; restarting the session", "err", cause, "abort_err", abortErr)
 		if err := w.replaceProducer(); err != nil {

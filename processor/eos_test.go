@@ -88,6 +88,13 @@ func cycleApp(app string) (topology.Topology, *functions.Registry) {
 // every address.
 func tableCounts(t testing.TB, client sarama.Client, topo topology.Topology, fn functions.TypeName) map[string]int64 {
 	t.Helper()
+	return tableCountsOf(t, client, topo, fn, "hops")
+}
+
+// tableCountsOf reads a function type's table and returns the long state
+// value name of every address.
+func tableCountsOf(t testing.TB, client sarama.Client, topo topology.Topology, fn functions.TypeName, name string) map[string]int64 {
+	t.Helper()
 	counts := map[string]int64{}
 	for _, r := range readTopic(t, client, string(topo.TableTopic(fn))) {
 		if r.Value == nil {
@@ -98,7 +105,7 @@ func tableCounts(t testing.TB, client sarama.Client, topo topology.Topology, fn 
 		if err != nil {
 			t.Fatalf("table %s key %s: %v", fn, r.Key, err)
 		}
-		n, err := codec.Int64().Decode(rec["hops"].Value)
+		n, err := codec.Int64().Decode(rec[name].Value)
 		if err != nil {
 			t.Fatalf("table %s key %s: %v", fn, r.Key, err)
 		}

@@ -22,6 +22,11 @@ type Processor struct {
 
 	mu    sync.Mutex
 	stats Stats
+
+	// tables are the function types whose table topics exist: those of
+	// the topology, and those of its namespaces found or created since.
+	tablesMu sync.Mutex
+	tables   map[functions.TypeName]bool
 }
 
 // New checks the topology, the registry and the options, and returns a
@@ -55,7 +60,11 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg}, nil
+	p := &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg, tables: make(map[functions.TypeName]bool)}
+	for _, fn := range topo.Functions {
+		p.tables[fn] = true
+	}
+	return p, nil
 }
 
 // Stats returns a snapshot of the processor's counters.

@@ -1,18 +1,23 @@
 package processor
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/apache/flink-statefun/statefun-sdk-go/v3/pkg/statefun"
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor/remote"
+	"github.com/stateloop/stateloop/topology"
 )
 
 // The mixed cycle application: the cycle application (eos_test.go) with
@@ -121,4 +126,100 @@ func TestExactlyOnceWithRemoteSDKFunctions(t *testing.T) {
 		t.Errorf("the endpoint failed no request; the test did not exercise retries")
 	}
 	t.Logf("%d HTTP requests for %d ping invocations, %d answered with 500", srv.requests.Load(), 3*10000, srv.failed.Load())
+}
+
+// TestNamespaceFunctionsGetTablesWhenFirstInvoked: with a namespace served
+// as a whole ("remote/*" in module.yaml terms), function types that
+// nothing lists get their table topic when first invoked, and a new
+// instance with an empty store finds those tables and recovers their
+// state. The SDK's egress names its topic (AnyTopic).
+func TestNamespaceFunctionsGetTablesWhenFirstInvoked(t *testing.T) {
+	brokers, app := testBroker(t, "remote-ns")
+	count := statefun.ValueSpec{Name: "n", ValueType: statefun.Int64Type}
+	counter := func(next string, egress bool) statefun.StatefulFunction {
+		return statefun.StatefulFunctionPointer(func(ctx statefun.Context, msg statefun.Message) error {
+			var n int64
+			ctx.Storage().Get(count, &n)
+			n++
+			ctx.Storage().Set(count, n)
+			if egress {
+				ctx.SendEgress(statefun.KafkaEgressBuilder{Target: statefun.TypeNameFrom("remote/out"), Topic: app + "-out", Key: ctx.Self().Id,
+					Value: []byte(fmt.Sprintf("%s=%d", ctx.Self().Id, n))})
+				return nil
+			}
+			ctx.Send(statefun.MessageBuilder{Target: statefun.Address{FunctionType: statefun.TypeNameFrom(next), Id: ctx.Self().Id}, Value: msg.AsString()})
+			return nil
+		})
+	}
+	srv := newFlakyServer(t, 0,
+		statefun.StatefulFunctionSpec{FunctionType: statefun.TypeNameFrom("remote/counter"), States: []statefun.ValueSpec{count}, Function: counter("remote/tally", false)},
+		statefun.StatefulFunctionSpec{FunctionType: statefun.TypeNameFrom("remote/tally"), States: []statefun.ValueSpec{count}, Function: counter("", true)})
+	rc, err := remote.New(remote.Config{URL: srv.URL + "/{function.name}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rc.Close)
+	route := WithRemoteFunctions(func(fn functions.TypeName) remote.Invoker {
+		if fn.Namespace() == "remote" {
+			return rc
+		}
+		return nil
+	})
+	topo := topology.Topology{
+		App: app, Partitions: 4, Namespaces: []string{"remote"},
+		Ingresses: []topology.Ingress{{Topic: topology.Topic(app + "-in"), ValueType: functions.StringType.Name(), Targets: []functions.TypeName{"remote/counter"}}},
+		Egresses:  []topology.Egress{{ID: "remote/out", AnyTopic: true}},
+	}
+	client := testClient(t, brokers)
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.CreateTopic(app+"-out", &sarama.TopicDetail{NumPartitions: 4, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	word, err := functions.StringType.Codec().Encode("w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := recKeys(t, 8)
+	words := func(rounds int) {
+		var recs [][2][]byte
+		for r := 0; r < rounds; r++ {
+			for _, k := range keys {
+				recs = append(recs, [2][]byte{[]byte(k), word})
+			}
+		}
+		produce(t, client, app+"-in", recs...)
+	}
+	// run one instance until the egress holds want records
+	runUntil := func(instance string, rounds, want int) {
+		p, err := New(brokers, topo, functions.NewRegistry(), route, WithInstanceID(instance), WithDataDir(t.TempDir()),
+			WithCommitInterval(20*time.Millisecond), WithLogger(testLogger(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runProcessor(t, p)
+		waitFor(t, 30*time.Second, "processor ready", func() (bool, string) { s := p.Stats(); return s.Ready, fmt.Sprint(s) })
+		words(rounds)
+		waitFor(t, 30*time.Second, "the tallies", func() (bool, string) {
+			got := len(readTopic(t, client, app+"-out"))
+			return got >= want, fmt.Sprintf("%d egress records, stats %+v", got, p.Stats())
+		})
+		stop()
+	}
+	runUntil("first", 3, 3*len(keys))
+	for _, fn := range []functions.TypeName{"remote/counter", "remote/tally"} {
+		if counts := tableCountsOf(t, client, topo, fn, "n"); len(counts) != len(keys) {
+			t.Errorf("table %s holds %v, want a count for each of %d keys", topo.TableTopic(fn), counts, len(keys))
+		}
+	}
+	// a new instance with an empty store recovers both types' state
+	runUntil("second", 1, 4*len(keys))
+	got, _ := recEgress(t, client, app)
+	for _, k := range keys {
+		if seq := got[k]; !slices.Equal(seq, []int64{1, 2, 3, 4}) {
+			t.Errorf("key %s: tallies %v, want 1 2 3 4 (state recovered from the tables found at start-up)", k, seq)
+		}
+	}
 }

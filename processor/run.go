@@ -190,6 +190,9 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		}
 	}
 	h.mu.Unlock()
+	if err := h.p.discoverTables(h.client); err != nil {
+		return err
+	}
 	h.p.count(func(s *Stats) { s.Partitions = append([]int32(nil), loop...); s.Ready = len(loop) == 0 })
 	h.p.cfg.logger.Info("partitions assigned", "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
 	h.w = newWorker(h, sess, len(loop))
@@ -267,7 +270,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error {
 	start := time.Now()
 	var total int64
-	for _, fn := range h.p.topo.Functions {
+	for _, fn := range h.p.tableTypes() {
 		topic := string(h.p.topo.TableTopic(fn))
 		from, err := st.offset(fn)
 		if err != nil {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
 
+	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
@@ -48,6 +50,7 @@ func (p *Processor) topicSpecs() []topicSpec {
 		specs = append(specs, topicSpec{name: string(in.Topic), partitions: n})
 	}
 	for _, e := range p.topo.Egresses {
+		// (an AnyTopic egress writes to topics that must exist already)
 		for _, t := range e.Topics {
 			specs = append(specs, topicSpec{name: string(t), partitions: n})
 		}
@@ -120,3 +123,82 @@ func (p *Processor) ensureTopics(client sarama.Client) error {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// tableTypes returns the function types whose table topics exist, sorted.
+func (p *Processor) tableTypes() []functions.TypeName {
+	p.tablesMu.Lock()
+	defer p.tablesMu.Unlock()
+	out := make([]functions.TypeName, 0, len(p.tables))
+	for fn := range p.tables {
+		out = append(out, fn)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (p *Processor) hasTable(fn functions.TypeName) bool {
+	p.tablesMu.Lock()
+	defer p.tablesMu.Unlock()
+	return p.tables[fn]
+}
+
+// discoverTables adds the table topics of function types in the
+// topology's namespaces that exist on the cluster: other instances may have
+// created them since this one started.
+func (p *Processor) discoverTables(client sarama.Client) error {
+	if len(p.topo.Namespaces) == 0 {
+		return nil
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return fmt.Errorf("processor: admin client: %w", err)
+	}
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return fmt.Errorf("processor: list topics: %w", err)
+	}
+	p.tablesMu.Lock()
+	defer p.tablesMu.Unlock()
+	for name := range existing {
+		if fn, ok := p.topo.TableFunction(name); ok && p.topo.HasFunction(fn) && !p.tables[fn] {
+			p.tables[fn] = true
+			p.cfg.logger.Info("found the table of a function type", "function_type", fn, "topic", name)
+		}
+	}
+	return nil
+}
+
+// ensureTable creates the table topic of a function type of one of the
+// topology's namespaces when it is first invoked.
+func (p *Processor) ensureTable(client sarama.Client, fn functions.TypeName) error {
+	if p.hasTable(fn) {
+		return nil
+	}
+	topic := string(p.topo.TableTopic(fn))
+	if !p.cfg.createTopics {
+		return fmt.Errorf("table topic %s of %s does not exist and topic creation is off; create it (compacted, %d partitions)", topic, fn, p.topo.PartitionCount())
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	compact := "compact"
+	detail := &sarama.TopicDetail{NumPartitions: p.topo.PartitionCount(), ReplicationFactor: p.cfg.replication,
+		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}
+	if err := admin.CreateTopic(topic, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return fmt.Errorf("create table topic %s of %s: %w", topic, fn, err)
+	}
+	if err := client.RefreshMetadata(topic); err != nil {
+		return fmt.Errorf("table topic %s of %s: %w", topic, fn, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := kafkaread.WaitReady(ctx, client, topic); err != nil {
+		return fmt.Errorf("table topic %s of %s: %w", topic, fn, err)
+	}
+	p.tablesMu.Lock()
+	p.tables[fn] = true
+	p.tablesMu.Unlock()
+	p.cfg.logger.Info("created the table of a function type", "function_type", fn, "topic", topic)
+	return nil
+}

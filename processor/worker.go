@@ -384,6 +384,18 @@ func (w *worker) processLoop(m *sarama.ConsumerMessage) {
 func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part int32) {
 	target := env.Target
 	st := w.parts[part]
+	if !w.p.topo.HasFunction(target.Type) {
+		w.deadLetter(m, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
+		return
+	}
+	if !w.p.hasTable(target.Type) {
+		// a type of one of the topology's namespaces, invoked for the
+		// first time
+		if err := w.p.ensureTable(w.h.client, target.Type); err != nil {
+			w.deadLetter(m, fmt.Sprintf("message to %s: %v", target, err), &target)
+			return
+		}
+	}
 	if w.batcher != nil && w.p.cfg.remote(target.Type) != nil {
 		w.remoteSrc[target] = append(w.remoteSrc[target], m)
 		w.batcher.Submit(target, remote.Call{Caller: env.Caller, Argument: env.Argument})
@@ -575,9 +587,12 @@ func (w *worker) egressRecords(msgs []functions.EgressMessage) ([]*sarama.Produc
 		}
 		topic := rec.Topic
 		if topic == "" {
+			if len(eg.Topics) == 0 {
+				return nil, fmt.Errorf("egress %s writes to the topic each record names, and this record names none", em.Egress)
+			}
 			topic = string(eg.Topics[0])
 		}
-		if !slices.Contains(eg.Topics, topology.Topic(topic)) {
+		if !eg.AnyTopic && !slices.Contains(eg.Topics, topology.Topic(topic)) {
 			return nil, fmt.Errorf("egress %s does not write to topic %q", em.Egress, topic)
 		}
 		pm := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(rec.Value)}

@@ -26,6 +26,12 @@ type Topology struct {
 	Partitions int32
 	// Functions lists the function types the application runs.
 	Functions []functions.TypeName
+	// Namespaces lists function namespaces that the application serves as
+	// a whole, as a StateFun endpoint bound to "ns/*" does: every function
+	// type in them is a function of the application, listed in Functions
+	// or not. The table topic of an unlisted type is created when the type
+	// is first invoked.
+	Namespaces []string
 	Ingresses []Ingress
 	Egresses  []Egress
 }
@@ -64,6 +70,46 @@ type Egress struct {
 	// Topics the egress may write to; a record for another topic fails the
 	// invocation. The first one is the default.
 	Topics []Topic
+	// AnyTopic lets each record name its topic, as a StateFun Kafka egress
+	// does; Topics may then be empty, and a record that names no topic
+	// goes to the first of Topics (and fails without one). Topics that do
+	// not exist are not created by stateloop.
+	AnyTopic bool
+}
+
+// HasFunction reports whether fn is a function type of the application:
+// listed in Functions, or in one of its Namespaces.
+func (t Topology) HasFunction(fn functions.TypeName) bool {
+	for _, f := range t.Functions {
+		if f == fn {
+			return true
+		}
+	}
+	ns := fn.Namespace()
+	for _, n := range t.Namespaces {
+		if n == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// TableFunction returns the function type whose table topic is topic, if
+// topic is the name of a table topic of this application.
+func (t Topology) TableFunction(topic string) (functions.TypeName, bool) {
+	rest, ok := strings.CutPrefix(topic, t.App+"-")
+	if !ok {
+		return "", false
+	}
+	esc, ok := strings.CutSuffix(rest, "-table")
+	if !ok {
+		return "", false
+	}
+	fn, err := UnescapeType(esc)
+	if err != nil || functions.ValidateFunctionType(fn) != nil || t.TableTopic(fn) != Topic(topic) {
+		return "", false
+	}
+	return fn, true
 }
 
 // PartitionCount returns Partitions, or DefaultPartitions when unset.
@@ -176,7 +222,18 @@ func (t Topology) Validate() error {
 			internal[topic] = "the table of " + string(fn)
 		}
 	}
-	if len(t.Functions) == 0 {
+	nss := make(map[string]bool)
+	for i, ns := range t.Namespaces {
+		if err := functions.ValidateFunctionType(functions.TypeName(ns + "/f")); err != nil || strings.Contains(ns, "/") {
+			add("namespaces[%d]: %q is not a valid function namespace", i, ns)
+			continue
+		}
+		if nss[ns] {
+			add("namespaces[%d]: duplicate namespace %s", i, ns)
+		}
+		nss[ns] = true
+	}
+	if len(t.Functions) == 0 && len(t.Namespaces) == 0 {
 		add("functions: none; an application needs at least one function type")
 	}
 	checkTopic := func(field string, topic Topic) {
@@ -204,7 +261,7 @@ func (t Topology) Validate() error {
 			add("%s: no targets and no router; records would go nowhere", field)
 		}
 		for j, target := range in.Targets {
-			if !fns[target] {
+			if !fns[target] && !nss[target.Namespace()] {
 				add("%s: targets[%d]: %s is not a function type of this application", field, j, target)
 			}
 		}
@@ -219,8 +276,8 @@ func (t Topology) Validate() error {
 			add("%s: duplicate egress %s", field, e.ID)
 		}
 		seenEgress[e.ID] = true
-		if len(e.Topics) == 0 {
-			add("%s: no topics", field)
+		if len(e.Topics) == 0 && !e.AnyTopic {
+			add("%s: no topics; list the topics it writes to, or set AnyTopic to let each record name its topic", field)
 		}
 		for j, topic := range e.Topics {
 			checkTopic(fmt.Sprintf("%s.topics[%d]", field, j), topic)

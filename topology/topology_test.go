@@ -149,3 +149,52 @@ func TestValidateAcceptsAGoodTopology(t *testing.T) {
 		t.Error("Egress(greeter/greetings) not found")
 	}
 }
+
+func TestNamespacesMakeEveryTypeInThemAFunction(t *testing.T) {
+	t.Parallel()
+	topo := topology.Topology{
+		App: "shop", Functions: []functions.TypeName{"go/cart"}, Namespaces: []string{"remote"},
+		Ingresses: []topology.Ingress{{Topic: "orders", ValueType: "x/order", Targets: []functions.TypeName{"remote/checkout", "go/cart"}}},
+	}
+	if err := topo.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	for fn, want := range map[functions.TypeName]bool{"go/cart": true, "remote/checkout": true, "remote/any": true, "go/other": false, "remotex/a": false} {
+		if got := topo.HasFunction(fn); got != want {
+			t.Errorf("HasFunction(%s) = %v, want %v", fn, got, want)
+		}
+	}
+	topo.Ingresses[0].Targets = append(topo.Ingresses[0].Targets, "other/fn")
+	topo.Namespaces = append(topo.Namespaces, "a/b", "remote")
+	err := topo.Validate()
+	for _, want := range []string{`targets[2]: other/fn is not a function type`, `namespaces[1]: "a/b" is not a valid function namespace`, `namespaces[2]: duplicate namespace remote`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want an error containing %q", err, want)
+		}
+	}
+}
+
+func TestTableFunctionInvertsTableTopic(t *testing.T) {
+	t.Parallel()
+	topo := topology.Topology{App: "shop-eu"}
+	for _, fn := range []functions.TypeName{"example/person", "a_b/c.d", "x-y/z_"} {
+		got, ok := topo.TableFunction(string(topo.TableTopic(fn)))
+		if !ok || got != fn {
+			t.Errorf("TableFunction(TableTopic(%s)) = %q, %v; want %s, true", fn, got, ok, fn)
+		}
+	}
+	for _, topic := range []string{"shop-eu-loop", "shop-eu-dlq", "shop-example_.person-table", "shop-eu-example_xperson-table", "shop-eu-noslash-table", "orders"} {
+		if fn, ok := topo.TableFunction(topic); ok {
+			t.Errorf("TableFunction(%q) = %s, true; want false", topic, fn)
+		}
+	}
+}
+
+func TestEgressWithoutTopicsNeedsAnyTopic(t *testing.T) {
+	t.Parallel()
+	topo := topology.Topology{App: "shop", Functions: []functions.TypeName{"go/cart"}, Egresses: []topology.Egress{{ID: "out/any", AnyTopic: true}, {ID: "out/none"}}}
+	err := topo.Validate()
+	if err == nil || !strings.Contains(err.Error(), "egresses[1]: no topics") || strings.Contains(err.Error(), "egresses[0]") {
+		t.Errorf("Validate() = %v; want only egresses[1] reported for having no topics", err)
+	}
+}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +48,35 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 	}
 	logger := f.Logger(os.Stderr)
 	topo, reg := build()
+	brokers := SplitBrokers(strings.Join(f.Brokers, ","))
+	var moduleOpts []processor.Option
+	if f.ModuleFile != "" {
+		mod, err := LoadModule(f.ModuleFile)
+		if err != nil {
+			return err
+		}
+		defer mod.Close()
+		for _, n := range mod.Notes() {
+			fmt.Fprintln(out, "note:", n)
+		}
+		if topo.App == "" {
+			topo.App = cmp.Or(mod.GroupID(), strings.TrimSuffix(filepath.Base(f.ModuleFile), filepath.Ext(f.ModuleFile)))
+			fmt.Fprintf(out, "application name %s (the consumer group and the prefix of its topics; set it with --app)\n", topo.App)
+		}
+		if len(brokers) == 0 {
+			addr, err := mod.Brokers()
+			if err != nil {
+				return err
+			}
+			if len(addr) > 0 {
+				brokers = addr
+				fmt.Fprintf(out, "using the Kafka address that %s names: %s (--brokers overrides it)\n", f.ModuleFile, strings.Join(addr, ","))
+			}
+		}
+		if topo, moduleOpts, err = mod.Merge(topo, reg); err != nil {
+			return fmt.Errorf("app: module %s: %w", f.ModuleFile, err)
+		}
+	}
 	switch {
 	case topo.Partitions == 0:
 		topo.Partitions = f.Partitions
@@ -56,7 +86,7 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 	if err := topo.Validate(); err != nil {
 		return fmt.Errorf("app: invalid application: %w", err)
 	}
-	opts := []processor.Option{processor.WithLogger(logger)}
+	opts := append([]processor.Option{processor.WithLogger(logger)}, moduleOpts...)
 	if f.DataDir != "" {
 		opts = append(opts, processor.WithDataDir(f.DataDir))
 	}
@@ -67,7 +97,6 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 		opts = append(opts, processor.WithInstanceID(f.InstanceID))
 	}
 
-	brokers := SplitBrokers(strings.Join(f.Brokers, ","))
 	var broker *embedded.Broker
 	if len(brokers) == 0 {
 		b, err := startBroker(ctx, f, topo.PartitionCount(), logger, out)

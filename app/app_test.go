@@ -251,13 +251,20 @@ func TestRunStopsWhenEmbeddedBrokerDies(t *testing.T) {
 
 func startRun(t *testing.T, f app.Flags) (*kafkatest.SyncBuffer, <-chan error, func()) {
 	t.Helper()
+	return startRunApp(t, f, echoApp)
+}
+
+// startRunApp runs app.Run on the application that build makes until the
+// returned func or the end of the test cancels it.
+func startRunApp(t *testing.T, f app.Flags, build func() (topology.Topology, *functions.Registry)) (*kafkatest.SyncBuffer, <-chan error, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &kafkatest.SyncBuffer{}
 	runErr := make(chan error, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runErr <- app.Run(ctx, f, echoApp, out)
+		runErr <- app.Run(ctx, f, build, out)
 	}()
 	t.Cleanup(func() {
 		cancel()

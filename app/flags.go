@@ -56,6 +56,9 @@ type Flags struct {
 	LogLevel string
 	// LogFormat is text or json; "" means text.
 	LogFormat string
+	// ModuleFile is a StateFun module.yaml whose remote functions, Kafka
+	// ingresses and egresses join the application; "" for none.
+	ModuleFile string
 }
 
 // Register adds the flags to fs, with their defaults stored in f: --brokers
@@ -77,6 +80,8 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 		"stable id of this instance in its Kafka transactional id (default: kept in --data-dir); every running instance needs its own")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format on stderr: text or json")
+	fs.StringVarP(&f.ModuleFile, "module", "f", "",
+		"a StateFun module.yaml whose remote functions (HTTP endpoints), Kafka ingresses and egresses join the application")
 }
 
 // SplitBrokers splits a comma-separated broker list, dropping blanks.

@@ -35,6 +35,10 @@ type config struct {
 	remote         func(functions.TypeName) remote.Invoker
 }
 
+// DefaultTransactionTimeout is the transaction timeout of a Processor
+// without WithTransactionTimeout.
+const DefaultTransactionTimeout = 15 * time.Second
+
 func defaultConfig() config {
 	return config{
 		commitInterval: 100 * time.Millisecond,
@@ -42,7 +46,7 @@ func defaultConfig() config {
 		logger:         slog.New(slog.DiscardHandler),
 		createTopics:   true,
 		replication:    -1,
-		txnTimeout:     15 * time.Second,
+		txnTimeout:     DefaultTransactionTimeout,
 		sessionTimeout: 10 * time.Second,
 		retries:        3,
 		retryBackoff:   20 * time.Millisecond,

@@ -51,12 +51,24 @@ func appNames() []string {
 
 func newRunCommand() *cobra.Command {
 	var f app.Flags
+	var name string
 	cmd := &cobra.Command{
-		Use:   "run APP",
-		Short: "Run a built-in stateloop application",
-		Long: `Run a built-in stateloop application until Ctrl-C (SIGINT) or SIGTERM.
+		Use:   "run [APP] [-f module.yaml]",
+		Short: "Run a built-in application, or one described by a StateFun module.yaml",
+		Long: `Run a built-in stateloop application, or an application described by a StateFun
+module.yaml (-f), until Ctrl-C (SIGINT) or SIGTERM.
 
 Built-in applications:` + appList() + `
+
+With -f module.yaml stateloop runs the remote functions that the file's HTTP
+endpoints (io.statefun.endpoints.v2/http, v1) serve, with its Kafka ingresses
+and egresses (io.statefun.kafka.v1/ingress, egress): functions written with
+the official StateFun SDKs run unchanged. Problems in the file are all listed at
+start-up with their line. The application's name (its consumer group and the
+prefix of its topics) is --app, else the consumerGroupId of the ingresses,
+else the file's name. Without --brokers the Kafka address the file names is
+used, and without one an embedded broker. docs/statefun.md tells StateFun users
+what differs.
 
 Without --brokers (or ` + app.EnvBrokers + `) it starts an embedded Kafka broker on
 --listen that keeps its data in <data-dir>/broker, so nothing else needs to be
@@ -69,32 +81,45 @@ On Ctrl-C the application commits its last transaction and leaves the consumer
 group before the embedded broker stops; press Ctrl-C again to kill it at once.
 
 Your own applications written in Go take the same flags when their main
-function is app.Main (package github.com/stateloop/stateloop/app). Running an
-application described by a StateFun module.yaml (-f module.yaml) is planned.`,
+function is app.Main (package github.com/stateloop/stateloop/app); they take -f
+too, so Go functions and remote functions run in one application.`,
 		Example: `  # run the greeter with an embedded broker on 127.0.0.1:9092
   stateloop run greeter
+
+  # run the functions of a StateFun module.yaml (their HTTP endpoints must run)
+  stateloop run -f module.yaml --brokers 127.0.0.1:9092
 
   # run it against a Kafka cluster, as a second instance on this machine
   stateloop run greeter --brokers 127.0.0.1:9092 --data-dir ./stateloop-data-2`,
 		ValidArgs: appNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && f.ModuleFile != "" {
+				build := func() (topology.Topology, *functions.Registry) {
+					return topology.Topology{App: name}, functions.NewRegistry()
+				}
+				return app.Run(cmd.Context(), f, build, cmd.OutOrStdout())
+			}
 			a, err := appFromArgs(args)
 			if err != nil {
 				return err
+			}
+			if name != "" {
+				return fmt.Errorf("stateloop run: --app names an application from -f module.yaml; %s has its own name", a.name)
 			}
 			return app.Run(cmd.Context(), f, a.build, cmd.OutOrStdout())
 		},
 	}
 	f.Register(cmd.Flags())
+	cmd.Flags().StringVar(&name, "app", "", "with -f and no APP: the application's name, i.e. its consumer group and the prefix of its topics (default: the ingresses' consumerGroupId, else the file name)")
 	return cmd
 }
 
 func appFromArgs(args []string) (builtinApp, error) {
 	available := "built-in applications: " + strings.Join(appNames(), ", ") +
-		" (running your own module.yaml with -f is planned but not available yet)"
+		", or run a StateFun module.yaml with -f module.yaml"
 	switch {
 	case len(args) == 0:
-		return builtinApp{}, fmt.Errorf("stateloop run: name the application to run, e.g. `stateloop run greeter`; %s", available)
+		return builtinApp{}, fmt.Errorf("stateloop run: name the application to run, e.g. `stateloop run greeter`, or give a module.yaml with -f; %s", available)
 	case len(args) > 1:
 		return builtinApp{}, fmt.Errorf("stateloop run: got %d arguments %q, want one application name; %s", len(args), args, available)
 	}

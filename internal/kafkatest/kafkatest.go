@@ -5,11 +5,13 @@ package kafkatest
 
 import (
 	"bytes"
+	"context"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -66,4 +68,32 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// ReadCommitted returns the values of every committed record of a topic up
+// to its last stable offsets, partition by partition.
+func ReadCommitted(t testing.TB, client sarama.Client, topic string) []string {
+	t.Helper()
+	if err := client.RefreshMetadata(topic); err != nil {
+		t.Fatalf("metadata %s: %v", topic, err)
+	}
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatalf("partitions %s: %v", topic, err)
+	}
+	var out []string
+	for _, p := range parts {
+		start, _, lso, err := kafkaread.Ends(client, topic, p)
+		if err != nil {
+			t.Fatalf("ends %s/%d: %v", topic, p, err)
+		}
+		_, err = kafkaread.ReadCommitted(context.Background(), client, topic, p, start, lso, func(r kafkaread.Record) error {
+			out = append(out, string(r.Value))
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("read %s/%d: %v", topic, p, err)
+		}
+	}
+	return out
 }

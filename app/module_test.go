@@ -1,0 +1,197 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/apache/flink-statefun/statefun-sdk-go/v3/pkg/statefun"
+
+	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/topology"
+)
+
+// The module application: a StateFun module.yaml binds example/* to an
+// HTTP endpoint serving a greeter written with the official Go SDK, reads
+// names from a Kafka ingress, and declares a Kafka egress. The greeter
+// sends each greeting to local/shout, a Go function of the same
+// application, which writes it in capitals to the module's egress.
+
+const greeterModule = `kind: io.statefun.endpoints.v2/http
+spec:
+  functions: example/*
+  urlPathTemplate: %s/{function.name}
+  transport:
+    type: io.statefun.transports.v1/async
+    call: 10s
+---
+kind: io.statefun.kafka.v1/ingress
+spec:
+  id: example/names
+  consumerGroupId: %s
+  topics:
+    - topic: %s-names
+      valueType: io.statefun.types/string
+      targets:
+        - example/greeter
+---
+kind: io.statefun.kafka.v1/egress
+spec:
+  id: example/greets
+  deliverySemantic:
+    type: exactly-once
+    transactionTimeout: 15min
+`
+
+func greeterServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	seen := statefun.ValueSpec{Name: "seen", ValueType: statefun.Int32Type}
+	b := statefun.StatefulFunctionsBuilder()
+	err := b.WithSpec(statefun.StatefulFunctionSpec{
+		FunctionType: statefun.TypeNameFrom("example/greeter"),
+		States:       []statefun.ValueSpec{seen},
+		Function: statefun.StatefulFunctionPointer(func(ctx statefun.Context, msg statefun.Message) error {
+			var n int32
+			ctx.Storage().Get(seen, &n)
+			n++
+			ctx.Storage().Set(seen, n)
+			ctx.Send(statefun.MessageBuilder{
+				Target: statefun.Address{FunctionType: statefun.TypeNameFrom("local/shout"), Id: ctx.Self().Id},
+				Value:  fmt.Sprintf("hello %s #%d", msg.AsString(), n),
+			})
+			return nil
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(b.AsHandler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func shoutApp(egressTopic string) func() (topology.Topology, *functions.Registry) {
+	return func() (topology.Topology, *functions.Registry) {
+		reg := functions.NewRegistry()
+		reg.MustRegister(functions.Spec{
+			Type: "local/shout",
+			Function: functions.Router(functions.Handle(functions.StringType, func(ctx functions.Context, s string) error {
+				ctx.SendEgress("example/greets", functions.KafkaMessage(egressTopic, ctx.Self().ID, []byte(strings.ToUpper(s))))
+				return nil
+			})),
+		})
+		return topology.Topology{Functions: []functions.TypeName{"local/shout"}}, reg
+	}
+}
+
+// TestRunModuleMixesSDKAndGoFunctions runs an application from a
+// module.yaml plus a Go function, twice on one data directory: the SDK
+// greeter's state survives the restart.
+func TestRunModuleMixesSDKAndGoFunctions(t *testing.T) {
+	brokers := kafkatest.StartKfake(t)
+	client := kafkatest.Client(t, brokers)
+	const group = "modgreet"
+	dir := t.TempDir()
+	path := filepath.Join(dir, "module.yaml")
+	if err := os.WriteFile(path, fmt.Appendf(nil, greeterModule, greeterServer(t).URL, group, group), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.CreateTopic("greetings", &sarama.TopicDetail{NumPartitions: 2, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	name, err := functions.StringType.Codec().Encode("Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	greet := func() {
+		if _, _, err := sp.SendMessage(&sarama.ProducerMessage{Topic: group + "-names", Key: sarama.StringEncoder("Alice"), Value: sarama.ByteEncoder(name)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := app.Flags{Brokers: brokers, DataDir: filepath.Join(dir, "data"), Partitions: 2, LogLevel: "warn", ModuleFile: path}
+	for round := 1; round <= 2; round++ {
+		out, runErr, stop := startRunApp(t, f, shoutApp("greetings"))
+		waitForOutput(t, out, runErr, "application "+group+" ready")
+		greet()
+		want := fmt.Sprintf("HELLO ALICE #%d", round)
+		waitForRecord(t, client, "greetings", want)
+		stop()
+		if err := <-runErr; err != nil {
+			t.Fatalf("Run: %v\noutput:\n%s", err, out)
+		}
+		if round == 1 && !strings.Contains(out.String(), "application name "+group) {
+			t.Errorf("output does not say the application's name came from consumerGroupId:\n%s", out)
+		}
+	}
+}
+
+// waitForRecord waits until a read_committed consumer sees want on topic.
+func waitForRecord(t *testing.T, client sarama.Client, topic, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []string
+	for ctx.Err() == nil {
+		got = kafkatest.ReadCommitted(t, client, topic)
+		for _, v := range got {
+			if v == want {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("topic %s: no record %q in 20s; got %q", topic, want, got)
+}
+
+// TestRunModuleReportsEveryProblemWithItsLine: a bad module.yaml fails at
+// start-up, naming every problem with its line.
+func TestRunModuleReportsEveryProblemWithItsLine(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "module.yaml")
+	bad := `kind: io.statefun.endpoints.v2/http
+spec:
+  functions: example/*
+  urlPathTemplate: ftp://nowhere/{function.name}
+---
+kind: io.statefun.kafka.v1/ingress
+spec:
+  id: example/names
+  topics:
+    - topic: names
+      targets:
+        - example/greeter
+---
+kind: io.statefun.kafka.v1/egres
+spec:
+  id: example/out
+`
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := app.Flags{Brokers: []string{"127.0.0.1:1"}, ModuleFile: path}
+	err := app.Run(context.Background(), f, shoutApp("x"), &kafkatest.SyncBuffer{})
+	if err == nil {
+		t.Fatal("Run with a bad module.yaml returned nil")
+	}
+	for _, want := range []string{"module.yaml:4:", "urlPathTemplate", "module.yaml:10:", "valueType", "module.yaml:14:", "io.statefun.kafka.v1/egres"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

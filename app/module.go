@@ -46,6 +46,13 @@ func LoadModule(path string) (*Module, error) {
 			fail(e.Pos, "endpoint %s: client_key_password: encrypted client keys are not supported; decrypt the key (openssl pkcs8 -topk8 -nocrypt) and leave the password out", e.Functions)
 			continue
 		}
+		if _, _, unix := module.UnixSocket(e.URLPathTemplate); unix {
+			fail(e.Pos, "endpoint %s: %s: endpoints on unix sockets are not supported; serve the functions on a TCP port (http://127.0.0.1:PORT/...)", e.Functions, e.URLPathTemplate)
+			continue
+		}
+		if tr.PoolTTL > 0 && tr.Type == module.TransportAsync {
+			mod.notes = append(mod.notes, fmt.Sprintf("%s: endpoint %s: pool_ttl is ignored: idle connections are closed after 90 s", e.Pos, e.Functions))
+		}
 		batch := e.MaxNumBatchRequests
 		if batch <= 0 {
 			batch = -1 // StateFun: no cap
@@ -74,6 +81,9 @@ func LoadModule(path string) (*Module, error) {
 		fail(eg.Pos, "%s: the playground's HTTP egress is not supported; use a Kafka egress (io.statefun.kafka.v1/egress) and `stateloop consume`", module.KindPlaygroundEgress)
 	}
 	for _, in := range m.Ingresses {
+		if len(in.Properties) > 0 {
+			mod.notes = append(mod.notes, fmt.Sprintf("%s: ingress %s: properties are ignored: the application reads every topic with its own consumer group and read_committed", in.Pos, in.ID))
+		}
 		switch in.StartupPosition.Type {
 		case module.StartupSpecificOffsets, module.StartupDate:
 			fail(in.Pos, "ingress %s: startupPosition %s is not supported; stateloop starts a new application's ingresses at the earliest offset (use earliest or group-offsets)", in.ID, in.StartupPosition.Type)
@@ -84,6 +94,9 @@ func LoadModule(path string) (*Module, error) {
 		}
 	}
 	for _, e := range m.Egresses {
+		if len(e.Properties) > 0 {
+			mod.notes = append(mod.notes, fmt.Sprintf("%s: egress %s: properties are ignored: records are written by the application's transactional producer", e.Pos, e.ID))
+		}
 		if e.DeliverySemantic != module.DeliveryExactlyOnce {
 			mod.notes = append(mod.notes, fmt.Sprintf("%s: egress %s: deliverySemantic %s: stateloop writes every egress record exactly once, in its transactions", e.Pos, e.ID, e.DeliverySemantic))
 		}

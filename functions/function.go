@@ -3,6 +3,7 @@ package functions
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Function is the code of a function type. The runtime calls Invoke once
@@ -44,6 +45,20 @@ type Context interface {
 	// SendEgress sends msg to the egress named egress. For a Kafka egress,
 	// msg is a [KafkaRecordType] message (see [KafkaMessage]).
 	SendEgress(egress TypeName, msg Message)
+	// SendAfter sends msg to the address to once delay has passed, with
+	// Self as its caller (StateFun's delayed message). The message is kept
+	// in Kafka until then, so it arrives after crashes and restarts, once.
+	// It may arrive a little late (see docs/timers.md), never early.
+	SendAfter(delay time.Duration, to Address, msg Message)
+	// SendAfterWithToken is SendAfter with a cancellation token: while the
+	// message waits, CancelDelayed(token) drops it. A token belongs to the
+	// sending address; sending again with the token of a waiting message
+	// replaces that message.
+	SendAfterWithToken(delay time.Duration, token string, to Address, msg Message)
+	// CancelDelayed drops the delayed message this address sent with
+	// token, if it is still waiting; otherwise (an unknown token, a message
+	// already delivered) it does nothing.
+	CancelDelayed(token string)
 
 	invocation() *invocation
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // This file is the contract between a runtime (the processor, the
@@ -38,6 +39,23 @@ type Effects struct {
 	State    []StateChange
 	Messages []OutgoingMessage
 	Egress   []EgressMessage
+	// Delayed are delayed messages and their cancellations, in order.
+	Delayed []DelayedMessage
+}
+
+// DelayedMessage is a message to send after a delay, or (Cancel) the
+// cancellation of one by its token.
+type DelayedMessage struct {
+	// Delay is at least 0.
+	Delay   time.Duration
+	To      Address
+	Message Message
+	// Token, if not empty, names the message for CancelDelayed; tokens
+	// belong to the sending address.
+	Token string
+	// Cancel marks a cancellation of the message sent with Token; Delay,
+	// To and Message are then unset.
+	Cancel bool
 }
 
 // StateChange is the new value of one state value; Deleted means cleared.
@@ -213,6 +231,42 @@ func (in *invocation) SendEgress(egress TypeName, msg Message) {
 		return
 	}
 	in.effects.Egress = append(in.effects.Egress, EgressMessage{Egress: egress, Message: msg})
+}
+
+func (in *invocation) SendAfter(delay time.Duration, to Address, msg Message) {
+	in.sendAfter(delay, "", to, msg)
+}
+
+func (in *invocation) SendAfterWithToken(delay time.Duration, token string, to Address, msg Message) {
+	if token == "" {
+		in.fail(fmt.Errorf("functions: send after %v to %s: empty cancellation token; use SendAfter for a message that is never cancelled", delay, to))
+		return
+	}
+	in.sendAfter(delay, token, to, msg)
+}
+
+func (in *invocation) sendAfter(delay time.Duration, token string, to Address, msg Message) {
+	if delay < 0 {
+		in.fail(fmt.Errorf("functions: send after %v to %s: negative delay", delay, to))
+		return
+	}
+	if err := to.Validate(); err != nil {
+		in.fail(fmt.Errorf("functions: send after %v to %s: %w", delay, to, err))
+		return
+	}
+	if err := checkMessage(msg); err != nil {
+		in.fail(fmt.Errorf("functions: send after %v to %s: %w", delay, to, err))
+		return
+	}
+	in.effects.Delayed = append(in.effects.Delayed, DelayedMessage{Delay: delay, To: to, Message: msg, Token: token})
+}
+
+func (in *invocation) CancelDelayed(token string) {
+	if token == "" {
+		in.fail(errors.New("functions: cancel a delayed message: empty token"))
+		return
+	}
+	in.effects.Delayed = append(in.effects.Delayed, DelayedMessage{Token: token, Cancel: true})
 }
 
 func checkMessage(m Message) error {

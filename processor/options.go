@@ -33,6 +33,7 @@ type config struct {
 	kafkaVersion   string
 	faults         *Faults
 	remote         func(functions.TypeName) remote.Invoker
+	now            func() time.Time
 }
 
 // DefaultTransactionTimeout is the transaction timeout of a Processor
@@ -50,6 +51,7 @@ func defaultConfig() config {
 		sessionTimeout: 10 * time.Second,
 		retries:        3,
 		retryBackoff:   20 * time.Millisecond,
+		now:            time.Now,
 	}
 }
 
@@ -162,4 +164,10 @@ func WithFaults(f *Faults) Option { return optionFunc(func(c *config) { c.faults
 // return nil for function types that are not remote.
 func WithRemoteFunctions(route func(functions.TypeName) remote.Invoker) Option {
 	return optionFunc(func(c *config) { c.remote = route })
+}
+
+// WithClock sets the clock of delayed messages, for tests: the processor
+// reads it to stamp a delayed message's due time and to find due ones.
+func WithClock(now func() time.Time) Option {
+	return optionFunc(func(c *config) { c.now = now })
 }

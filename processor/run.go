@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor/internal/wire"
 )
 
 func (p *Processor) saramaConfig() *sarama.Config {
@@ -266,68 +268,102 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 }
 
 // recover catches the local store of a loop partition up with the table
-// partitions of every function type.
+// partitions of every function type and with its timers partition.
 func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error {
 	start := time.Now()
 	var total int64
 	for _, fn := range h.p.tableTypes() {
-		topic := string(h.p.topo.TableTopic(fn))
-		from, err := st.offset(fn)
+		n, err := h.recoverTopic(ctx, st, part, fn, string(h.p.topo.TableTopic(fn)),
+			func(b *storeBatch, r committedRecord) error { b.put(fn, string(r.Key), r.Value); return nil },
+			func() error { return st.wipe(fn) })
 		if err != nil {
-			return err
-		}
-		logStart, hwm, lso, err := partitionEnds(h.client, topic, part)
-		if err != nil {
-			return err
-		}
-		id, err := topicID(h.client, topic)
-		if err != nil {
-			return err
-		}
-		storedID, err := st.topicID(fn)
-		if err != nil {
-			return err
-		}
-		recreated := storedID != "" && id != "" && storedID != id
-		if from > hwm || recreated {
-			// the store is ahead of the changelog or belongs to another
-			// incarnation of the topic (deleted and created again, or
-			// another cluster): rebuild it
-			h.p.cfg.logger.Warn("local store does not belong to this changelog, rebuilding", "topic", topic, "partition", part,
-				"stored_offset", from, "high_water_mark", hwm, "stored_topic_id", storedID, "topic_id", id)
-			if err := st.wipe(fn); err != nil {
-				return err
-			}
-			from = 0
-		}
-		if from < logStart {
-			from = logStart
-		}
-		var b storeBatch
-		var n int64
-		next, err := readCommitted(ctx, h.client, topic, part, from, lso, func(r committedRecord) error {
-			b.put(fn, string(r.Key), r.Value)
-			n++
-			if b.b.Len() >= 10000 {
-				if err := st.write(&b); err != nil {
-					return err
-				}
-				b.b.Reset()
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read %s/%d: %w", topic, part, err)
-		}
-		b.setOffset(fn, next)
-		b.setTopicID(fn, id)
-		if err := st.write(&b); err != nil {
 			return err
 		}
 		total += n
 	}
+	n, err := h.recoverTopic(ctx, st, part, timersFn, string(h.p.topo.TimersTopic()),
+		func(b *storeBatch, r committedRecord) error {
+			var due int64
+			if r.Value != nil {
+				t, err := wire.DecodeTimer(r.Value)
+				if err != nil {
+					h.p.cfg.logger.Warn("skipping an undecodable timer record", "partition", part, "offset", r.Offset, "err", err)
+					return nil
+				}
+				due = t.DueUnixMilli
+			}
+			return b.putTimer(st, r.Key, due, r.Value)
+		},
+		st.wipeTimers)
+	if err != nil {
+		return err
+	}
+	total += n
 	h.p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
+}
+
+// recoverTopic applies the committed records of one partition of a
+// changelog topic (a table, or the timers) to the store from its stored
+// offset, rebuilding the store's part (wipe) if it does not belong to the
+// topic as it is now.
+func (h *groupHandler) recoverTopic(ctx context.Context, st *store, part int32, fn functions.TypeName, topic string,
+	put func(*storeBatch, committedRecord) error, wipe func() error) (int64, error) {
+	from, err := st.offset(fn)
+	if err != nil {
+		return 0, err
+	}
+	logStart, hwm, lso, err := partitionEnds(h.client, topic, part)
+	if err != nil {
+		return 0, err
+	}
+	id, err := topicID(h.client, topic)
+	if err != nil {
+		return 0, err
+	}
+	storedID, err := st.topicID(fn)
+	if err != nil {
+		return 0, err
+	}
+	recreated := storedID != "" && id != "" && storedID != id
+	if from > hwm || recreated {
+		// the store is ahead of the changelog or belongs to another
+		// incarnation of the topic (deleted and created again, or
+		// another cluster): rebuild it
+		h.p.cfg.logger.Warn("local store does not belong to this changelog, rebuilding", "topic", topic, "partition", part,
+			"stored_offset", from, "high_water_mark", hwm, "stored_topic_id", storedID, "topic_id", id)
+		if err := wipe(); err != nil {
+			return 0, err
+		}
+		from = 0
+	}
+	if from < logStart {
+		from = logStart
+	}
+	var b storeBatch
+	var n int64
+	next, err := readCommitted(ctx, h.client, topic, part, from, lso, func(r committedRecord) error {
+		if err := put(&b, r); err != nil {
+			return err
+		}
+		n++
+		if b.b.Len() >= 10000 {
+			if err := st.write(&b); err != nil {
+				return err
+			}
+			b.reset()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read %s/%d: %w", topic, part, err)
+	}
+	b.setOffset(fn, next)
+	b.setTopicID(fn, id)
+	if err := st.write(&b); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // topicID returns the Kafka topic id (KIP-516) of a topic as text, or ""

@@ -25,7 +25,10 @@ import (
 // reading each table partition from its stored offset.
 //
 // Keys: 's' type 0x00 id -> state record; 'o' type -> next table offset;
-// 'i' type -> id of the table topic the values came from.
+// 'i' type -> id of the table topic the values came from. Delayed messages
+// (timers) of the partition: 'm' key -> due (8 bytes) + timer record; 'd'
+// due (8 bytes) key -> nothing, the index by due time; their offset and
+// topic id are kept under the pseudo type timersFn.
 type store struct {
 	db *leveldb.DB
 }
@@ -106,7 +109,12 @@ func (s *store) offset(fn functions.TypeName) (int64, error) {
 }
 
 // storeBatch collects writes for one atomic update of a store.
-type storeBatch struct{ b leveldb.Batch }
+type storeBatch struct {
+	b leveldb.Batch
+	// timers holds the due time of each timer the batch writes (-1:
+	// deleted), for later writes of the same key in the batch
+	timers map[string]int64
+}
 
 func (b *storeBatch) put(fn functions.TypeName, id string, value []byte) {
 	if value == nil {
@@ -126,6 +134,12 @@ func (b *storeBatch) setTopicID(fn functions.TypeName, id string) {
 	if id != "" {
 		b.b.Put(topicIDKey(fn), []byte(id))
 	}
+}
+
+// reset empties the batch after it was written.
+func (b *storeBatch) reset() {
+	b.b.Reset()
+	b.timers = nil
 }
 
 func (s *store) write(b *storeBatch) error {
@@ -154,3 +168,97 @@ func (s *store) wipe(fn functions.TypeName) error {
 }
 
 func (s *store) close() error { return s.db.Close() }
+
+// timersFn is the pseudo function type under which a store keeps the
+// offset and topic id of its timers topic partition.
+const timersFn functions.TypeName = "\x00timers"
+
+func timerKey(key []byte) []byte { return append([]byte{'m'}, key...) }
+
+func dueKey(due int64, key []byte) []byte {
+	k := make([]byte, 9, 9+len(key))
+	k[0] = 'd'
+	binary.BigEndian.PutUint64(k[1:], uint64(due))
+	return append(k, key...)
+}
+
+// timer returns the stored timer record of key and its due time; ok is
+// false when there is none.
+func (s *store) timer(key []byte) (due int64, rec []byte, ok bool, err error) {
+	v, err := s.db.Get(timerKey(key), nil)
+	if err == leveldb.ErrNotFound {
+		return 0, nil, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, err
+	}
+	if len(v) < 8 {
+		return 0, nil, false, fmt.Errorf("local store: timer entry of %d bytes", len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), v[8:], true, nil
+}
+
+// dueTimers calls fn, in due order, for every stored timer due in
+// [from, to) (Unix milliseconds), until fn returns false.
+func (s *store) dueTimers(from, to int64, fn func(due int64, key []byte) bool) error {
+	it := s.db.NewIterator(&util.Range{Start: dueKey(from, nil), Limit: dueKey(to, nil)}, nil)
+	defer it.Release()
+	for it.Next() {
+		k := it.Key()
+		if !fn(int64(binary.BigEndian.Uint64(k[1:9])), append([]byte(nil), k[9:]...)) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// putTimer adds (rec != nil) or removes a timer in the batch, keeping the
+// due index right. The due time of an existing timer is looked up in the
+// batch first, then in the store.
+func (b *storeBatch) putTimer(s *store, key []byte, due int64, rec []byte) error {
+	if b.timers == nil {
+		b.timers = make(map[string]int64)
+	}
+	old, had := b.timers[string(key)]
+	if !had {
+		d, _, ok, err := s.timer(key)
+		if err != nil {
+			return err
+		}
+		old, had = d, ok
+	} else if old < 0 {
+		had = false
+	}
+	if had {
+		b.b.Delete(dueKey(old, key))
+	}
+	if rec == nil {
+		b.b.Delete(timerKey(key))
+		b.timers[string(key)] = -1
+		return nil
+	}
+	v := make([]byte, 8, 8+len(rec))
+	binary.BigEndian.PutUint64(v, uint64(due))
+	b.b.Put(timerKey(key), append(v, rec...))
+	b.b.Put(dueKey(due, key), nil)
+	b.timers[string(key)] = due
+	return nil
+}
+
+// wipeTimers removes every timer and the timers topic's offset.
+func (s *store) wipeTimers() error {
+	var b leveldb.Batch
+	for _, prefix := range []byte{'m', 'd'} {
+		it := s.db.NewIterator(util.BytesPrefix([]byte{prefix}), nil)
+		for it.Next() {
+			b.Delete(append([]byte(nil), it.Key()...))
+		}
+		it.Release()
+		if err := it.Error(); err != nil {
+			return err
+		}
+	}
+	b.Delete(offsetKey(timersFn))
+	b.Delete(topicIDKey(timersFn))
+	return s.db.Write(&b, nil)
+}

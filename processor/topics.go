@@ -42,6 +42,7 @@ func (p *Processor) topicSpecs() []topicSpec {
 	specs := []topicSpec{
 		{name: string(p.topo.LoopTopic()), partitions: n, exact: true},
 		{name: string(p.topo.DLQTopic()), partitions: n},
+		{name: string(p.topo.TimersTopic()), partitions: n, compacted: true, exact: true},
 	}
 	for _, fn := range p.topo.Functions {
 		specs = append(specs, topicSpec{name: string(p.topo.TableTopic(fn)), partitions: n, compacted: true, exact: true})

@@ -86,6 +86,12 @@ type worker struct {
 	remoteCtx  context.Context
 	remoteSrc  map[functions.Address][]*sarama.ConsumerMessage
 
+	// Delayed messages: the in-memory timers of each ready partition, and
+	// the open transaction's timer writes by key, in order.
+	timers       map[int32]*timerQueue
+	timerOverlay map[string]*pendingTimer
+	timerOrder   []string
+
 	mu    sync.Mutex
 	fatal error
 }
@@ -103,6 +109,7 @@ func newWorker(h *groupHandler, sess sarama.ConsumerGroupSession, loopParts int)
 		gates:      make(map[int32]*gate),
 		cache:      make(map[stateRef]wire.StateRecord),
 		partCounts: make(map[string]int32),
+		timers:     make(map[int32]*timerQueue),
 	}
 }
 
@@ -178,6 +185,8 @@ func (w *worker) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var armedFor time.Time
+	timerTicker := time.NewTicker(timerTick)
+	defer timerTicker.Stop()
 	for {
 		if w.inTxn && !w.txnStart.Equal(armedFor) {
 			if !timer.Stop() {
@@ -227,6 +236,12 @@ func (w *worker) run() {
 			// a completion of the current batcher belongs to the open
 			// transaction (recoverFrom replaces the batcher)
 			w.complete(c)
+		case <-timerTicker.C:
+			if w.ctx.Err() == nil {
+				if err := w.fireDue(); err != nil {
+					w.setFatal(fmt.Errorf("processor: delayed messages: %w", err))
+				}
+			}
 		case <-timer.C:
 			armedFor = time.Time{}
 			if w.inTxn && time.Since(w.txnStart) >= w.p.cfg.commitInterval {
@@ -240,20 +255,17 @@ func (w *worker) handle(it item) error {
 	if it.ready != nil {
 		w.parts[it.ready.id] = it.ready.store
 		w.gates[it.ready.id] = &gate{until: it.ready.backlogEnd, processed: -1}
+		if err := w.loadTimers(it.ready.id); err != nil {
+			w.setFatal(fmt.Errorf("processor: load timers of partition %d: %w", it.ready.id, err))
+			return nil
+		}
 		if len(w.parts) == w.loopParts {
 			w.p.count(func(s *Stats) { s.Ready = true })
 		}
 		return nil
 	}
-	if !w.inTxn {
-		if err := w.h.producer.begin(); err != nil {
-			return fmt.Errorf("begin transaction: %w", err)
-		}
-		w.inTxn, w.txnStart = true, time.Now()
-		w.offsets = make(map[string]map[int32]int64)
-		w.overlay = make(map[stateRef]wire.StateRecord)
-		w.sources = make(map[*sarama.ProducerMessage]*sarama.ConsumerMessage)
-		w.writers = make(map[stateRef]*sarama.ConsumerMessage)
+	if err := w.begin(); err != nil {
+		return err
 	}
 	w.pending = append(w.pending, it.msg)
 	m := it.msg
@@ -264,6 +276,23 @@ func (w *worker) handle(it item) error {
 		return nil
 	}
 	return w.process(m)
+}
+
+// begin opens a transaction if none is open.
+func (w *worker) begin() error {
+	if w.inTxn {
+		return nil
+	}
+	if err := w.h.producer.begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	w.inTxn, w.txnStart = true, time.Now()
+	w.offsets = make(map[string]map[int32]int64)
+	w.overlay = make(map[stateRef]wire.StateRecord)
+	w.sources = make(map[*sarama.ProducerMessage]*sarama.ConsumerMessage)
+	w.writers = make(map[stateRef]*sarama.ConsumerMessage)
+	w.timerOverlay = make(map[string]*pendingTimer)
+	return nil
 }
 
 // process handles one consumed record inside the open transaction.
@@ -443,12 +472,17 @@ func (w *worker) complete(c remote.Completion) {
 	}
 	if c.Err != nil {
 		w.p.count(func(s *Stats) { s.Failures++ })
-		fail(c.Err.Error())
+		fail(c.Err.Error()) // names the endpoint URL and the address
 		return
 	}
-	if len(c.Result.Delayed) > 0 {
-		fail(fmt.Sprintf("remote function %s sent a delayed message or a cancellation; stateloop does not run delayed messages yet", target))
-		return
+	// the reasons below come from the runtime; name the endpoint too, as
+	// the client's errors do (a *remote.Client tells its URL)
+	type endpoint interface {
+		URL(functions.TypeName) string
+	}
+	if ep, ok := w.p.cfg.remote(target.Type).(endpoint); ok {
+		inner := fail
+		fail = func(reason string) { inner(reason + " (remote function at " + ep.URL(target.Type) + ")") }
 	}
 	part := partitionFor(target.ID, w.p.topo.PartitionCount())
 	ref := stateRef{part: part, fn: target.Type, id: target.ID}
@@ -474,6 +508,9 @@ func (w *worker) apply(m *sarama.ConsumerMessage, target functions.Address, ref 
 	egress, err := w.egressRecords(effects.Egress)
 	if err != nil {
 		return fmt.Errorf("invocation of %s sent an invalid egress record: %v", target, err)
+	}
+	if err := w.addDelayed(m, target, ref.part, effects.Delayed); err != nil {
+		return fmt.Errorf("invocation of %s: delayed messages: %v", target, err)
 	}
 	if len(effects.State) > 0 {
 		// A record from the overlay belongs to this transaction and may be
@@ -657,6 +694,7 @@ func (w *worker) commit() {
 			return
 		}
 	}
+	w.sendTimers()
 	encoded := make([][]byte, len(w.dirty))
 	for i, ref := range w.dirty {
 		w.current = w.writers[ref]
@@ -741,13 +779,20 @@ func (w *worker) applyToStores(acked []*sarama.ProducerMessage, encoded [][]byte
 		part int32
 		fn   functions.TypeName
 	}
+	if err := w.timersToStores(batch); err != nil {
+		return err
+	}
 	next := make(map[tableRef]int64)
 	for _, m := range acked {
-		ref, ok := m.Metadata.(stateRef)
-		if !ok {
+		var k tableRef
+		switch ref := m.Metadata.(type) {
+		case stateRef:
+			k = tableRef{ref.part, ref.fn}
+		case timerRef:
+			k = tableRef{ref.part, timersFn}
+		default:
 			continue
 		}
-		k := tableRef{ref.part, ref.fn}
 		if m.Offset+1 > next[k] {
 			next[k] = m.Offset + 1
 		}
@@ -771,6 +816,7 @@ func (w *worker) applyToStores(acked []*sarama.ProducerMessage, encoded [][]byte
 			return err
 		}
 	}
+	w.queueCommittedTimers()
 	return nil
 }
 
@@ -784,6 +830,8 @@ func (w *worker) resetTxn() {
 	w.offsets = nil
 	w.overlay = nil
 	w.dirty = w.dirty[:0]
+	w.timerOverlay = nil
+	w.timerOrder = w.timerOrder[:0]
 }
 
 // recoverFrom handles a failed transaction: abort it, drop its state
@@ -803,6 +851,13 @@ func (w *worker) recoverFrom(cause error) {
 	if err := w.startRemote(); err != nil {
 		w.setFatal(err)
 		return
+	}
+	// timers fired in the failed transaction left memory but not the store
+	for part := range w.timers {
+		if err := w.loadTimers(part); err != nil {
+			w.setFatal(fmt.Errorf("processor: load timers of partition %d: %w", part, err))
+			return
+		}
 	}
 	if abortErr != nil || w.h.producer.fatal() || errors.Is(cause, sarama.ErrProducerFenced) || w.ctx.Err() != nil {
 		log.Warn("transaction failed; restarting the session", "err", cause, "abort_err", abortErr)

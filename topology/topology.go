@@ -126,6 +126,10 @@ func (t Topology) LoopTopic() Topic { return Topic(t.App + "-loop") }
 // DLQTopic returns the dead-letter topic.
 func (t Topology) DLQTopic() Topic { return Topic(t.App + "-dlq") }
 
+// TimersTopic returns the compacted topic of delayed messages waiting to be
+// sent, co-partitioned with the loop topic by the sender's id.
+func (t Topology) TimersTopic() Topic { return Topic(t.App + "-timers") }
+
 // Group returns the Goka group name of a function type, whose group table
 // holds the type's state.
 func (t Topology) Group(fn functions.TypeName) string {
@@ -205,7 +209,7 @@ func (t Topology) Validate() error {
 	if t.Partitions < 0 {
 		add("partitions %d: must be positive", t.Partitions)
 	}
-	internal := map[Topic]string{t.LoopTopic(): "the loop topic", t.DLQTopic(): "the dead-letter topic"}
+	internal := map[Topic]string{t.LoopTopic(): "the loop topic", t.DLQTopic(): "the dead-letter topic", t.TimersTopic(): "the timers topic"}
 	fns := make(map[functions.TypeName]bool)
 	for i, fn := range t.Functions {
 		if err := functions.ValidateFunctionType(fn); err != nil {

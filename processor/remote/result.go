@@ -40,11 +40,15 @@ type Result struct {
 	Specs []StateSpec
 }
 
-// Effects returns the state changes, messages and egress messages of r as
-// [functions.Effects], for runtimes that apply embedded and remote
-// invocations the same way. Delayed messages are not part of it.
+// Effects returns the state changes, messages, egress messages and
+// delayed messages of r as [functions.Effects], for runtimes that apply
+// embedded and remote invocations the same way.
 func (r *Result) Effects() functions.Effects {
-	return functions.Effects{State: r.State, Messages: r.Messages, Egress: r.Egress}
+	e := functions.Effects{State: r.State, Messages: r.Messages, Egress: r.Egress}
+	for _, d := range r.Delayed {
+		e.Delayed = append(e.Delayed, functions.DelayedMessage{Delay: d.Delay, To: d.To, Message: d.Message, Token: d.CancellationToken, Cancel: d.Cancel})
+	}
+	return e
 }
 
 // DelayedMessage is a message to send after a delay, or a cancellation.

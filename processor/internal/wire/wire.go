@@ -253,3 +253,84 @@ func DecodeStateRecord(b []byte) (StateRecord, error) {
 	}
 	return r, nil
 }
+
+// AppendTimerKey appends the key of a delayed message in the timers topic:
+// the sending address and its cancellation token.
+//
+//	message TimerKey { Address sender = 1; string token = 2; }
+func AppendTimerKey(b []byte, sender functions.Address, token string) []byte {
+	b = appendAddress(b, 1, sender)
+	return appendString(b, 2, token)
+}
+
+// DecodeTimerKey decodes a timer key.
+func DecodeTimerKey(b []byte) (sender functions.Address, token string, err error) {
+	var haveSender bool
+	err = fields(b, func(num protowire.Number, v []byte) error {
+		switch num {
+		case 1:
+			a, err := decodeAddress(v)
+			if err != nil {
+				return fmt.Errorf("sender: %w", err)
+			}
+			sender, haveSender = a, true
+		case 2:
+			token = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return functions.Address{}, "", err
+	}
+	if !haveSender || token == "" {
+		return functions.Address{}, "", fmt.Errorf("%w: timer key without sender or token", ErrMalformed)
+	}
+	return sender, token, nil
+}
+
+// Timer is a delayed message in the timers topic: when it is due, and the
+// message with the sender as its caller.
+//
+//	message Timer { int64 due_unix_millis = 1; Envelope message = 2; }
+type Timer struct {
+	DueUnixMilli int64
+	Message      Envelope
+}
+
+// AppendTimer appends the encoding of t to b.
+func AppendTimer(b []byte, t Timer) []byte {
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(t.DueUnixMilli))
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	return protowire.AppendBytes(b, AppendEnvelope(nil, t.Message))
+}
+
+// DecodeTimer decodes a timer.
+func DecodeTimer(b []byte) (Timer, error) {
+	var t Timer
+	var haveDue, haveMsg bool
+	err := fieldsAny(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			due, n := protowire.ConsumeVarint(v)
+			if n < 0 {
+				return fmt.Errorf("%w: due: %w", ErrMalformed, protowire.ParseError(n))
+			}
+			t.DueUnixMilli, haveDue = int64(due), true
+		case num == 2 && typ == protowire.BytesType:
+			e, err := DecodeEnvelope(v)
+			if err != nil {
+				return fmt.Errorf("message: %w", err)
+			}
+			t.Message, haveMsg = e, true
+		}
+		return nil
+	})
+	if err != nil {
+		return Timer{}, err
+	}
+	if !haveDue || !haveMsg {
+		return Timer{}, fmt.Errorf("%w: timer without due time or message", ErrMalformed)
+	}
+	return t, nil
+}

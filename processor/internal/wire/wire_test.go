@@ -143,3 +143,27 @@ func FuzzDecodeStateRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestTimerKeyAndTimerRoundTrip(t *testing.T) {
+	sender := functions.Address{Type: "shop/cart", ID: "user-7"}
+	key := AppendTimerKey(nil, sender, "tok-1")
+	gotSender, gotToken, err := DecodeTimerKey(key)
+	if err != nil || gotSender != sender || gotToken != "tok-1" {
+		t.Errorf("DecodeTimerKey = %v %q %v; want %v tok-1", gotSender, gotToken, err, sender)
+	}
+	if _, _, err := DecodeTimerKey(AppendTimerKey(nil, sender, "")); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a key without token decodes with %v, want ErrMalformed", err)
+	}
+	tm := Timer{DueUnixMilli: 1_790_000_000_123, Message: Envelope{Target: functions.Address{Type: "shop/mail", ID: "u"}, Caller: &sender, Argument: functions.NewMessage("x/y", []byte("hi"))}}
+	got, err := DecodeTimer(AppendTimer(nil, tm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DueUnixMilli != tm.DueUnixMilli || got.Message.Target != tm.Message.Target || *got.Message.Caller != sender ||
+		string(got.Message.Argument.Bytes()) != "hi" || got.Message.Argument.TypeName() != "x/y" {
+		t.Errorf("DecodeTimer = %+v, want %+v", got, tm)
+	}
+	if _, err := DecodeTimer(AppendEnvelope(nil, tm.Message)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("an envelope decodes as a timer with %v, want ErrMalformed", err)
+	}
+}

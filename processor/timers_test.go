@@ -1,0 +1,218 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/stateloop/stateloop/codec"
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/topology"
+)
+
+// The timers application: each ingress record asks test/sched (id = the
+// record key) to send a delayed message to test/recv (same id), or to
+// cancel one it sent. test/recv writes "seq,lateness in ms" to the egress.
+
+type timerCmd struct {
+	Seq     int   `json:"seq"`
+	DelayMs int64 `json:"delay_ms"`
+	Cancel  bool  `json:"cancel"`
+	// Token: send with a cancellation token (always for Cancel)
+	Token bool  `json:"token"`
+	Due   int64 `json:"due"` // set by test/sched: Unix ms
+}
+
+var (
+	schedFn     = functions.TypeName("test/sched")
+	recvFn      = functions.TypeName("test/recv")
+	timerCmdT   = functions.NewType("test/timer-cmd", codec.JSON[timerCmd]())
+	firedOut    = functions.TypeName("test/fired")
+	timerTokens = func(seq int) string { return "t" + strconv.Itoa(seq) }
+)
+
+func timersApp(app string) (topology.Topology, *functions.Registry) {
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: schedFn, Function: functions.Router(functions.Handle(timerCmdT, func(ctx functions.Context, c timerCmd) error {
+		if c.Cancel {
+			ctx.CancelDelayed(timerTokens(c.Seq))
+			return nil
+		}
+		delay := time.Duration(c.DelayMs) * time.Millisecond
+		c.Due = time.Now().Add(delay).UnixMilli()
+		to := functions.Address{Type: recvFn, ID: ctx.Self().ID}
+		if c.Token {
+			ctx.SendAfterWithToken(delay, timerTokens(c.Seq), to, timerCmdT.Of(c))
+		} else {
+			ctx.SendAfter(delay, to, timerCmdT.Of(c))
+		}
+		return nil
+	}))})
+	reg.MustRegister(functions.Spec{Type: recvFn, Function: functions.Router(functions.Handle(timerCmdT, func(ctx functions.Context, c timerCmd) error {
+		if caller, ok := ctx.Caller(); !ok || caller != (functions.Address{Type: schedFn, ID: ctx.Self().ID}) {
+			return functions.Permanent(fmt.Errorf("delayed message with caller %v, %v; want its sender", caller, ok))
+		}
+		late := time.Now().UnixMilli() - c.Due
+		ctx.SendEgress(firedOut, functions.KafkaMessage("", ctx.Self().ID, fmt.Appendf(nil, "%d,%d", c.Seq, late)))
+		return nil
+	}))})
+	return topology.Topology{
+		App: app, Partitions: 4, Functions: []functions.TypeName{schedFn, recvFn},
+		Ingresses: []topology.Ingress{{Topic: topology.Topic(app + "-in"), ValueType: timerCmdT.Name(), Targets: []functions.TypeName{schedFn}}},
+		Egresses:  []topology.Egress{{ID: firedOut, Topics: []topology.Topic{topology.Topic(app + "-fired")}}},
+	}, reg
+}
+
+// timerPlan is a random set of delayed messages, some cancelled.
+type timerPlan struct {
+	cmds      []timerCmd // in order of production; cancels after their sends
+	cancelled map[int]bool
+	sends     int
+	maxDelay  time.Duration
+}
+
+// newTimerPlan plans n delayed messages with delays up to maxDelay; one in
+// ten is sent with a token and cancelled right after (with a delay of at
+// least 3 s, so the cancel comes first).
+func newTimerPlan(n int, maxDelay time.Duration, seed uint64) timerPlan {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	p := timerPlan{cancelled: map[int]bool{}, sends: n, maxDelay: max(maxDelay, 3*time.Second)}
+	for seq := 0; seq < n; seq++ {
+		c := timerCmd{Seq: seq, DelayMs: rng.Int64N(maxDelay.Milliseconds() + 1), Token: rng.IntN(2) == 0}
+		if rng.IntN(10) == 0 {
+			c.Token, c.DelayMs = true, 3000+rng.Int64N(2000)
+			p.cancelled[seq] = true
+			p.cmds = append(p.cmds, c, timerCmd{Seq: seq, Cancel: true})
+			continue
+		}
+		p.cmds = append(p.cmds, c)
+	}
+	return p
+}
+
+// produce writes commands [from, to) of the plan, keys over ids.
+func (p timerPlan) produce(t testing.TB, client sarama.Client, topic string, from, to, ids int) {
+	t.Helper()
+	var recs [][2][]byte
+	for _, c := range p.cmds[from:to] {
+		b, err := timerCmdT.Codec().Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, [2][]byte{[]byte("id" + strconv.Itoa(c.Seq%ids)), b})
+		if len(recs) == 1000 {
+			produce(t, client, topic, recs...)
+			recs = nil
+		}
+	}
+	if len(recs) > 0 {
+		produce(t, client, topic, recs...)
+	}
+}
+
+// firedSeqs reads the egress: how often each sequence number arrived, and
+// the ones that arrived early.
+func firedSeqs(t testing.TB, client sarama.Client, topic string) (map[int]int, []string) {
+	t.Helper()
+	seen := map[int]int{}
+	var early []string
+	for _, r := range readTopic(t, client, topic) {
+		s, l, ok := strings.Cut(string(r.Value), ",")
+		seq, err1 := strconv.Atoi(s)
+		late, err2 := strconv.ParseInt(l, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			t.Fatalf("egress record %q is not seq,lateness", r.Value)
+		}
+		seen[seq]++
+		if late < 0 {
+			early = append(early, fmt.Sprintf("%d (%d ms early)", seq, -late))
+		}
+	}
+	return seen, early
+}
+
+// check waits until every planned message arrived and the cancelled ones
+// are past their due time, then checks: each once, none early, no
+// cancelled one.
+func (p timerPlan) check(t testing.TB, client sarama.Client, topic string, timeout time.Duration, stats func() string) {
+	t.Helper()
+	want := p.sends - len(p.cancelled)
+	waitFor(t, timeout, fmt.Sprintf("%d delayed messages", want), func() (bool, string) {
+		seen, _ := firedSeqs(t, client, topic)
+		return len(seen) >= want, fmt.Sprintf("%d distinct arrived; %s", len(seen), stats())
+	})
+	time.Sleep(p.maxDelay / 2) // time for a cancelled message to show up wrongly
+	seen, early := firedSeqs(t, client, topic)
+	var twice, lost, resurrected []int
+	for seq := 0; seq < p.sends; seq++ {
+		switch n := seen[seq]; {
+		case p.cancelled[seq] && n > 0:
+			resurrected = append(resurrected, seq)
+		case !p.cancelled[seq] && n == 0:
+			lost = append(lost, seq)
+		case n > 1:
+			twice = append(twice, seq)
+		}
+	}
+	if len(twice)+len(lost)+len(resurrected)+len(early) > 0 {
+		t.Errorf("of %d delayed messages (%d cancelled): %d twice %v, %d lost %v, %d cancelled but arrived %v, %d early %v",
+			p.sends, len(p.cancelled), len(twice), head(twice), len(lost), head(lost), len(resurrected), head(resurrected), len(early), head(early))
+	}
+}
+
+func head[T any](s []T) []T { return s[:min(len(s), 10)] }
+
+// TestDelayedMessagesArriveOnceNotEarlyAndCancelledNever sends delayed
+// messages with random delays up to 2 s, cancels one in ten, aborts one
+// commit in five and restarts the processor twice on its data directory
+// while they wait.
+func TestDelayedMessagesArriveOnceNotEarlyAndCancelledNever(t *testing.T) {
+	brokers, app := testBroker(t, "timers")
+	topo, reg := timersApp(app)
+	plan := newTimerPlan(5000, 2*time.Second, 5)
+	var aborts atomic.Int64
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(7, 8))
+	faults := &Faults{BeforeCommit: func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if rng.IntN(5) == 0 {
+			aborts.Add(1)
+			return errors.New("injected commit failure")
+		}
+		return nil
+	}}
+	dir := t.TempDir()
+	var p *Processor
+	start := func() func() {
+		var err error
+		p, err = New(brokers, topo, reg, WithDataDir(dir), WithInstanceID("t1"), WithCommitInterval(20*time.Millisecond),
+			WithFaults(faults), WithSessionTimeout(2*time.Second), WithLogger(testLogger(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runProcessor(t, p)
+	}
+	client := testClient(t, brokers)
+	stop := start()
+	third := len(plan.cmds) / 3
+	plan.produce(t, client, app+"-in", 0, third, 64)
+	time.Sleep(700 * time.Millisecond)
+	stop()
+	stop = start()
+	plan.produce(t, client, app+"-in", third, 2*third, 64)
+	time.Sleep(700 * time.Millisecond)
+	stop()
+	start()
+	plan.produce(t, client, app+"-in", 2*third, len(plan.cmds), 64)
+	plan.check(t, client, app+"-fired", 60*time.Second, func() string { return fmt.Sprintf("stats %+v", p.Stats()) })
+	t.Logf("%d aborted commits, %d timers fired by the last instance", aborts.Load(), p.Stats().TimersFired)
+}

@@ -259,12 +259,18 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			return nil
 		}
 	}
-	for m := range claim.Messages() {
-		if !w.deliver(item{msg: m}) {
+	// Returning ends the session: also when the worker ends it (a failed
+	// transaction), not only when the claim's channel closes.
+	for {
+		select {
+		case m, ok := <-claim.Messages():
+			if !ok || !w.deliver(item{msg: m}) {
+				return nil
+			}
+		case <-w.ctx.Done():
 			return nil
 		}
 	}
-	return nil
 }
 
 // recover catches the local store of a loop partition up with the table

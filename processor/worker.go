@@ -499,6 +499,31 @@ func (w *worker) complete(c remote.Completion) {
 	w.p.count(func(s *Stats) { s.Invocations += int64(len(c.Calls)) - 1 })
 }
 
+// dropSlowCalls sends the records of every remote call still running or
+// queued to the dead-letter topic, and cancels those calls: they could not
+// finish within the transaction.
+func (w *worker) dropSlowCalls(timeout time.Duration) {
+	for addr, srcs := range w.remoteSrc {
+		target := addr
+		reason := fmt.Sprintf("remote call to %s did not finish within the transaction timeout of %v", addr, timeout)
+		if ep, ok := w.p.cfg.remote(addr.Type).(interface{ URL(functions.TypeName) string }); ok {
+			reason += " (remote function at " + ep.URL(addr.Type) + ")"
+		}
+		reason += "; make the endpoint answer faster, lower its call timeout, or raise the transaction timeout"
+		seen := make(map[*sarama.ConsumerMessage]bool)
+		for _, m := range srcs {
+			if !seen[m] {
+				seen[m] = true
+				w.current = m
+				w.deadLetter(m, reason, &target)
+			}
+		}
+	}
+	if err := w.startRemote(); err != nil {
+		w.setFatal(err)
+	}
+}
+
 // apply adds the effects of an invocation of target, made for the consumed
 // record m, to the open transaction: state into the overlay, messages to
 // the loop topic, egress records. It changes nothing if the egress records
@@ -687,9 +712,18 @@ func (w *worker) send(m *sarama.ProducerMessage) {
 // state to the local stores. Any failure aborts and replays.
 func (w *worker) commit() {
 	if w.batcher != nil && w.batcher.Busy() {
-		// the consumed offsets cover every call submitted: wait for their
-		// results, which belong in this transaction
-		if err := w.batcher.Drain(w.remoteCtx, w.complete); err != nil {
+		// The consumed offsets cover every call submitted: wait for their
+		// results, which belong in this transaction, but not so long that
+		// Kafka aborts the transaction for its age.
+		timeout := w.p.cfg.txnTimeout
+		deadline := w.txnStart.Add(timeout - min(timeout/4, 5*time.Second))
+		ctx, cancel := context.WithDeadline(w.remoteCtx, deadline)
+		err := w.batcher.Drain(ctx, w.complete)
+		cancel()
+		switch {
+		case err != nil && w.remoteCtx.Err() == nil:
+			w.dropSlowCalls(timeout)
+		case err != nil:
 			w.recoverFrom(fmt.Errorf("processor: remote functions: %w", err))
 			return
 		}

@@ -33,6 +33,17 @@
 // (breadth first), until there are none left. Its limit on the number of
 // invocations stops functions that never stop messaging each other.
 //
+// Delayed messages sent during Run wait for the clock, like all others.
+//
+// # Time
+//
+// A Harness has a fake clock that starts at [Epoch]. Delayed messages
+// (ctx.SendAfter) wait in [Harness.Pending] until [Harness.Advance] moves
+// the clock past their due time; then they are delivered, with their
+// sender as caller, in due order. Cancellation tokens behave as in the
+// runtime: they belong to the sender, a new message with a waiting token
+// replaces the old one, and cancelling an unknown token does nothing.
+//
 // # State
 //
 // Every address starts with empty state. [SetState] seeds a value before a

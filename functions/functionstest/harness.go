@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/stateloop/stateloop/functions"
 )
@@ -25,6 +26,11 @@ type Harness struct {
 	state  map[functions.Address]map[string]functions.StoredValue
 	sent   []functions.OutgoingMessage
 	egress []functions.EgressMessage
+
+	// the fake clock and the delayed messages waiting for it
+	now     time.Time
+	delayed []Delayed
+	seq     int
 }
 
 // Result holds the effects of one successful invocation.
@@ -36,6 +42,10 @@ type Result struct {
 	// State are the changes to the invoked address's state, in declaration
 	// order; the harness has applied them.
 	State []functions.StateChange
+	// Delayed are the delayed messages and cancellations the function
+	// sent; the harness keeps the messages until [Harness.Advance] makes
+	// them due.
+	Delayed []functions.DelayedMessage
 }
 
 // New returns a harness for the function types of reg, with empty state
@@ -44,7 +54,7 @@ func New(reg *functions.Registry) *Harness {
 	if reg == nil {
 		panic("functionstest: New: nil registry")
 	}
-	return &Harness{reg: reg, state: make(map[functions.Address]map[string]functions.StoredValue)}
+	return &Harness{reg: reg, state: make(map[functions.Address]map[string]functions.StoredValue), now: Epoch}
 }
 
 // Invoke delivers msg to the function at to as an ingress does, with no
@@ -101,7 +111,8 @@ func (h *Harness) invoke(caller *functions.Address, to functions.Address, msg fu
 		return nil, err
 	}
 	h.apply(to, effects.State)
-	return &Result{Messages: effects.Messages, Egress: effects.Egress, State: effects.State}, nil
+	h.schedule(to, effects.Delayed)
+	return &Result{Messages: effects.Messages, Egress: effects.Egress, State: effects.State, Delayed: effects.Delayed}, nil
 }
 
 // load returns a copy of the stored state of addr, as the runtime reads it
@@ -221,7 +232,8 @@ func (h *Harness) Egress() []functions.EgressMessage {
 	return slices.Clone(h.egress)
 }
 
-// Reset forgets the recorded messages and egress records. State is kept.
+// Reset forgets the recorded messages and egress records. State and
+// waiting delayed messages are kept.
 func (h *Harness) Reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()

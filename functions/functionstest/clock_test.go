@@ -1,0 +1,121 @@
+package functionstest_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/functionstest"
+)
+
+// The rolling counter of StateFun's fraud example: each report counts for
+// 30 days, by a delayed message to itself that takes it back.
+var (
+	reportsType = functions.TypeName("test/reports")
+	reported    = functions.NewState("reports", functions.IntType)
+	ops         = functions.StringType
+)
+
+func rollingCounter() *functions.Registry {
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: reportsType, State: []functions.StateSpec{reported},
+		Function: functions.Router(functions.Handle(ops, func(ctx functions.Context, op string) error {
+			n, _ := reported.Get(ctx)
+			switch {
+			case op == "report":
+				reported.Set(ctx, n+1)
+				ctx.SendAfter(30*24*time.Hour, ctx.Self(), ops.Of("expire"))
+			case op == "expire":
+				reported.Set(ctx, n-1)
+			case strings.HasPrefix(op, "remind "):
+				// one reminder per address: a new one replaces the old
+				ctx.SendAfterWithToken(time.Hour, "reminder", ctx.Self(), ops.Of("ping "+strings.TrimPrefix(op, "remind ")))
+			case op == "forget":
+				ctx.CancelDelayed("reminder")
+			case strings.HasPrefix(op, "ping "):
+				ctx.SendEgress("test/out", functions.KafkaMessage("pings", ctx.Self().ID, []byte(op)))
+			}
+			return nil
+		}))})
+	return reg
+}
+
+func TestAdvanceDeliversDelayedMessagesWhenDue(t *testing.T) {
+	h := functionstest.New(rollingCounter())
+	acct := functions.Address{Type: reportsType, ID: "acct-1"}
+	if _, err := h.Invoke(acct, ops.Of("report")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Advance(10 * 24 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Invoke(acct, ops.Of("report")); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, want int32) {
+		t.Helper()
+		if n, _ := functionstest.StateOf(h, acct, reported); n != want {
+			t.Errorf("%s: %d reports, want %d", when, n, want)
+		}
+	}
+	check("day 10", 2)
+	if err := h.Advance(20*24*time.Hour - time.Nanosecond); err != nil {
+		t.Fatal(err)
+	}
+	check("just before day 30", 2)
+	if err := h.Advance(time.Nanosecond); err != nil {
+		t.Fatal(err)
+	}
+	check("day 30", 1)
+	if got := h.Pending(); len(got) != 1 || !got[0].Due.Equal(functionstest.Epoch.Add(40*24*time.Hour)) || got[0].From != acct {
+		t.Errorf("pending = %+v, want the second report's expiry at day 40, from %s", got, acct)
+	}
+	if err := h.Advance(365 * 24 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	check("a year later", 0)
+	if want := functionstest.Epoch.Add(395 * 24 * time.Hour); !h.Now().Equal(want) {
+		t.Errorf("Now() = %v, want %v", h.Now(), want)
+	}
+}
+
+func TestCancellationTokensBelongToTheSender(t *testing.T) {
+	h := functionstest.New(rollingCounter())
+	a := functions.Address{Type: reportsType, ID: "a"}
+	b := functions.Address{Type: reportsType, ID: "b"}
+	for _, step := range []struct {
+		to functions.Address
+		op string
+	}{{a, "remind first"}, {a, "remind second"}, {b, "remind other"}, {b, "forget"}, {b, "forget"}} {
+		if _, err := h.Invoke(step.to, ops.Of(step.op)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Advance(2 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range h.Egress() {
+		rec, err := functions.KafkaRecordType.As(e.Message)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, rec.Key+": "+string(rec.Value))
+	}
+	// a's second reminder replaced its first; b cancelled its own (and
+	// cancelling again did nothing)
+	if strings.Join(got, "; ") != "a: ping second" {
+		t.Errorf("egress = %q, want only a's second reminder", got)
+	}
+}
+
+func TestAdvanceRefusesToGoBack(t *testing.T) {
+	h := functionstest.New(rollingCounter())
+	if err := h.Advance(-time.Second); err == nil {
+		t.Error("Advance(-1s) = nil, want an error")
+	}
+	if !h.Now().Equal(functionstest.Epoch) {
+		t.Errorf("Now() = %v after a refused Advance, want Epoch", h.Now())
+	}
+}

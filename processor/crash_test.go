@@ -17,7 +17,9 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/topology"
 )
 
 // The crash test runs the cycle application in a separate process (this
@@ -41,7 +43,7 @@ func runCrashApp() int {
 		return 1
 	}
 	defer b.Close()
-	topo, reg := cycleApp("crash")
+	topo, reg := testApp("crash")
 	p, err := New([]string{b.Addr()}, topo, reg, WithDataDir(filepath.Join(dir, "state")), WithInstanceID("crash-1"),
 		WithCommitInterval(20*time.Millisecond), WithCommitCount(500))
 	if err != nil {
@@ -49,6 +51,15 @@ func runCrashApp() int {
 		return 1
 	}
 	return serveProcess(ctx, "crash app", p)
+}
+
+// testApp builds the application a child process runs:
+// STATELOOP_TEST_APP_KIND is "timers" for timersApp, else cycleApp.
+func testApp(app string) (topology.Topology, *functions.Registry) {
+	if os.Getenv("STATELOOP_TEST_APP_KIND") == "timers" {
+		return timersApp(app)
+	}
+	return cycleApp(app)
 }
 
 // serveProcess runs p in a child process of a test until ctx ends; it

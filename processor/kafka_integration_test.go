@@ -57,7 +57,7 @@ func init() {
 func runKafkaApp() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	topo, reg := cycleApp(os.Getenv(kafkaAppEnv))
+	topo, reg := testApp(os.Getenv(kafkaAppEnv))
 	opts := []Option{WithInstanceID(os.Getenv("STATELOOP_TEST_INSTANCE")), WithCommitInterval(20 * time.Millisecond),
 		WithCommitCount(500), WithSessionTimeout(2 * time.Second), WithTransactionTimeout(30 * time.Second)}
 	if dir := os.Getenv("STATELOOP_TEST_DATA_DIR"); dir != "" {

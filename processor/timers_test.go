@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,4 +216,35 @@ func TestDelayedMessagesArriveOnceNotEarlyAndCancelledNever(t *testing.T) {
 	plan.produce(t, client, app+"-in", 2*third, len(plan.cmds), 64)
 	plan.check(t, client, app+"-fired", 60*time.Second, func() string { return fmt.Sprintf("stats %+v", p.Stats()) })
 	t.Logf("%d aborted commits, %d timers fired by the last instance", aborts.Load(), p.Stats().TimersFired)
+}
+
+// TestDelayedMessagesSurviveKill9OfRuntimeAndEmbeddedBroker sends 100,000
+// delayed messages (delays up to 3 s, one in ten cancelled) to the process
+// that runs the runtime and the embedded broker, and kills it with SIGKILL
+// twice while they wait: every message arrives once, none early, no
+// cancelled one.
+func TestDelayedMessagesSurviveKill9OfRuntimeAndEmbeddedBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long-running crash test")
+	}
+	t.Setenv("STATELOOP_TEST_APP_KIND", "timers")
+	dir, listen := t.TempDir(), freePort(t)
+	plan := newTimerPlan(100_000, 3*time.Second, uint64(time.Now().UnixNano()))
+	app := startCrashApp(t, dir, listen)
+	third := len(plan.cmds) / 3
+	for k := 0; k < 2; k++ {
+		client := crashClient(t, listen)
+		plan.produce(t, client, "crash-in", k*third, (k+1)*third, 64)
+		client.Close()
+		time.Sleep(time.Second)
+		app.kill(t)
+		t.Logf("kill %d after producing %d commands", k+1, (k+1)*third)
+		app = startCrashApp(t, dir, listen)
+	}
+	client := crashClient(t, listen)
+	defer client.Close()
+	plan.produce(t, client, "crash-in", 2*third, len(plan.cmds), 64)
+	plan.check(t, client, "crash-fired", 120*time.Second, func() string { return "" })
+	app.cmd.Process.Signal(syscall.SIGTERM)
+	_ = app.cmd.Wait()
 }

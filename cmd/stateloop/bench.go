@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log"
 	"log/slog"
 	"os"
 	"strings"
@@ -14,9 +16,10 @@ import (
 func newBenchCommand() *cobra.Command {
 	cfg := bench.DefaultConfig()
 	var side, logLevel string
+	var withRemote bool
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the runtime against a raw sarama exactly-once loop",
+		Short: "Measure the runtime (and remote functions) against a raw sarama exactly-once loop",
 		Long: `Measure the throughput, latency and CPU cost of the stateloop runtime, and of
 a hand-written sarama consume-transform-produce loop on the same broker for
 comparison. Both read with read_committed and write in Kafka transactions that
@@ -25,7 +28,11 @@ commit the consumed offsets, every --commit-interval or --commit-count records.
 The runtime side runs the function bench/counter: every record of its ingress
 topic (key = one of --ids ids) goes to bench/counter/<key>, which adds one to
 the count in its state and writes one egress record. The raw side writes one
-output record per input record. Each side runs in turn:
+output record per input record. With --remote (or --side remote) a third side
+runs between them: the runtime with bench/counter written with the official
+StateFun Go SDK, served by an HTTP server on 127.0.0.1 in the bench's process
+and invoked as a remote function (StateFun's request-reply protocol, batched
+per address, one request in flight per address). Each side runs in turn:
 
   throughput  -n records are written in one transaction, so they become
               visible all at once; messages/s is measured from that commit
@@ -37,8 +44,11 @@ output record per input record. Each side runs in turn:
 It prints messages/s of each side and their ratio, the p50 and p99 latency,
 the CPU time per message and the log entries written per message, with the
 targets ratio >= 0.6 and runtime p99 <= 3 x commit interval (PASS or MISS: a
-miss is a measurement, not an error). It fails if an input record does not
-have exactly one output record, or the runtime's counts are not exact.
+miss is a measurement, not an error). For the remote side it also prints the
+ratios remote/embedded and remote/raw and the HTTP requests per message; its
+CPU time per message includes the function server, which runs in the bench's
+process. It fails if an input record does not have exactly one output record,
+or the counts of the runtime or remote side are not exact.
 
 Without --brokers it starts an embedded kfake broker on a free loopback port,
 in a child process (--in-process: in this process, where its CPU time counts
@@ -52,17 +62,37 @@ is not used.`,
   stateloop bench -n 20000 --duration 3s --cpuprofile cpu.out
   go tool pprof -top stateloop cpu.out
 
+  # the remote function over HTTP next to the embedded one and the raw loop
+  stateloop bench --remote
+
+  # only the remote side, with a CPU profile of its throughput phase
+  stateloop bench --side remote --cpuprofile cpu.out --profile-side remote
+
   # against a Kafka cluster
   stateloop bench --brokers 127.0.0.1:9092`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var runRuntime, runRaw bool
 			switch side {
 			case "both":
-				cfg.Sides = []string{bench.SideRuntime, bench.SideRaw}
-			case bench.SideRuntime, bench.SideRaw:
-				cfg.Sides = []string{side}
+				runRuntime, runRaw = true, true
+			case bench.SideRuntime:
+				runRuntime = true
+			case bench.SideRaw:
+				runRaw = true
+			case bench.SideRemote:
+				withRemote = true
 			default:
-				return fmt.Errorf("stateloop bench: --side %q: want both, runtime or raw", side)
+				return fmt.Errorf("stateloop bench: --side %q: want both, runtime, raw or remote", side)
+			}
+			cfg.Sides = nil
+			for _, s := range []struct {
+				name string
+				on   bool
+			}{{bench.SideRuntime, runRuntime}, {bench.SideRemote, withRemote}, {bench.SideRaw, runRaw}} {
+				if s.on {
+					cfg.Sides = append(cfg.Sides, s.name)
+				}
 			}
 			if len(cfg.Brokers) > 0 {
 				if err := checkBrokers("bench", cfg.Brokers); err != nil {
@@ -74,6 +104,14 @@ is not used.`,
 				return fmt.Errorf("stateloop bench: --log-level %q: want debug, info, warn or error", logLevel)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if withRemote {
+				// The StateFun Go SDK of the remote side logs through the
+				// standard logger (function registration, missing state
+				// specs): make those debug records of the bench's log.
+				log.SetFlags(0)
+				log.SetOutput(sdkLogWriter{cfg.Logger})
+				defer log.SetOutput(os.Stderr)
+			}
 			for _, f := range []struct {
 				name string
 				bad  bool
@@ -102,12 +140,21 @@ is not used.`,
 	fs.IntVar(&cfg.Warmup, "warmup", cfg.Warmup, "records of the warm-up before the throughput phase")
 	fs.IntVar(&cfg.Rate, "rate", cfg.Rate, "records per second of the latency phase")
 	fs.DurationVar(&cfg.PacedDuration, "duration", cfg.PacedDuration, "duration of the latency phase")
-	fs.DurationVar(&cfg.CommitInterval, "commit-interval", cfg.CommitInterval, "commit a transaction when it is this old (both sides)")
-	fs.IntVar(&cfg.CommitCount, "commit-count", cfg.CommitCount, "commit a transaction when it has consumed this many records (both sides)")
-	fs.StringVar(&side, "side", "both", "what to measure: both, runtime or raw")
+	fs.DurationVar(&cfg.CommitInterval, "commit-interval", cfg.CommitInterval, "commit a transaction when it is this old (every side)")
+	fs.IntVar(&cfg.CommitCount, "commit-count", cfg.CommitCount, "commit a transaction when it has consumed this many records (every side)")
+	fs.StringVar(&side, "side", "both", "what to measure: both (runtime and raw), runtime, raw or remote")
+	fs.BoolVar(&withRemote, "remote", false, "also measure bench/counter as a remote function (StateFun Go SDK over HTTP), between the runtime and raw sides")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the throughput phase of --profile-side to this file")
-	fs.StringVar(&cfg.ProfileSide, "profile-side", bench.SideRuntime, "the side --cpuprofile profiles: runtime or raw")
+	fs.StringVar(&cfg.ProfileSide, "profile-side", bench.SideRuntime, "the side --cpuprofile profiles: runtime, remote or raw")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "how often to print a progress line")
 	fs.StringVar(&logLevel, "log-level", "warn", "log level of the processor and broker logs on stderr: "+strings.Join([]string{"debug", "info", "warn", "error"}, ", "))
 	return cmd
+}
+
+// sdkLogWriter turns the lines of the standard logger into debug records.
+type sdkLogWriter struct{ l *slog.Logger }
+
+func (w sdkLogWriter) Write(p []byte) (int, error) {
+	w.l.Log(context.Background(), slog.LevelDebug, strings.TrimSpace(string(p)), "source", "statefun-sdk")
+	return len(p), nil
 }

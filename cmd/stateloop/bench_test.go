@@ -55,6 +55,54 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBenchRemote runs a tiny bench of the runtime and the remote side
+// (the counter written with the StateFun Go SDK, over HTTP) and checks the
+// remote figures and the exactly-once checks of both.
+func TestBenchRemote(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a broker, two pipelines and an HTTP function server for a few seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := cli(ctx, nil, "bench", "--remote", "--side", "runtime", "--in-process", "-n", "2000", "--ids", "50", "--warmup", "100",
+		"--rate", "1000", "--duration", "1s", "--progress", "200ms")
+	if r.err != nil {
+		t.Fatalf("stateloop bench: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.out, r.errOut)
+	}
+	out := r.out
+	for _, want := range []string{
+		"runtime: 2,000/2,000 messages",
+		"remote: 2,000/2,000 messages",
+		"remote (HTTP): 3,100 output records for 3,100 input records, one for each",
+		"remote (HTTP): final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
+		"runtime: final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
+		"its CPU time is in the remote side's CPU/message, this process",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "raw sarama") {
+		t.Errorf("the raw side ran without being asked for")
+	}
+	for _, re := range []string{
+		`(?m)^  messages/s +[0-9,]+ +[0-9,]+$`,
+		`(?m)^ratio remote/embedded messages/s: [0-9.]+$`,
+		`(?m)^  latency p99 +[0-9.]+ms +[0-9.]+ms$`,
+		`(?m)^remote latency p99: [0-9.]+ms +runtime's target <= 300\.0ms: (PASS|MISS)$`,
+		`(?m)^  HTTP requests/message +- +[0-9]\.[0-9]{3}$`,
+		`(?m)^  calls/HTTP request \(batch\) +- +[0-9]+\.[0-9]$`,
+		`(?m)^Function server, all phases of the remote side: [0-9,]+ HTTP requests on [0-9,]+ connections \(kept alive\) for [0-9,]+ calls of 3,100 input records$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output does not match %s", re)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}
+
 func TestBenchRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "-n", "0"},
@@ -62,6 +110,8 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"bench", "--commit-interval", "-1s"},
 		{"bench", "--brokers", "nohostport"},
 		{"bench", "--cpuprofile", "x.out", "--side", "raw"},
+		{"bench", "--cpuprofile", "x.out", "--profile-side", "remote"},
+		{"bench", "--side", "remote", "--profile-side", "nope", "--cpuprofile", "x.out"},
 	} {
 		r := cli(context.Background(), nil, args...)
 		if r.err == nil {

@@ -21,9 +21,12 @@
 // sarama producer and a read_committed consumer group, committing the
 // consumed offsets with AddOffsetsToTxnWithGroupMetadata and CommitTxn when
 // the transaction is CommitInterval old or has CommitCount records, as the
-// processor does. Both write one output record per input record; the bench
-// checks that every input record has exactly one output record, and for the
-// runtime that the counts of every id are exact.
+// processor does. The remote side (optional) is the runtime side with
+// bench/counter written with the official StateFun Go SDK and served over
+// HTTP by a server in this process (see remote.go). Every side writes one
+// output record per input record; the bench checks that every input record
+// has exactly one output record, and for the runtime and remote sides that
+// the counts of every id are exact.
 //
 // With no brokers, Run starts an embedded kfake broker, by default in a
 // child process (see package processor/embedded: the program's main must
@@ -54,6 +57,9 @@ import (
 const (
 	SideRuntime = "runtime"
 	SideRaw     = "raw"
+	// SideRemote is the runtime with bench/counter as a remote function
+	// (StateFun Go SDK over HTTP on 127.0.0.1, in this process).
+	SideRemote = "remote"
 )
 
 // Targets printed next to the figures. A miss is reported, not an error.
@@ -89,13 +95,13 @@ type Config struct {
 	Rate          int
 	PacedDuration time.Duration
 
-	// CommitInterval and CommitCount are the commit policy of both sides
+	// CommitInterval and CommitCount are the commit policy of every side
 	// (default 100ms, 5000 records).
 	CommitInterval time.Duration
 	CommitCount    int
 
-	// Sides to run: SideRuntime, SideRaw or both (default both, runtime
-	// first).
+	// Sides to run, in this order: any of SideRuntime, SideRemote and
+	// SideRaw (default SideRuntime, SideRaw).
 	Sides []string
 	// CPUProfile, if set, is where a CPU profile of ProfileSide's
 	// throughput phase is written (default side: runtime).
@@ -106,6 +112,10 @@ type Config struct {
 	// Logger gets the logs of the processor and the embedded broker
 	// (default: discard).
 	Logger *slog.Logger
+
+	// remoteFault, set by tests only, changes each count the remote
+	// function computes, so that tests can see the checks fail.
+	remoteFault func(int64) int64
 }
 
 // DefaultConfig returns the defaults of every field.
@@ -183,9 +193,9 @@ func (c Config) Validate() error {
 	seen := map[string]bool{}
 	for _, s := range c.Sides {
 		switch s {
-		case SideRuntime, SideRaw:
+		case SideRuntime, SideRaw, SideRemote:
 		default:
-			add("side %q: want %s or %s", s, SideRuntime, SideRaw)
+			add("side %q: want %s, %s or %s", s, SideRuntime, SideRemote, SideRaw)
 		}
 		if seen[s] {
 			add("side %q named twice", s)
@@ -216,14 +226,21 @@ type Result struct {
 	Broker string
 	// Config is the configuration with the defaults filled in.
 	Config Config
-	// Runtime and Raw are the figures of each side; nil if it did not
-	// run.
-	Runtime, Raw *SideResult
+	// Runtime, Remote and Raw are the figures of each side; nil if it did
+	// not run.
+	Runtime, Remote, Raw *SideResult
 	// Ratio is runtime/raw messages/s of the throughput phase; 0 unless
 	// both sides ran.
 	Ratio float64
 	// RatioOK and LatencyOK say whether the targets were met.
 	RatioOK, LatencyOK bool
+	// RemoteRatio is remote/runtime and RemoteRawRatio remote/raw
+	// messages/s of the throughput phase; 0 unless both sides ran.
+	RemoteRatio, RemoteRawRatio float64
+	// RemoteLatencyOK says whether the remote side's p99 latency met the
+	// runtime's latency target (for information: the target is the
+	// runtime's).
+	RemoteLatencyOK bool
 }
 
 // SideResult holds the figures of one side.
@@ -236,6 +253,9 @@ type SideResult struct {
 	Inputs, Outputs int
 	// Checks are the correctness checks that passed, as sentences.
 	Checks []string
+	// HTTP holds what the function server served in all phases (warm-up
+	// included); nil unless the side runs remote functions.
+	HTTP *HTTPFigures
 }
 
 // Phase holds the figures of one timed phase of a side.
@@ -256,6 +276,40 @@ type Phase struct {
 	// P50, P99 and Max are the ingress-to-egress latencies (latency phase
 	// only).
 	P50, P99, Max time.Duration
+	// HTTP holds the function server's figures of the phase; nil unless
+	// the side runs remote functions.
+	HTTP *HTTPFigures
+}
+
+// HTTPFigures is what the remote side's function server served in a phase.
+type HTTPFigures struct {
+	// Requests is the number of HTTP requests the server received (one
+	// per batch of calls to an address, plus missing-state round trips
+	// and retries).
+	Requests int64
+	// Connections is the number of connections it accepted (the client
+	// keeps them alive between requests).
+	Connections int64
+	// Calls is the number of invocations of the function.
+	Calls int64
+}
+
+// RequestsPerMessage returns the HTTP requests per message of the phase,
+// -1 unless the side runs remote functions.
+func (p Phase) RequestsPerMessage() float64 {
+	if p.HTTP == nil || p.Messages == 0 {
+		return -1
+	}
+	return float64(p.HTTP.Requests) / float64(p.Messages)
+}
+
+// CallsPerRequest returns the mean batch size of the phase's HTTP
+// requests, -1 unless the side runs remote functions or made a request.
+func (p Phase) CallsPerRequest() float64 {
+	if p.HTTP == nil || p.HTTP.Requests == 0 {
+		return -1
+	}
+	return float64(p.HTTP.Calls) / float64(p.HTTP.Requests)
 }
 
 // TopicOffsets is how far a topic's log end offsets moved in a phase.
@@ -336,10 +390,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	defer client.Close()
 	b.client = client
 
-	fmt.Fprintf(out, "stateloop bench: function bench/counter vs a raw sarama consume-transform-produce loop, exactly-once (read_committed, transactions)\n")
+	fmt.Fprintf(out, "stateloop bench: %s, exactly-once (read_committed, transactions)\n", describeSides(cfg.Sides))
 	fmt.Fprintf(out, "broker: %s; %d partitions per topic\n", res.Broker, cfg.Partitions)
 	fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	fmt.Fprintf(out, "commit policy (both sides): every %v or %s records, whichever comes first\n", cfg.CommitInterval, num(cfg.CommitCount))
+	fmt.Fprintf(out, "commit policy (every side): every %v or %s records, whichever comes first\n", cfg.CommitInterval, num(cfg.CommitCount))
 	fmt.Fprintf(out, "phases per side: warm-up %s records; throughput %s records pre-loaded in one transaction, %s ids; latency %s records/s for %v\n\n",
 		num(cfg.Warmup), num(cfg.Messages), num(cfg.IDs), num(cfg.Rate), cfg.PacedDuration)
 
@@ -351,16 +405,28 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		switch name {
 		case SideRuntime:
 			res.Runtime = sr
+		case SideRemote:
+			res.Remote = sr
 		case SideRaw:
 			res.Raw = sr
 		}
 	}
-	if res.Runtime != nil && res.Raw != nil && res.Raw.Throughput.PerSecond > 0 {
-		res.Ratio = res.Runtime.Throughput.PerSecond / res.Raw.Throughput.PerSecond
+	ratio := func(a, b *SideResult) float64 {
+		if a == nil || b == nil || b.Throughput.PerSecond <= 0 {
+			return 0
+		}
+		return a.Throughput.PerSecond / b.Throughput.PerSecond
+	}
+	if res.Ratio = ratio(res.Runtime, res.Raw); res.Ratio > 0 {
 		res.RatioOK = res.Ratio >= RatioTarget
 	}
+	res.RemoteRatio = ratio(res.Remote, res.Runtime)
+	res.RemoteRawRatio = ratio(res.Remote, res.Raw)
 	if res.Runtime != nil {
 		res.LatencyOK = res.Runtime.Paced.P99 <= cfg.LatencyTarget()
+	}
+	if res.Remote != nil {
+		res.RemoteLatencyOK = res.Remote.Paced.P99 <= cfg.LatencyTarget()
 	}
 	report(out, res)
 	return res, nil
@@ -373,14 +439,21 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	switch name {
 	case SideRuntime:
 		s = newRuntimeSide(b)
+	case SideRemote:
+		s = newRemoteSide(b)
 	default:
 		s = newRawSide(b)
+	}
+	// the function server's counters, for a side that has one
+	httpNow := func() *httpCounts { return nil }
+	if rs, ok := s.(*remoteSide); ok {
+		httpNow = func() *httpCounts { c := rs.http(); return &c }
 	}
 	in, out := s.topics()
 	if err := createTopics(b.client, cfg.Partitions, in, out); err != nil {
 		return nil, err
 	}
-	rd, err := newReader(b.client, out, name == SideRuntime)
+	rd, err := newReader(b.client, out, name != SideRaw)
 	if err != nil {
 		return nil, err
 	}
@@ -397,6 +470,7 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 		}
 	}()
 	sr := &SideResult{Name: name}
+	httpStart := httpNow()
 
 	// warm-up
 	rd.expect(phaseWarmup, cfg.Warmup)
@@ -429,16 +503,19 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	offs0 := b.offsets(s.written())
 	commits0 := s.commits()
 	var cpu0, bcpu0 time.Duration
+	var http0 *httpCounts
 	t0, err := b.loadWith(ctx, in, phaseLoad, cfg.Messages, name+"-load", func() {
 		// right before the commit that makes the records visible
 		startProfile()
 		cpu0, bcpu0 = processCPU(), childrenCPU()
+		http0 = httpNow()
 	})
 	if err != nil {
 		return nil, err
 	}
 	t1, err := b.wait(ctx, rd, s, phaseLoad, name, nil)
 	cpu1, bcpu1 := processCPU(), childrenCPU()
+	http1 := httpNow()
 	if prof != nil {
 		pprof.StopCPUProfile()
 		prof.Close()
@@ -449,6 +526,7 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	}
 	sr.Inputs += cfg.Messages
 	sr.Throughput = phaseFigures(cfg.Messages, t1.Sub(t0), cpu1-cpu0, brokerDelta(bcpu0, bcpu1), s.commits()-commits0, b.offsets(s.written()), offs0)
+	sr.Throughput.HTTP = httpDelta(http0, http1)
 
 	// latency
 	n := cfg.pacedMessages()
@@ -457,6 +535,7 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	offs0 = b.offsets(s.written())
 	commits0 = s.commits()
 	cpu0, bcpu0 = processCPU(), childrenCPU()
+	http0 = httpNow()
 	p0 := time.Now()
 	pc, err := b.startPaced(ctx, in, n)
 	if err != nil {
@@ -464,6 +543,7 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	}
 	p1, err := b.wait(ctx, rd, s, phasePaced, name+" latency", pc.sent.Load)
 	cpu1, bcpu1 = processCPU(), childrenCPU()
+	http1 = httpNow()
 	if perr := pc.wait(); perr != nil && err == nil {
 		err = perr
 	}
@@ -473,6 +553,9 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	sr.Inputs += n
 	sr.Paced = phaseFigures(n, p1.Sub(p0), cpu1-cpu0, brokerDelta(bcpu0, bcpu1), s.commits()-commits0, b.offsets(s.written()), offs0)
 	sr.Paced.P50, sr.Paced.P99, sr.Paced.Max = rd.latencies(phasePaced)
+	sr.Paced.HTTP = httpDelta(http0, http1)
+
+	sr.HTTP = httpDelta(httpStart, httpNow())
 
 	// stop, then wait for stray records (duplicates) before checking
 	stopped = true
@@ -503,6 +586,35 @@ func phaseFigures(n int, elapsed, cpu, brokerCPU time.Duration, commits int64, a
 		p.Offsets = append(p.Offsets, o)
 	}
 	return p
+}
+
+// httpDelta returns what the function server served between two readings
+// of its counters; nil without a function server.
+func httpDelta(before, after *httpCounts) *HTTPFigures {
+	if before == nil || after == nil {
+		return nil
+	}
+	return &HTTPFigures{
+		Requests:    after.requests - before.requests,
+		Connections: after.conns - before.conns,
+		Calls:       after.calls - before.calls,
+	}
+}
+
+// describeSides names what the bench compares, for its first line.
+func describeSides(sides []string) string {
+	var parts []string
+	for _, s := range sides {
+		switch s {
+		case SideRuntime:
+			parts = append(parts, "function bench/counter embedded in the runtime")
+		case SideRemote:
+			parts = append(parts, "bench/counter as a remote function (StateFun Go SDK over HTTP)")
+		case SideRaw:
+			parts = append(parts, "a raw sarama consume-transform-produce loop")
+		}
+	}
+	return strings.Join(parts, " vs ")
 }
 
 func brokerDelta(before, after time.Duration) time.Duration {

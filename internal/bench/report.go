@@ -17,6 +17,9 @@ func report(out io.Writer, res Result) {
 	if res.Runtime != nil {
 		sides, heads = append(sides, res.Runtime), append(heads, "runtime")
 	}
+	if res.Remote != nil {
+		sides, heads = append(sides, res.Remote), append(heads, "remote (HTTP)")
+	}
 	if res.Raw != nil {
 		sides, heads = append(sides, res.Raw), append(heads, "raw sarama")
 	}
@@ -45,7 +48,7 @@ func report(out io.Writer, res Result) {
 		return r
 	}
 	phaseRows := func(get func(s *SideResult) Phase) [][]string {
-		return [][]string{
+		rows := [][]string{
 			row("messages/s", func(s *SideResult) string { return num(int(get(s).PerSecond + 0.5)) }),
 			row("elapsed", func(s *SideResult) string { return get(s).Elapsed.Round(time.Millisecond).String() }),
 			row("transactions", func(s *SideResult) string { return num(int(get(s).Commits)) }),
@@ -60,6 +63,19 @@ func report(out io.Writer, res Result) {
 			row("CPU/message, broker process", func(s *SideResult) string { return us(get(s).BrokerCPUPerMessage()) }),
 			row("log entries written/message", func(s *SideResult) string { return offsetsPerMessage(get(s)) }),
 		}
+		if res.Remote == nil {
+			return rows
+		}
+		return append(rows,
+			row("HTTP requests/message", func(s *SideResult) string { return ratioOrDash(get(s).RequestsPerMessage(), 3) }),
+			row("calls/HTTP request (batch)", func(s *SideResult) string { return ratioOrDash(get(s).CallsPerRequest(), 1) }),
+			row("HTTP connections opened", func(s *SideResult) string {
+				if h := get(s).HTTP; h != nil {
+					return num(int(h.Connections))
+				}
+				return "-"
+			}),
+		)
 	}
 
 	fmt.Fprintln(out, "RESULTS")
@@ -69,6 +85,12 @@ func report(out io.Writer, res Result) {
 		num(cfg.Messages), num(cfg.IDs)), phaseRows(func(s *SideResult) Phase { return s.Throughput }))
 	if res.Runtime != nil && res.Raw != nil {
 		fmt.Fprintf(out, "ratio runtime/raw messages/s: %.2f   target >= %.2f: %s\n", res.Ratio, RatioTarget, passMiss(res.RatioOK))
+	}
+	if res.Remote != nil && res.Runtime != nil {
+		fmt.Fprintf(out, "ratio remote/embedded messages/s: %.2f\n", res.RemoteRatio)
+	}
+	if res.Remote != nil && res.Raw != nil {
+		fmt.Fprintf(out, "ratio remote/raw messages/s: %.2f\n", res.RemoteRawRatio)
 	}
 	fmt.Fprintln(out)
 	rows := [][]string{
@@ -83,6 +105,9 @@ func report(out io.Writer, res Result) {
 		fmt.Fprintf(out, "runtime latency p99: %s   target <= %s (%d x commit interval %v): %s\n",
 			ms(res.Runtime.Paced.P99), ms(cfg.LatencyTarget()), LatencyTargetFactor, cfg.CommitInterval, passMiss(res.LatencyOK))
 	}
+	if res.Remote != nil {
+		fmt.Fprintf(out, "remote latency p99: %s   runtime's target <= %s: %s\n", ms(res.Remote.Paced.P99), ms(cfg.LatencyTarget()), passMiss(res.RemoteLatencyOK))
+	}
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Checks (exactly-once):")
 	for i, s := range sides {
@@ -91,6 +116,23 @@ func report(out io.Writer, res Result) {
 		}
 	}
 	fmt.Fprintln(out, "CPU/message is the user+system CPU time of the process divided by the messages of the phase; it includes the bench's own producer and reader.")
+	if res.Remote != nil && res.Remote.HTTP != nil {
+		h := res.Remote.HTTP
+		fmt.Fprintf(out, "Function server, all phases of the remote side: %s HTTP requests on %s connections (kept alive) for %s calls of %s input records\n",
+			num(int(h.Requests)), num(int(h.Connections)), num(int(h.Calls)), num(res.Remote.Inputs))
+	}
+	if res.Remote != nil {
+		fmt.Fprintln(out, "The remote side's function server (net/http and the StateFun Go SDK) runs in this process: its CPU time is in the remote side's CPU/message, this process.")
+		fmt.Fprintln(out, "HTTP requests/message counts the requests the function server received (one per batch for an address, at most one in flight per address).")
+	}
+}
+
+// ratioOrDash formats f with prec decimals; "-" if it is negative (unknown).
+func ratioOrDash(f float64, prec int) string {
+	if f < 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(f, 'f', prec, 64)
 }
 
 func offsetsPerMessage(p Phase) string {

@@ -70,12 +70,15 @@ func CounterApp(app, in, out string, partitions int32) (topology.Topology, *func
 	return topo, reg
 }
 
-// runtimeSide runs the counter application in a processor.
+// runtimeSide runs the counter application in a processor; the remote
+// side runs it too, with bench/counter served over HTTP.
 type runtimeSide struct {
-	b    *bench
-	topo topology.Topology
-	reg  *functions.Registry
-	p    *processor.Processor
+	b     *bench
+	label string // the side's name, in errors
+	topo  topology.Topology
+	reg   *functions.Registry
+	opts  []processor.Option // added to the bench's options
+	p     *processor.Processor
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -86,7 +89,7 @@ type runtimeSide struct {
 func newRuntimeSide(b *bench) *runtimeSide {
 	app := "bench-" + b.runID
 	topo, reg := CounterApp(app, app+"-in", app+"-out", b.cfg.Partitions)
-	return &runtimeSide{b: b, topo: topo, reg: reg, fail: make(chan error, 1)}
+	return &runtimeSide{b: b, label: SideRuntime, topo: topo, reg: reg, fail: make(chan error, 1)}
 }
 
 func (s *runtimeSide) topics() (string, string) {
@@ -95,12 +98,14 @@ func (s *runtimeSide) topics() (string, string) {
 
 func (s *runtimeSide) start(ctx context.Context) error {
 	cfg := s.b.cfg
-	p, err := processor.New(s.b.brokers, s.topo, s.reg,
+	opts := append([]processor.Option{
 		processor.WithCommitInterval(cfg.CommitInterval),
 		processor.WithCommitCount(cfg.CommitCount),
-		processor.WithLogger(cfg.Logger))
+		processor.WithLogger(cfg.Logger),
+	}, s.opts...)
+	p, err := processor.New(s.b.brokers, s.topo, s.reg, opts...)
 	if err != nil {
-		return fmt.Errorf("bench: runtime: %w", err)
+		return fmt.Errorf("bench: %s: %w", s.label, err)
 	}
 	s.p = p
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -120,9 +125,9 @@ func (s *runtimeSide) start(ctx context.Context) error {
 	for !p.Stats().Ready {
 		select {
 		case <-s.done:
-			return fmt.Errorf("bench: runtime: processor stopped before it was ready: %v", s.err)
+			return fmt.Errorf("bench: %s: processor stopped before it was ready: %w", s.label, s.err)
 		case <-deadline:
-			return errors.New("bench: runtime: the processor was not ready after a minute")
+			return fmt.Errorf("bench: %s: the processor was not ready after a minute", s.label)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):

@@ -51,7 +51,7 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 	brokers := SplitBrokers(strings.Join(f.Brokers, ","))
 	var moduleOpts []processor.Option
 	if f.ModuleFile != "" {
-		mod, err := LoadModule(f.ModuleFile)
+		mod, err := LoadModule(f.ModuleFile, logger)
 		if err != nil {
 			return err
 		}

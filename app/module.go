@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -25,9 +26,10 @@ type Module struct {
 }
 
 // LoadModule reads and checks a module.yaml and prepares an HTTP client
-// for each of its endpoints. Every problem is reported at once, with the
-// file, document and line it comes from.
-func LoadModule(path string) (*Module, error) {
+// for each of its endpoints, which logs its retries to logger. Every
+// problem is reported at once, with the file, document and line it comes
+// from.
+func LoadModule(path string, logger *slog.Logger) (*Module, error) {
 	m, err := module.ParseFile(path)
 	if err != nil {
 		return nil, err
@@ -67,6 +69,7 @@ func LoadModule(path string) (*Module, error) {
 			MaxInFlight:         tr.PoolSize,
 			MaxResponseBytes:    int64(tr.PayloadMaxBytes),
 			TLS:                 remote.TLSConfig{CAFile: tr.TLS.TrustCACerts, CertFile: tr.TLS.ClientCert, KeyFile: tr.TLS.ClientKey},
+			Logger:              logger,
 		})
 		if err != nil {
 			fail(e.Pos, "endpoint %s: %v", e.Functions, err)

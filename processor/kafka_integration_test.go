@@ -367,3 +367,28 @@ func TestKafkaToolsSeeAnOrdinaryConsumerGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaDelayedMessagesSurviveKill9OfRuntime: 100,000 delayed messages
+// (delays up to 3 s, one in ten cancelled) on Apache Kafka, the runtime
+// process killed with SIGKILL twice while they wait and restarted on its
+// data directory: each arrives once, none early, no cancelled one.
+func TestKafkaDelayedMessagesSurviveKill9OfRuntime(t *testing.T) {
+	t.Setenv("STATELOOP_TEST_APP_KIND", "timers")
+	brokers := kafkaBrokers(t)
+	app := uniqueApp("timers-kill9")
+	client := testClient(t, brokers)
+	dir := t.TempDir()
+	plan := newTimerPlan(100_000, 3*time.Second, uint64(time.Now().UnixNano()))
+	proc := startKafkaApp(t, app, "k1", dir)
+	defer func() { _ = proc.cmd.Process.Kill(); _ = proc.cmd.Wait() }()
+	third := len(plan.cmds) / 3
+	for k := 0; k < 2; k++ {
+		plan.produce(t, client, app+"-in", k*third, (k+1)*third, 64)
+		time.Sleep(time.Second)
+		proc.kill(t)
+		t.Logf("kill %d after producing %d commands", k+1, (k+1)*third)
+		proc = startKafkaApp(t, app, "k1", dir)
+	}
+	plan.produce(t, client, app+"-in", 2*third, len(plan.cmds), 64)
+	plan.check(t, client, app+"-fired", 180*time.Second, func() string { return "" })
+}

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; CI runs it too).
-# Needs Go (modules come from the Go module proxy) and, for the last step, a
-# JDK and Maven: scripts/kafka.sh fetches Apache Kafka from Maven Central and
-# runs it on 127.0.0.1. Everything before that runs on the embedded broker
-# (kfake) that the tests start themselves. STATELOOP_SKIP_KAFKA=1 skips the
-# Apache Kafka step (for a quick local run; CI runs it).
+# Needs Go (modules come from the Go module proxy), Python 3.11 with venv
+# and Node with npm (internal/interop installs the official StateFun SDKs
+# from PyPI and npm, pinned by the repo's requirements.txt and
+# package-lock.json, into a cache), and, for the last step, a JDK and Maven:
+# scripts/kafka.sh fetches Apache Kafka from Maven Central and runs it on
+# 127.0.0.1. Everything before that runs on the embedded broker (kfake)
+# that the tests start themselves. STATELOOP_SKIP_KAFKA=1 skips the Apache
+# Kafka step (for a quick local run; CI runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -506,7 +506,9 @@ func (w *worker) dropSlowCalls(timeout time.Duration) {
 	for addr, srcs := range w.remoteSrc {
 		target := addr
 		reason := fmt.Sprintf("remote call to %s did not finish within the transaction timeout of %v", addr, timeout)
-		if ep, ok := w.p.cfg.remote(addr.Type).(interface{ URL(functions.TypeName) string }); ok {
+		if ep, ok := w.p.cfg.remote(addr.Type).(interface {
+			URL(functions.TypeName) string
+		}); ok {
 			reason += " (remote function at " + ep.URL(addr.Type) + ")"
 		}
 		reason += "; make the endpoint answer faster, lower its call timeout, or raise the transaction timeout"

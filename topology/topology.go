@@ -32,8 +32,8 @@ type Topology struct {
 	// or not. The table topic of an unlisted type is created when the type
 	// is first invoked.
 	Namespaces []string
-	Ingresses []Ingress
-	Egresses  []Egress
+	Ingresses  []Ingress
+	Egresses   []Egress
 }
 
 // Ingress routes the records of one Kafka topic to function addresses.

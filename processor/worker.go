@@ -477,12 +477,9 @@ func (w *worker) complete(c remote.Completion) {
 	}
 	// the reasons below come from the runtime; name the endpoint too, as
 	// the client's errors do (a *remote.Client tells its URL)
-	type endpoint interface {
-		URL(functions.TypeName) string
-	}
-	if ep, ok := w.p.cfg.remote(target.Type).(endpoint); ok {
+	if at := w.remoteAt(target.Type); at != "" {
 		inner := fail
-		fail = func(reason string) { inner(reason + " (remote function at " + ep.URL(target.Type) + ")") }
+		fail = func(reason string) { inner(reason + at) }
 	}
 	part := partitionFor(target.ID, w.p.topo.PartitionCount())
 	ref := stateRef{part: part, fn: target.Type, id: target.ID}
@@ -499,6 +496,19 @@ func (w *worker) complete(c remote.Completion) {
 	w.p.count(func(s *Stats) { s.Invocations += int64(len(c.Calls)) - 1 })
 }
 
+// urlTeller is an invoker that tells its endpoint's URL, as
+// *remote.Client does.
+type urlTeller interface{ URL(functions.TypeName) string }
+
+// remoteAt names the endpoint of a remote function type for error
+// messages, as " (remote function at URL)", if its invoker tells its URL.
+func (w *worker) remoteAt(t functions.TypeName) string {
+	if ep, ok := w.p.cfg.remote(t).(urlTeller); ok {
+		return " (remote function at " + ep.URL(t) + ")"
+	}
+	return ""
+}
+
 // dropSlowCalls sends the records of every remote call still running or
 // queued to the dead-letter topic, and cancels those calls: they could not
 // finish within the transaction.
@@ -506,12 +516,7 @@ func (w *worker) dropSlowCalls(timeout time.Duration) {
 	for addr, srcs := range w.remoteSrc {
 		target := addr
 		reason := fmt.Sprintf("remote call to %s did not finish within the transaction timeout of %v", addr, timeout)
-		if ep, ok := w.p.cfg.remote(addr.Type).(interface {
-			URL(functions.TypeName) string
-		}); ok {
-			reason += " (remote function at " + ep.URL(addr.Type) + ")"
-		}
-		reason += "; make the endpoint answer faster, lower its call timeout, or raise the transaction timeout"
+		reason += w.remoteAt(addr.Type) + "; make the endpoint answer faster, lower its call timeout, or raise the transaction timeout"
 		seen := make(map[*sarama.ConsumerMessage]bool)
 		for _, m := range srcs {
 			if !seen[m] {

@@ -498,7 +498,9 @@ func (w *worker) complete(c remote.Completion) {
 
 // urlTeller is an invoker that tells its endpoint's URL, as
 // *remote.Client does.
-type urlTeller interface{ URL(functions.TypeName) string }
+type urlTeller interface {
+	URL(functions.TypeName) string
+}
 
 // remoteAt names the endpoint of a remote function type for error
 // messages, as " (remote function at URL)", if its invoker tells its URL.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,6 +21,9 @@ import (
 type StoredValue struct {
 	TypeName TypeName
 	Value    []byte
+	// ExpiresAt is when an expiring value expires (set by the runtime from
+	// the state's [Expiration]); zero for a value that does not.
+	ExpiresAt time.Time
 }
 
 // Invocation is one call of a function, as a runtime builds it.
@@ -277,4 +282,45 @@ func checkMessage(m Message) error {
 		return errors.New("functions: message has no valid type name (build it with Type.Of or NewMessage)")
 	}
 	return nil
+}
+
+// Unexpired returns the values of state that have not expired at now: the
+// state an invocation at now sees. It returns state itself when nothing
+// expired.
+func Unexpired(state map[string]StoredValue, now time.Time) map[string]StoredValue {
+	var out map[string]StoredValue
+	for name, v := range state {
+		if v.ExpiresAt.IsZero() || now.Before(v.ExpiresAt) {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(state)
+		}
+		delete(out, name)
+	}
+	if out == nil {
+		return state
+	}
+	return out
+}
+
+// StampExpiry sets the expiry of the values of state after an invocation
+// at now that wrote the values named in written: a value of a state that
+// expires after write gets now + After when written; one that expires
+// after call gets it at every invocation. exps holds the declared
+// expirations by name. It reports whether any expiry changed.
+func StampExpiry(state map[string]StoredValue, written []string, exps map[string]Expiration, now time.Time) bool {
+	changed := false
+	for name, v := range state {
+		e := exps[name]
+		if e.Mode == ExpireNever || (e.Mode == ExpireAfterWrite && !slices.Contains(written, name)) {
+			continue
+		}
+		if at := now.Add(e.After); !at.Equal(v.ExpiresAt) {
+			v.ExpiresAt = at
+			state[name] = v
+			changed = true
+		}
+	}
+	return changed
 }

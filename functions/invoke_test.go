@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -530,5 +531,48 @@ func TestInvokeAPIMisuseIsPermanent(t *testing.T) {
 	}
 	if !functions.IsPermanent(err) {
 		t.Errorf("IsPermanent(%v) = false, want true", err)
+	}
+}
+
+func TestExpiryStampsAndHidesValues(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	exps := map[string]functions.Expiration{
+		"w": {Mode: functions.ExpireAfterWrite, After: time.Hour},
+		"c": {Mode: functions.ExpireAfterCall, After: time.Minute},
+	}
+	st := map[string]functions.StoredValue{"w": {TypeName: "a/b"}, "c": {TypeName: "a/b"}, "n": {TypeName: "a/b"}}
+	if !functions.StampExpiry(st, []string{"w", "c", "n"}, exps, t0) {
+		t.Fatal("StampExpiry reported no change for new values")
+	}
+	if !st["w"].ExpiresAt.Equal(t0.Add(time.Hour)) || !st["c"].ExpiresAt.Equal(t0.Add(time.Minute)) || !st["n"].ExpiresAt.IsZero() {
+		t.Errorf("after the first write: %+v", st)
+	}
+	// a later call that writes nothing moves only the after-call value
+	t1 := t0.Add(30 * time.Second)
+	functions.StampExpiry(st, nil, exps, t1)
+	if !st["w"].ExpiresAt.Equal(t0.Add(time.Hour)) || !st["c"].ExpiresAt.Equal(t1.Add(time.Minute)) {
+		t.Errorf("after a call without writes: %+v", st)
+	}
+	if functions.StampExpiry(st, nil, exps, t1) {
+		t.Error("StampExpiry reported a change when nothing moved")
+	}
+	seen := functions.Unexpired(st, t1.Add(time.Minute))
+	if _, ok := seen["c"]; ok || len(seen) != 2 {
+		t.Errorf("Unexpired at c's expiry = %v, want w and n", seen)
+	}
+	if _, ok := st["c"]; !ok {
+		t.Error("Unexpired changed its argument")
+	}
+	if got := functions.Unexpired(st, t0); len(got) != 3 {
+		t.Errorf("Unexpired before any expiry = %v, want all three", got)
+	}
+}
+
+func TestRegisterRejectsExpiryWithoutTimeToLive(t *testing.T) {
+	reg := functions.NewRegistry()
+	err := reg.Register(functions.Spec{Type: "a/b", Function: functions.FunctionFunc(func(functions.Context, functions.Message) error { return nil }),
+		State: []functions.StateSpec{functions.NewState("x", functions.IntType).ExpireAfterWrite(0)}})
+	if err == nil || !strings.Contains(err.Error(), `state "x" expires after-write 0s`) {
+		t.Errorf("Register = %v, want an error about the time to live", err)
 	}
 }

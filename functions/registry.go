@@ -60,6 +60,8 @@ func (r *Registry) Register(s Spec) error {
 			errs = append(errs, fmt.Errorf("functions: register %s: duplicate state %q", s.Type, d.name))
 		case d.decode == nil:
 			errs = append(errs, fmt.Errorf("functions: register %s: state %q has no type", s.Type, d.name))
+		case d.exp.Mode != ExpireNever && d.exp.After <= 0:
+			errs = append(errs, fmt.Errorf("functions: register %s: state %q expires %s %v: the time to live must be positive", s.Type, d.name, d.exp.Mode, d.exp.After))
 		}
 		seen[d.name] = true
 		decls = append(decls, d)
@@ -121,13 +123,14 @@ func (r *Registry) StateNames(t TypeName) ([]StateInfo, bool) {
 	}
 	out := make([]StateInfo, len(reg.state))
 	for i, d := range reg.state {
-		out[i] = StateInfo{Name: d.name, TypeName: d.typeName}
+		out[i] = StateInfo{Name: d.name, TypeName: d.typeName, Expiration: d.exp}
 	}
 	return out, true
 }
 
-// StateInfo names a declared state value and its type.
+// StateInfo names a declared state value, its type and its expiration.
 type StateInfo struct {
-	Name     string
-	TypeName TypeName
+	Name       string
+	TypeName   TypeName
+	Expiration Expiration
 }

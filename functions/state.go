@@ -3,6 +3,7 @@ package functions
 import (
 	"fmt"
 	"regexp"
+	"time"
 )
 
 // State declares one named, typed value that every address of a function
@@ -17,6 +18,40 @@ import (
 type State[T any] struct {
 	name string
 	typ  Type[T]
+	exp  Expiration
+}
+
+// Expiration says when a state value expires: a runtime then reads it as
+// absent and removes it. Expiration uses processing time (the clock of the
+// machine running the function's address).
+type Expiration struct {
+	Mode ExpireMode
+	// After is the time to live after the last write or call.
+	After time.Duration
+}
+
+// ExpireMode is when the time to live of an expiring state value starts.
+type ExpireMode int
+
+const (
+	// ExpireNever keeps the value until it is cleared.
+	ExpireNever ExpireMode = iota
+	// ExpireAfterWrite expires the value After its last write.
+	ExpireAfterWrite
+	// ExpireAfterCall expires the value After the last invocation of its
+	// address, whether it read or wrote the value or not.
+	ExpireAfterCall
+)
+
+func (m ExpireMode) String() string {
+	switch m {
+	case ExpireAfterWrite:
+		return "after-write"
+	case ExpireAfterCall:
+		return "after-call"
+	default:
+		return "never"
+	}
 }
 
 // NewState declares a state value with a name and a type. The name must
@@ -25,6 +60,23 @@ type State[T any] struct {
 func NewState[T any](name string, typ Type[T]) State[T] {
 	return State[T]{name: name, typ: typ}
 }
+
+// ExpireAfterWrite returns the state declared to expire ttl after each
+// write of its value (StateFun's expireAfterWrite).
+func (s State[T]) ExpireAfterWrite(ttl time.Duration) State[T] {
+	s.exp = Expiration{Mode: ExpireAfterWrite, After: ttl}
+	return s
+}
+
+// ExpireAfterCall returns the state declared to expire ttl after the last
+// invocation of its address (StateFun's expireAfterCall).
+func (s State[T]) ExpireAfterCall(ttl time.Duration) State[T] {
+	s.exp = Expiration{Mode: ExpireAfterCall, After: ttl}
+	return s
+}
+
+// Expiration returns when the state's value expires.
+func (s State[T]) Expiration() Expiration { return s.exp }
 
 // Name returns the state's name.
 func (s State[T]) Name() string { return s.name }
@@ -81,7 +133,7 @@ func (s State[T]) Clear(ctx Context) {
 }
 
 func (s State[T]) decl() stateDecl {
-	d := stateDecl{name: s.name, typeName: s.typ.name}
+	d := stateDecl{name: s.name, typeName: s.typ.name, exp: s.exp}
 	if s.typ.codec != nil { // a zero Type has none; Register reports it
 		d.decode = func(b []byte) (any, error) { return s.typ.codec.Decode(b) }
 	}
@@ -96,6 +148,7 @@ type StateSpec interface {
 type stateDecl struct {
 	name     string
 	typeName TypeName
+	exp      Expiration
 	decode   func([]byte) (any, error)
 }
 

@@ -27,6 +27,10 @@ type Processor struct {
 	// the topology, and those of its namespaces found or created since.
 	tablesMu sync.Mutex
 	tables   map[functions.TypeName]bool
+
+	// exps caches the declared state expirations of each function type
+	expMu sync.Mutex
+	exps  map[functions.TypeName]map[string]functions.Expiration
 }
 
 // New checks the topology, the registry and the options, and returns a
@@ -60,7 +64,8 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	p := &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg, tables: make(map[functions.TypeName]bool)}
+	p := &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg, tables: make(map[functions.TypeName]bool),
+		exps: make(map[functions.TypeName]map[string]functions.Expiration)}
 	for _, fn := range topo.Functions {
 		p.tables[fn] = true
 	}

@@ -280,7 +280,15 @@ func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error
 	var total int64
 	for _, fn := range h.p.tableTypes() {
 		n, err := h.recoverTopic(ctx, st, part, fn, string(h.p.topo.TableTopic(fn)),
-			func(b *storeBatch, r committedRecord) error { b.put(fn, string(r.Key), r.Value); return nil },
+			func(b *storeBatch, r committedRecord) error {
+				b.put(fn, string(r.Key), r.Value)
+				if r.Value != nil {
+					if rec, err := wire.DecodeStateRecord(r.Value); err == nil {
+						b.indexExpiry(fn, string(r.Key), rec)
+					}
+				}
+				return nil
+			},
 			func() error { return st.wipe(fn) })
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ type Stats struct {
 	Direct      int64   // ingress messages delivered without a hop through the loop topic
 	Egress      int64   // egress records written
 	TimersFired int64   // delayed messages sent when due
+	Expired     int64   // expired state values removed by the sweep
 	DeadLetters int64   // records sent to the dead-letter topic
 	Commits     int64   // committed transactions
 	Aborts      int64   // aborted transactions

@@ -91,6 +91,9 @@ type worker struct {
 	timers       map[int32]*timerQueue
 	timerOverlay map[string]*pendingTimer
 	timerOrder   []string
+	// expiry index entries swept in the open transaction, per partition
+	swept     map[int32][][]byte
+	lastSweep time.Time
 
 	mu    sync.Mutex
 	fatal error
@@ -138,7 +141,8 @@ func (w *worker) remoteState(a functions.Address) (map[string]functions.StoredVa
 	if st == nil {
 		return nil, fmt.Errorf("partition %d of %s is not owned by this instance", part, a)
 	}
-	return w.state(st, stateRef{part: part, fn: a.Type, id: a.ID})
+	rec, err := w.state(st, stateRef{part: part, fn: a.Type, id: a.ID})
+	return functions.Unexpired(rec, w.p.cfg.now()), err
 }
 
 // deliver hands an item to the worker; false means the session is over.
@@ -242,6 +246,12 @@ func (w *worker) run() {
 					w.setFatal(fmt.Errorf("processor: delayed messages: %w", err))
 				}
 			}
+			if w.ctx.Err() == nil && time.Since(w.lastSweep) >= sweepInterval {
+				w.lastSweep = time.Now()
+				if err := w.sweep(); err != nil {
+					w.setFatal(fmt.Errorf("processor: expired state: %w", err))
+				}
+			}
 		case <-timer.C:
 			armedFor = time.Time{}
 			if w.inTxn && time.Since(w.txnStart) >= w.p.cfg.commitInterval {
@@ -292,6 +302,7 @@ func (w *worker) begin() error {
 	w.sources = make(map[*sarama.ProducerMessage]*sarama.ConsumerMessage)
 	w.writers = make(map[stateRef]*sarama.ConsumerMessage)
 	w.timerOverlay = make(map[string]*pendingTimer)
+	w.swept = make(map[int32][][]byte)
 	return nil
 }
 
@@ -440,6 +451,7 @@ func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part in
 		w.deadLetter(m, fmt.Sprintf("stored state of %s does not decode: %v", target, err), &target)
 		return
 	}
+	current = functions.Unexpired(current, w.p.cfg.now())
 	inv := functions.Invocation{Target: target, Caller: env.Caller, Message: env.Argument, State: current}
 	effects, err := w.invoke(inv)
 	if err != nil {
@@ -488,6 +500,12 @@ func (w *worker) complete(c remote.Completion) {
 		fail(fmt.Sprintf("stored state of %s does not decode: %v", target, err))
 		return
 	}
+	current = functions.Unexpired(current, w.p.cfg.now())
+	specs := make([]functions.StateInfo, len(c.Result.Specs))
+	for i, s := range c.Result.Specs {
+		specs[i] = functions.StateInfo{Name: s.Name, TypeName: s.TypeName, Expiration: s.Expiration}
+	}
+	w.p.learnExpirations(target.Type, specs)
 	// the records of a batch share its output; the last one answers for it
 	if err := w.apply(srcs[len(srcs)-1], target, ref, current, c.Result.Effects()); err != nil {
 		fail(err.Error())
@@ -509,6 +527,49 @@ func (w *worker) remoteAt(t functions.TypeName) string {
 		return " (remote function at " + ep.URL(t) + ")"
 	}
 	return ""
+}
+
+// applyState puts the state of an address after an invocation, made for
+// the consumed record m, into the open transaction's overlay: current (the
+// state the invocation saw) with its changes, the expiry of expiring values
+// stamped. An invocation that changes nothing is not written, unless it
+// moves an after-call expiry.
+func (w *worker) applyState(m *sarama.ConsumerMessage, ref stateRef, current wire.StateRecord, changes []functions.StateChange) {
+	exps := w.p.expirations(ref.fn)
+	if len(changes) == 0 && len(exps) == 0 {
+		return
+	}
+	// A record from the overlay belongs to this transaction and may be
+	// changed in place; a committed one (cache, store) is copied, since an
+	// abort must find it unchanged. current has no expired values, so an
+	// overlay record that had some is copied too.
+	next, own := w.overlay[ref]
+	if !own || next == nil || len(next) != len(current) {
+		next = make(wire.StateRecord, len(current)+len(changes))
+		for k, v := range current {
+			next[k] = v
+		}
+	}
+	written := make([]string, 0, len(changes))
+	for _, c := range changes {
+		if c.Deleted {
+			delete(next, c.Name)
+		} else {
+			next[c.Name] = c.Value
+			written = append(written, c.Name)
+		}
+	}
+	if stamped := functions.StampExpiry(next, written, exps, w.p.cfg.now()); len(changes) == 0 && !stamped {
+		return
+	}
+	if !own {
+		w.dirty = append(w.dirty, ref)
+	}
+	w.writers[ref] = m
+	if len(next) == 0 {
+		next = nil
+	}
+	w.overlay[ref] = next
 }
 
 // dropSlowCalls sends the records of every remote call still running or
@@ -546,33 +607,7 @@ func (w *worker) apply(m *sarama.ConsumerMessage, target functions.Address, ref 
 	if err := w.addDelayed(m, target, ref.part, effects.Delayed); err != nil {
 		return fmt.Errorf("invocation of %s: delayed messages: %v", target, err)
 	}
-	if len(effects.State) > 0 {
-		// A record from the overlay belongs to this transaction and may be
-		// changed in place; a committed one (cache, store) is copied, since
-		// an abort must find it unchanged.
-		next, own := w.overlay[ref]
-		if !own || next == nil {
-			next = make(wire.StateRecord, len(current)+len(effects.State))
-			for k, v := range current {
-				next[k] = v
-			}
-		}
-		for _, c := range effects.State {
-			if c.Deleted {
-				delete(next, c.Name)
-			} else {
-				next[c.Name] = c.Value
-			}
-		}
-		if _, seen := w.overlay[ref]; !seen {
-			w.dirty = append(w.dirty, ref)
-		}
-		w.writers[ref] = m
-		if len(next) == 0 {
-			next = nil
-		}
-		w.overlay[ref] = next
-	}
+	w.applyState(m, ref, current, effects.State)
 	caller := target
 	for _, out := range effects.Messages {
 		w.sendLoop(wire.Envelope{Target: out.To, Caller: &caller, Argument: out.Message})
@@ -816,7 +851,13 @@ func (w *worker) applyToStores(acked []*sarama.ProducerMessage, encoded [][]byte
 	}
 	for i, ref := range w.dirty {
 		batch(ref.part).put(ref.fn, ref.id, encoded[i])
+		batch(ref.part).indexExpiry(ref.fn, ref.id, w.overlay[ref])
 		w.remember(ref, w.overlay[ref])
+	}
+	for part, keys := range w.swept {
+		for _, k := range keys {
+			batch(part).b.Delete(k)
+		}
 	}
 	type tableRef struct {
 		part int32
@@ -875,6 +916,7 @@ func (w *worker) resetTxn() {
 	w.dirty = w.dirty[:0]
 	w.timerOverlay = nil
 	w.timerOrder = w.timerOrder[:0]
+	w.swept = nil
 }
 
 // recoverFrom handles a failed transaction: abort it, drop its state

@@ -20,40 +20,22 @@ type StateSpec struct {
 	Expiration Expiration
 }
 
-// Expiration is the time to live of a state value. Enforcing it is the
-// runtime's job: an expired value is sent to the function as absent.
-type Expiration struct {
-	Mode ExpireMode
-	// After is the time to live; zero with [ExpireNever].
-	After time.Duration
-}
+// Expiration is the time to live of a state value, as the function
+// declared it. Enforcing it is the runtime's job: an expired value is sent
+// to the function as absent. With ExpireAfterCall (StateFun's
+// AFTER_INVOKE) every call of the address counts, since every request
+// carries every state value.
+type Expiration = functions.Expiration
 
 // ExpireMode says what resets a state value's time to live.
-type ExpireMode int
+type ExpireMode = functions.ExpireMode
 
+// The expire modes, as in package functions.
 const (
-	// ExpireNever keeps the value until the function deletes it.
-	ExpireNever ExpireMode = iota
-	// ExpireAfterWrite expires the value After its last write.
-	ExpireAfterWrite
-	// ExpireAfterCall expires the value After the last invocation of its
-	// address, read or write (StateFun's AFTER_INVOKE; every request
-	// carries every state value, so any call counts).
-	ExpireAfterCall
+	ExpireNever      = functions.ExpireNever
+	ExpireAfterWrite = functions.ExpireAfterWrite
+	ExpireAfterCall  = functions.ExpireAfterCall
 )
-
-func (m ExpireMode) String() string {
-	switch m {
-	case ExpireNever:
-		return "never"
-	case ExpireAfterWrite:
-		return "after-write"
-	case ExpireAfterCall:
-		return "after-call"
-	default:
-		return fmt.Sprintf("ExpireMode(%d)", int(m))
-	}
-}
 
 // unsetTypeName is StateFun's type name for a state declared without one.
 const unsetTypeName functions.TypeName = "io.statefun.types/unset"

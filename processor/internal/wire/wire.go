@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -197,7 +198,10 @@ func fieldsAny(b []byte, fn func(protowire.Number, protowire.Type, []byte) error
 // Kafka value), not an empty record.
 //
 //	message StateRecord { repeated StateValue values = 1; }
-//	message StateValue { string name = 1; string typename = 2; bytes value = 3; }
+//	message StateValue {
+//	  string name = 1; string typename = 2; bytes value = 3;
+//	  int64 expires_at_unix_millis = 4; // absent: never
+//	}
 type StateRecord map[string]functions.StoredValue
 
 // AppendStateRecord appends the encoding of r to b, values sorted by name.
@@ -214,6 +218,10 @@ func AppendStateRecord(b []byte, r StateRecord, names []string) []byte {
 			m = protowire.AppendTag(m, 3, protowire.BytesType)
 			m = protowire.AppendBytes(m, v.Value)
 		}
+		if !v.ExpiresAt.IsZero() {
+			m = protowire.AppendTag(m, 4, protowire.VarintType)
+			m = protowire.AppendVarint(m, uint64(v.ExpiresAt.UnixMilli()))
+		}
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendBytes(b, m)
 	}
@@ -229,14 +237,21 @@ func DecodeStateRecord(b []byte) (StateRecord, error) {
 		}
 		var name, tn string
 		var val []byte
-		if err := fields(v, func(num protowire.Number, f []byte) error {
-			switch num {
-			case 1:
+		var expires time.Time
+		if err := fieldsAny(v, func(num protowire.Number, typ protowire.Type, f []byte) error {
+			switch {
+			case num == 1 && typ == protowire.BytesType:
 				name = string(f)
-			case 2:
+			case num == 2 && typ == protowire.BytesType:
 				tn = string(f)
-			case 3:
+			case num == 3 && typ == protowire.BytesType:
 				val = f
+			case num == 4 && typ == protowire.VarintType:
+				ms, n := protowire.ConsumeVarint(f)
+				if n < 0 {
+					return fmt.Errorf("%w: expiry: %w", ErrMalformed, protowire.ParseError(n))
+				}
+				expires = time.UnixMilli(int64(ms))
 			}
 			return nil
 		}); err != nil {
@@ -245,7 +260,7 @@ func DecodeStateRecord(b []byte) (StateRecord, error) {
 		if name == "" {
 			return fmt.Errorf("%w: state value without a name", ErrMalformed)
 		}
-		r[name] = functions.StoredValue{TypeName: functions.TypeName(tn), Value: val}
+		r[name] = functions.StoredValue{TypeName: functions.TypeName(tn), Value: val, ExpiresAt: expires}
 		return nil
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -165,5 +166,17 @@ func TestTimerKeyAndTimerRoundTrip(t *testing.T) {
 	}
 	if _, err := DecodeTimer(AppendEnvelope(nil, tm.Message)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("an envelope decodes as a timer with %v, want ErrMalformed", err)
+	}
+}
+
+func TestStateRecordKeepsExpiry(t *testing.T) {
+	at := time.UnixMilli(1_790_000_000_123)
+	r := StateRecord{"a": {TypeName: "x/y", Value: []byte("1"), ExpiresAt: at}, "b": {TypeName: "x/y", Value: []byte("2")}}
+	got, err := DecodeStateRecord(AppendStateRecord(nil, r, []string{"a", "b"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got["a"].ExpiresAt.Equal(at) || !got["b"].ExpiresAt.IsZero() || string(got["a"].Value) != "1" {
+		t.Errorf("decoded %+v, want a expiring at %v and b never", got, at)
 	}
 }

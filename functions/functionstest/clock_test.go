@@ -119,3 +119,54 @@ func TestAdvanceRefusesToGoBack(t *testing.T) {
 		t.Errorf("Now() = %v after a refused Advance, want Epoch", h.Now())
 	}
 }
+
+// A session whose visit count expires 5 minutes after its last write and
+// whose last visitor expires an hour after the last call.
+var (
+	sessionType   = functions.TypeName("test/session")
+	sessionVisits = functions.NewState("visits", functions.IntType).ExpireAfterWrite(5 * time.Minute)
+	lastVisitor   = functions.NewState("last", functions.StringType).ExpireAfterCall(time.Hour)
+)
+
+func sessions() *functions.Registry {
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: sessionType, State: []functions.StateSpec{sessionVisits, lastVisitor},
+		Function: functions.Router(functions.Handle(functions.StringType, func(ctx functions.Context, name string) error {
+			if name == "look" {
+				return nil
+			}
+			n, _ := sessionVisits.Get(ctx)
+			sessionVisits.Set(ctx, n+1)
+			lastVisitor.Set(ctx, name)
+			return nil
+		}))})
+	return reg
+}
+
+func TestStateExpiresOnTheFakeClock(t *testing.T) {
+	h := functionstest.New(sessions())
+	s := functions.Address{Type: sessionType, ID: "s1"}
+	step := func(advance time.Duration, msg string, wantVisits int32, wantLast string) {
+		t.Helper()
+		if err := h.Advance(advance); err != nil {
+			t.Fatal(err)
+		}
+		if msg != "" {
+			if _, err := h.Invoke(s, functions.StringType.Of(msg)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, _ := functionstest.StateOf(h, s, sessionVisits)
+		last, _ := functionstest.StateOf(h, s, lastVisitor)
+		if n != wantVisits || last != wantLast {
+			t.Errorf("at %v: sessionVisits %d last %q, want %d %q", h.Now().Sub(functionstest.Epoch), n, last, wantVisits, wantLast)
+		}
+	}
+	step(0, "ann", 1, "ann")
+	step(4*time.Minute, "", 1, "ann")
+	step(time.Minute, "", 0, "ann")        // 5 min after the write
+	step(50*time.Minute, "look", 0, "ann") // a call keeps last alive
+	step(59*time.Minute, "", 0, "ann")     // 59 min after that call
+	step(time.Minute, "", 0, "")           // an hour after it
+	step(0, "bob", 1, "bob")               // a fresh start
+}

@@ -43,6 +43,8 @@
 // sender as caller, in due order. Cancellation tokens behave as in the
 // runtime: they belong to the sender, a new message with a waiting token
 // replaces the old one, and cancelling an unknown token does nothing.
+// State declared with ExpireAfterWrite or ExpireAfterCall expires on the
+// same clock: an invocation or [StateOf] after its time finds it absent.
 //
 // # State
 //

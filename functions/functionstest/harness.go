@@ -116,11 +116,11 @@ func (h *Harness) invoke(caller *functions.Address, to functions.Address, msg fu
 }
 
 // load returns a copy of the stored state of addr, as the runtime reads it
-// afresh from its store for each invocation.
+// afresh from its store for each invocation: without expired values.
 func (h *Harness) load(addr functions.Address) map[string]functions.StoredValue {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := h.state[addr]
+	st := functions.Unexpired(h.state[addr], h.now)
 	out := make(map[string]functions.StoredValue, len(st))
 	for name, v := range st {
 		out[name] = functions.StoredValue{TypeName: v.TypeName, Value: bytes.Clone(v.Value)}
@@ -128,15 +128,31 @@ func (h *Harness) load(addr functions.Address) map[string]functions.StoredValue 
 	return out
 }
 
+// apply applies an invocation's state changes, drops expired values and
+// stamps the expiry of expiring ones, as the runtime does.
 func (h *Harness) apply(addr functions.Address, changes []functions.StateChange) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if st := h.state[addr]; st != nil {
+		h.state[addr] = functions.Unexpired(st, h.now)
+	}
+	var written []string
 	for _, c := range changes {
 		if c.Deleted {
 			delete(h.state[addr], c.Name)
 			continue
 		}
 		h.store(addr, c.Name, c.Value)
+		written = append(written, c.Name)
+	}
+	if st := h.state[addr]; st != nil {
+		if infos, ok := h.reg.StateNames(addr.Type); ok {
+			exps := make(map[string]functions.Expiration, len(infos))
+			for _, info := range infos {
+				exps[info.Name] = info.Expiration
+			}
+			functions.StampExpiry(st, written, exps, h.now)
+		}
 	}
 	if len(h.state[addr]) == 0 {
 		delete(h.state, addr)
@@ -240,7 +256,8 @@ func (h *Harness) Reset() {
 	h.sent, h.egress = nil, nil
 }
 
-// StateOf returns the value of state s of addr and whether it is set.
+// StateOf returns the value of state s of addr and whether it is set (an
+// expired value is not).
 //
 // It panics if the stored value was written with another type than s's or
 // does not decode with s's codec: s is then not the state the function
@@ -249,8 +266,9 @@ func StateOf[T any](h *Harness, addr functions.Address, s functions.State[T]) (T
 	var zero T
 	h.mu.Lock()
 	sv, ok := h.state[addr][s.Name()]
+	now := h.now
 	h.mu.Unlock()
-	if !ok {
+	if !ok || (!sv.ExpiresAt.IsZero() && !now.Before(sv.ExpiresAt)) {
 		return zero, false
 	}
 	if sv.TypeName != s.TypeName() {
@@ -288,6 +306,7 @@ func SetState[T any](h *Harness, addr functions.Address, s functions.State[T], v
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.store(addr, s.Name(), functions.StoredValue{TypeName: s.TypeName(), Value: b})
+	functions.StampExpiry(h.state[addr], []string{s.Name()}, map[string]functions.Expiration{s.Name(): infos[i].Expiration}, h.now)
 	return nil
 }
 

@@ -223,3 +223,68 @@ func TestNamespaceFunctionsGetTablesWhenFirstInvoked(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteStateExpiresAsTheSDKDeclares: a Go SDK function declares a
+// value that expires 5 minutes after its last write; on a fake clock the
+// runtime sends it as absent once that time has passed, and the sweep
+// removes it from the table.
+func TestRemoteStateExpiresAsTheSDKDeclares(t *testing.T) {
+	brokers, app := testBroker(t, "remote-expiry")
+	seen := statefun.ValueSpec{Name: "seen", ValueType: statefun.Int32Type, Expiration: statefun.ExpireAfterWrite(5 * time.Minute)}
+	srv := newFlakyServer(t, 0, statefun.StatefulFunctionSpec{
+		FunctionType: statefun.TypeNameFrom("remote/visits"), States: []statefun.ValueSpec{seen},
+		Function: statefun.StatefulFunctionPointer(func(ctx statefun.Context, msg statefun.Message) error {
+			var n int32
+			ctx.Storage().Get(seen, &n)
+			ctx.Storage().Set(seen, n+1)
+			ctx.SendEgress(statefun.KafkaEgressBuilder{Target: statefun.TypeNameFrom("remote/out"), Topic: app + "-out", Key: ctx.Self().Id,
+				Value: []byte(fmt.Sprintf("%s=%d", ctx.Self().Id, n+1))})
+			return nil
+		}),
+	})
+	rc, err := remote.New(remote.Config{URL: srv.URL + "/{function.name}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rc.Close)
+	topo := topology.Topology{
+		App: app, Partitions: 4, Functions: []functions.TypeName{"remote/visits"},
+		Ingresses: []topology.Ingress{{Topic: topology.Topic(app + "-in"), ValueType: functions.StringType.Name(), Targets: []functions.TypeName{"remote/visits"}}},
+		Egresses:  []topology.Egress{{ID: "remote/out", Topics: []topology.Topic{topology.Topic(app + "-out")}}},
+	}
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	p, err := New(brokers, topo, functions.NewRegistry(), WithRemoteFunctions(func(functions.TypeName) remote.Invoker { return rc }),
+		WithClock(clock.Now), WithCommitInterval(20*time.Millisecond), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runProcessor(t, p)
+	waitFor(t, 30*time.Second, "processor ready", func() (bool, string) { s := p.Stats(); return s.Ready, fmt.Sprint(s) })
+	client := testClient(t, brokers)
+	word, err := functions.StringType.Codec().Encode("w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	visit := func(want int64) {
+		t.Helper()
+		n := len(readTopic(t, client, app+"-out"))
+		produce(t, client, app+"-in", [2][]byte{[]byte("k1"), word})
+		waitFor(t, 10*time.Second, "the visit", func() (bool, string) { return len(readTopic(t, client, app+"-out")) > n, "" })
+		got, _ := recEgress(t, client, app)
+		if seq := got["k1"]; seq[len(seq)-1] != want {
+			t.Errorf("at %v: counts %v, want the last to be %d", clock.Now().Format(time.TimeOnly), seq, want)
+		}
+	}
+	visit(1)
+	clock.Advance(4 * time.Minute)
+	visit(2)
+	clock.Advance(6 * time.Minute)
+	visit(1) // expired: the SDK saw it absent
+	clock.Advance(6 * time.Minute)
+	table := string(topo.TableTopic("remote/visits"))
+	waitFor(t, 10*time.Second, "the sweep's tombstone", func() (bool, string) {
+		recs := readTopic(t, client, table)
+		last := recs[len(recs)-1]
+		return last.Key == "k1" && last.Value == nil, fmt.Sprintf("last table record %q=%q", last.Key, last.Value)
+	})
+}

@@ -54,6 +54,13 @@ func (p *Processor) producerConfig(transactionalID string) *sarama.Config {
 	sc.Producer.Transaction.Timeout = p.cfg.txnTimeout
 	sc.Producer.Transaction.Retry.Max = 50
 	sc.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
+	// Kafka answers the next transaction's first AddPartitionsToTxn with
+	// CONCURRENT_TRANSACTIONS while it still writes the last transaction's
+	// commit markers, a few ms on a healthy broker; sarama then waits 20 ms
+	// (docs/kafka.md). Retry soon, then back off exponentially to 100 ms.
+	sc.Producer.Transaction.Retry.BackoffFunc = func(retries, _ int) time.Duration {
+		return min(2*time.Millisecond<<min(retries, 6), 100*time.Millisecond)
+	}
 	sc.Producer.Retry.Max = 10
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true

@@ -76,6 +76,11 @@ func (s *rawSide) producerConfig() *sarama.Config {
 	sc.Producer.Transaction.Timeout = 15 * time.Second
 	sc.Producer.Transaction.Retry.Max = 50
 	sc.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
+	// as the processor does: retry a CONCURRENT_TRANSACTIONS answer soon
+	// (docs/kafka.md), so the baseline is no slower than it needs to be
+	sc.Producer.Transaction.Retry.BackoffFunc = func(retries, _ int) time.Duration {
+		return min(2*time.Millisecond<<min(retries, 6), 100*time.Millisecond)
+	}
 	sc.Producer.Retry.Max = 10
 	sc.Producer.Return.Successes = false
 	sc.Producer.Return.Errors = true

@@ -3,7 +3,9 @@
 // and JavaScript (apache-flink-statefun 3.3.0 on npm). It has no code of
 // its own: the functions are in python/server.py and js/server.js, and the
 // tests in *_test.go install the SDKs, run those services as child
-// processes and run an application from a module.yaml against them.
+// processes and run an application from a module.yaml against them. The
+// delayed-message scenario (delayed_test.go) also runs with the official
+// Go SDK, served in-process (gosdk_delayed_test.go).
 //
 // # Running
 //

@@ -17,10 +17,16 @@
 // "<TEXT> (echo <n> from <caller>)" to the Kafka topic --topic through the
 // egress --egress, keyed by the name.
 //
-// NS/later is for delayed messages (not tested yet: the runtime does not run
-// them): its argument is the JSON type interop/Later, {"delay_ms": 500,
-// "token": "t1", "text": "..."} to send the text to NS/echo after the delay
-// (with an optional cancellation token), or {"cancel": "t1"} to cancel.
+// NS/later and NS/arrive are for delayed messages
+// (internal/interop/delayed_test.go). NS/later takes the JSON type
+// interop/Later: {"delay_ms": 500, "token": "t1", "text": "m1"} sends
+// "m1 sent <now> delay 500" to NS/arrive (same id) after the delay, with
+// sendAfter and the cancellation token when given (<now> is this service's
+// clock in Unix milliseconds); {"cancel": "t1"} cancels it
+// (cancelDelayedMessage). NS/arrive writes "<text> arrived <now> from
+// <caller type>/<caller id>" to the Kafka topic --topic through the egress
+// --egress, keyed by its id: the test compares the arrival with the send
+// time plus the delay.
 //
 // Besides the functions, the service answers GET /_stats with the number of
 // requests and injected failures per function, and with --fail-first N it
@@ -93,9 +99,24 @@ function build(ns, egress, topic) {
         context.cancelDelayedMessage(req.cancel);
         return;
       }
-      const text = req.text || `later ${context.self.id}`;
-      const msg = messageBuilder({ typename: `${ns}/echo`, id: context.self.id, value: text });
+      const text = `${req.text || `later ${context.self.id}`} sent ${Date.now()} delay ${req.delay_ms}`;
+      const msg = messageBuilder({ typename: `${ns}/arrive`, id: context.self.id, value: text });
+      // The token goes on the wire only when given (undefined: none).
       context.sendAfter(req.delay_ms, msg, req.token);
+    },
+  });
+
+  statefun.bind({
+    typename: `${ns}/arrive`,
+    fn(context, message) {
+      const arrived = Date.now();
+      const caller = context.caller === null ? "an-ingress" : `${context.caller.typename}/${context.caller.id}`;
+      context.send(kafkaEgressMessage({
+        typename: egress,
+        topic: topic,
+        key: context.self.id,
+        value: `${message.asString()} arrived ${arrived} from ${caller}`,
+      }));
     },
   });
 

@@ -16,10 +16,16 @@ to NS/echo, which counts in the long state "echoed" and writes
 "<TEXT> (echo <echoed> from <caller>)" to the Kafka topic --topic through the
 egress --egress, keyed by the name.
 
-NS/later is for delayed messages (not tested yet: the runtime does not run
-them): its argument is the JSON type interop/Later, {"delay_ms": 500,
-"token": "t1", "text": "..."} to send the text to NS/echo after the delay
-(with an optional cancellation token), or {"cancel": "t1"} to cancel.
+NS/later and NS/arrive are for delayed messages
+(internal/interop/delayed_test.go). NS/later takes the JSON type
+interop/Later: {"delay_ms": 500, "token": "t1", "text": "m1"} sends
+"m1 sent <now> delay 500" to NS/arrive (same id) after the delay, with
+send_after and the cancellation token when given (<now> is this service's
+clock in Unix milliseconds); {"cancel": "t1"} cancels it
+(cancel_delayed_message). NS/arrive writes "<text> arrived <now> from
+<caller type>/<caller id>" to the Kafka topic --topic through the egress
+--egress, keyed by its id: the test compares the arrival with the send
+time plus the delay.
 
 Besides the functions, the service answers GET /_stats with the number of
 requests and injected failures per function, and with --fail-first N it
@@ -36,6 +42,7 @@ import argparse
 import os
 import sys
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -44,6 +51,11 @@ from statefun import (IntType, LongType, RequestReplyHandler, StatefulFunctions,
                       kafka_egress_message, make_json_type, message_builder)
 
 LATER_TYPE = make_json_type("interop/Later")
+
+
+def now_ms():
+    """The wall clock in whole Unix milliseconds, as the runtime reads it."""
+    return time.time_ns() // 1_000_000
 
 
 def build(ns, egress, topic):
@@ -82,9 +94,19 @@ def build(ns, egress, topic):
             context.cancel_delayed_message(req["cancel"])
             return
         text = req.get("text") or f"later {context.address.id}"
-        msg = message_builder(target_typename=f"{ns}/echo", target_id=context.address.id, str_value=text)
-        context.send_after(timedelta(milliseconds=req["delay_ms"]), msg,
+        delay_ms = req["delay_ms"]
+        text += f" sent {now_ms()} delay {delay_ms}"
+        msg = message_builder(target_typename=f"{ns}/arrive", target_id=context.address.id, str_value=text)
+        # The SDK sends int(total_seconds * 1000): 1001 ms goes out as 1000.
+        context.send_after(timedelta(milliseconds=delay_ms), msg,
                            cancellation_token=req.get("token", ""))
+
+    @functions.bind(typename=f"{ns}/arrive")
+    def arrive(context, message):
+        arrived = now_ms()
+        caller = f"{context.caller.typename}/{context.caller.id}" if context.caller else "an-ingress"
+        context.send_egress(kafka_egress_message(typename=egress, topic=topic, key=context.address.id,
+                                                 value=f"{message.as_string()} arrived {arrived} from {caller}"))
 
     return functions
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/stateloop/stateloop/functions"
 )
 
 // The tests in this file run against a real Apache Kafka given by
@@ -391,4 +392,84 @@ func TestKafkaDelayedMessagesSurviveKill9OfRuntime(t *testing.T) {
 	}
 	plan.produce(t, client, app+"-in", 2*third, len(plan.cmds), 64)
 	plan.check(t, client, app+"-fired", 180*time.Second, func() string { return "" })
+}
+
+// TestKafkaExpiredStateIsCompactedAway: on Apache Kafka, once the sweep
+// has written the tombstone of an address whose state expired, log
+// compaction removes its old values from the table topic. (The topic is
+// set to roll segments and compact at once; CI's broker runs its cleaner
+// every 500 ms, log.cleaner.backoff.ms.)
+func TestKafkaExpiredStateIsCompactedAway(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	app := uniqueApp("compact")
+	topo, reg := sessionApp(app)
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	p, err := New(brokers, topo, reg, WithClock(clock.Now), WithCommitInterval(20*time.Millisecond), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runProcessor(t, p)
+	waitFor(t, 60*time.Second, "processor ready", func() (bool, string) { s := p.Stats(); return s.Ready, fmt.Sprint(s) })
+	client := testClient(t, brokers)
+	table := string(topo.TableTopic(sessionFn))
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := map[string]*string{}
+	for k, v := range map[string]string{"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.001",
+		"delete.retention.ms": "100", "min.compaction.lag.ms": "0"} {
+		config[k] = &v
+	}
+	if err := admin.AlterConfig(sarama.TopicResource, table, config, false); err != nil {
+		t.Fatal(err)
+	}
+	visit := func(id string, n int) {
+		t.Helper()
+		b, err := functions.StringType.Codec().Encode("ann")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(readTopic(t, client, app+"-out"))
+		for i := 0; i < n; i++ {
+			produce(t, client, app+"-in", [2][]byte{[]byte(id), b})
+		}
+		waitFor(t, 30*time.Second, "visits", func() (bool, string) {
+			got := len(readTopic(t, client, app+"-out"))
+			return got >= before+n, fmt.Sprintf("%d egress records", got)
+		})
+	}
+	valuesOf := func(id string) int {
+		n := 0
+		for _, r := range readTopic(t, client, table) {
+			if r.Key == id && r.Value != nil {
+				n++
+			}
+		}
+		return n
+	}
+	for i := 0; i < 5; i++ {
+		visit("k1", 1) // one commit, one table record each
+	}
+	if n := valuesOf("k1"); n < 2 {
+		t.Fatalf("table holds %d values of k1, want several before compaction", n)
+	}
+	clock.Advance(2 * time.Hour) // everything of k1 expired
+	waitFor(t, 30*time.Second, "the sweep's tombstone", func() (bool, string) {
+		recs := readTopic(t, client, table)
+		last := recs[len(recs)-1]
+		return last.Key == "k1" && last.Value == nil, fmt.Sprintf("last table record %q", last.Key)
+	})
+	// more writes to k1's partition roll the segment that holds its
+	// records, so the cleaner can compact it
+	other := "k2"
+	for i := 2; partitionFor(other, 4) != partitionFor("k1", 4); i++ {
+		other = "k" + strconv.Itoa(i)
+	}
+	waitFor(t, 120*time.Second, "k1's values compacted away", func() (bool, string) {
+		visit(other, 1)
+		time.Sleep(500 * time.Millisecond)
+		n := valuesOf("k1")
+		return n == 0, fmt.Sprintf("%d values of k1 left in %s", n, table)
+	})
 }

@@ -40,7 +40,7 @@ fi
 step "Apache Kafka integration tests (scripts/kafka.sh, go test -tags integration)"
 export KAFKA_DIR="${KAFKA_DIR:-$(mktemp -d /tmp/stateloop-kafka-test.XXXXXX)}"
 trap 'scripts/kafka.sh stop --clean >/dev/null 2>&1 || true' EXIT
-KAFKA_PROPERTIES="group.min.session.timeout.ms=500" scripts/kafka.sh start | tee "$KAFKA_DIR.start.log"
+KAFKA_PROPERTIES="group.min.session.timeout.ms=500 log.cleaner.backoff.ms=500" scripts/kafka.sh start | tee "$KAFKA_DIR.start.log"
 KAFKA_BROKERS=$(tail -n 1 "$KAFKA_DIR.start.log" | sed -n 's/^KAFKA_BROKERS=//p')
 rm -f "$KAFKA_DIR.start.log"
 if [ -z "$KAFKA_BROKERS" ]; then

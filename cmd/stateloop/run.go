@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/examples/fraud/fraud"
 	"github.com/stateloop/stateloop/examples/greeter/greeter"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/topology"
@@ -21,6 +22,7 @@ type builtinApp struct {
 
 var builtinApps = []builtinApp{
 	{name: "greeter", description: "greets the names written to topic names on topic greetings (examples/greeter)", build: greeter.Build},
+	{name: "fraud", description: "scores the transactions of topic transactions, alerts on topic alerts; 30-day window (examples/fraud)", build: fraud.Build},
 }
 
 func findApp(name string) (builtinApp, bool) {

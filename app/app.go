@@ -3,11 +3,14 @@ package app
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +20,7 @@ import (
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/processor/httpapi"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -112,7 +116,7 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 			return err
 		}
 	}
-	err := run(ctx, brokers, topo, reg, opts, broker, out)
+	err := run(ctx, f, brokers, topo, reg, opts, broker, out)
 	if broker != nil {
 		if cerr := broker.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("app: stop the embedded Kafka broker: %w", cerr)
@@ -161,7 +165,7 @@ func checkReachable(ctx context.Context, brokers []string) error {
 
 // run runs the processor until ctx is cancelled, the processor fails or
 // the embedded broker (if any) stops, reporting progress to out.
-func run(ctx context.Context, brokers []string, topo topology.Topology, reg *functions.Registry, opts []processor.Option, broker *embedded.Broker, out io.Writer) error {
+func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology, reg *functions.Registry, opts []processor.Option, broker *embedded.Broker, out io.Writer) error {
 	p, err := processor.New(brokers, topo, reg, opts...)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
@@ -169,6 +173,13 @@ func run(ctx context.Context, brokers []string, topo topology.Topology, reg *fun
 
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if f.HTTP != "" {
+		stopHTTP, err := serveHTTP(pctx, f, brokers, topo, p, out)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(pctx) }()
 
@@ -203,6 +214,44 @@ func run(ctx context.Context, brokers []string, topo topology.Topology, reg *fun
 			progress.report(out, topo, p.Stats())
 		}
 	}
+}
+
+// serveHTTP starts the HTTP listener on f.HTTP: the HTTP ingress and
+// health checks of package httpapi.
+func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Topology, p *processor.Processor, out io.Writer) (stop func(), err error) {
+	instance := f.InstanceID
+	if instance == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		instance = "http-" + hex.EncodeToString(b[:])
+	}
+	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: instance,
+		Ready: func() bool { return p.Stats().Ready }, Logger: f.Logger(os.Stderr)})
+	if err != nil {
+		return nil, fmt.Errorf("app: HTTP listener: %w", err)
+	}
+	ln, err := net.Listen("tcp", f.HTTP)
+	if err != nil {
+		api.Close()
+		return nil, fmt.Errorf("app: HTTP listener on %s: %w; choose another address with --http", f.HTTP, err)
+	}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	replies := make(chan struct{})
+	go func() {
+		defer close(replies)
+		if err := api.Run(ctx); err != nil {
+			fmt.Fprintf(out, "HTTP listener: %v\n", err)
+		}
+	}()
+	fmt.Fprintf(out, "HTTP listener on http://%s (POST /v1/functions/{namespace}/{name}/{id}, /healthz, /readyz)\n", ln.Addr())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-replies
+		api.Close()
+	}, nil
 }
 
 // progress remembers what Run has told the user about readiness.

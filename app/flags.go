@@ -59,6 +59,9 @@ type Flags struct {
 	// ModuleFile is a StateFun module.yaml whose remote functions, Kafka
 	// ingresses and egresses join the application; "" for none.
 	ModuleFile string
+	// HTTP is the address of the HTTP listener (ingress with replies,
+	// health checks); "" for none.
+	HTTP string
 }
 
 // Register adds the flags to fs, with their defaults stored in f: --brokers
@@ -82,6 +85,8 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVarP(&f.ModuleFile, "module", "f", "",
 		"a StateFun module.yaml whose remote functions (HTTP endpoints), Kafka ingresses and egresses join the application")
+	fs.StringVar(&f.HTTP, "http", "",
+		"address of the HTTP listener, e.g. 127.0.0.1:8080: POST /v1/functions/{namespace}/{name}/{id} sends a message (?wait=5s waits for the reply), /healthz, /readyz")
 }
 
 // SplitBrokers splits a comma-separated broker list, dropping blanks.

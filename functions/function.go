@@ -42,6 +42,12 @@ type Context interface {
 	// Send sends msg to the address to. The target may be any address,
 	// including Self: cycles are allowed.
 	Send(to Address, msg Message)
+	// Reply sends msg to the caller: to the function that sent the message,
+	// or, for a request to stateloop's HTTP ingress that waits for an
+	// answer, back to the HTTP client as the response. It fails the
+	// invocation when the message has no caller (it came from a Kafka
+	// ingress).
+	Reply(msg Message)
 	// SendEgress sends msg to the egress named egress. For a Kafka egress,
 	// msg is a [KafkaRecordType] message (see [KafkaMessage]).
 	SendEgress(egress TypeName, msg Message)

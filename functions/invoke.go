@@ -226,6 +226,14 @@ func (in *invocation) Send(to Address, msg Message) {
 	in.effects.Messages = append(in.effects.Messages, OutgoingMessage{To: to, Message: msg})
 }
 
+func (in *invocation) Reply(msg Message) {
+	if in.caller == nil {
+		in.fail(errors.New("functions: reply: the message has no caller to reply to (it came from an ingress)"))
+		return
+	}
+	in.Send(*in.caller, msg)
+}
+
 func (in *invocation) SendEgress(egress TypeName, msg Message) {
 	if _, err := ParseTypeName(string(egress)); err != nil {
 		in.fail(fmt.Errorf("functions: send to egress: %w", err))

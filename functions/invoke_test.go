@@ -576,3 +576,21 @@ func TestRegisterRejectsExpiryWithoutTimeToLive(t *testing.T) {
 		t.Errorf("Register = %v, want an error about the time to live", err)
 	}
 }
+
+func TestReplySendsToTheCallerAndFailsWithoutOne(t *testing.T) {
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "a/echo", Function: functions.FunctionFunc(func(ctx functions.Context, m functions.Message) error {
+		ctx.Reply(m)
+		return nil
+	})})
+	caller := functions.Address{Type: "a/asker", ID: "q"}
+	msg := functions.StringType.Of("hi")
+	eff, err := reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Caller: &caller, Message: msg})
+	if err != nil || len(eff.Messages) != 1 || eff.Messages[0].To != caller {
+		t.Errorf("Reply with a caller: effects %+v, err %v; want one message to %s", eff, err, caller)
+	}
+	_, err = reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Message: msg})
+	if err == nil || !strings.Contains(err.Error(), "no caller to reply to") || !functions.IsPermanent(err) {
+		t.Errorf("Reply without a caller: %v, want a permanent error saying there is no caller", err)
+	}
+}

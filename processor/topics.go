@@ -15,6 +15,10 @@ import (
 	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
+// PartitionFor returns the partition of n that holds a function id (and
+// the state of every type for it), as the runtime computes it.
+func PartitionFor(id string, n int32) int32 { return partitionFor(id, n) }
+
 // partitionFor returns the partition of a key, the way goka's default
 // hasher and sarama's hash partitioner pick it (FNV-1a 32, sign folded), so
 // goka emitters and views agree with the runtime on where an id lives.
@@ -43,6 +47,7 @@ func (p *Processor) topicSpecs() []topicSpec {
 		{name: string(p.topo.LoopTopic()), partitions: n, exact: true},
 		{name: string(p.topo.DLQTopic()), partitions: n},
 		{name: string(p.topo.TimersTopic()), partitions: n, compacted: true, exact: true},
+		{name: string(p.topo.RepliesTopic()), partitions: n},
 	}
 	for _, fn := range p.topo.Functions {
 		specs = append(specs, topicSpec{name: string(p.topo.TableTopic(fn)), partitions: n, compacted: true, exact: true})

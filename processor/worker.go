@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -424,6 +425,11 @@ func (w *worker) processLoop(m *sarama.ConsumerMessage) {
 func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part int32) {
 	target := env.Target
 	st := w.parts[part]
+	if target.Type == topology.HTTPCaller {
+		// a reply that reached the loop topic (written by another client)
+		w.send(w.replyRecord(env))
+		return
+	}
 	if !w.p.topo.HasFunction(target.Type) {
 		w.deadLetter(m, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
 		return
@@ -610,7 +616,12 @@ func (w *worker) apply(m *sarama.ConsumerMessage, target functions.Address, ref 
 	w.applyState(m, ref, current, effects.State)
 	caller := target
 	for _, out := range effects.Messages {
-		w.sendLoop(wire.Envelope{Target: out.To, Caller: &caller, Argument: out.Message})
+		env := wire.Envelope{Target: out.To, Caller: &caller, Argument: out.Message}
+		if out.To.Type == topology.HTTPCaller {
+			w.send(w.replyRecord(env))
+			continue
+		}
+		w.sendLoop(env)
 	}
 	for _, rec := range egress {
 		w.send(rec)
@@ -731,6 +742,18 @@ func (w *worker) partitions(topic string) (int32, error) {
 
 func (w *worker) sendLoop(env wire.Envelope) {
 	w.send(w.loopRecord(env))
+}
+
+// replyRecord is the replies topic record of a reply to an HTTP request:
+// in the partition of the HTTP instance, keyed by the caller's id.
+func (w *worker) replyRecord(env wire.Envelope) *sarama.ProducerMessage {
+	instance, _, _ := strings.Cut(env.Target.ID, "/")
+	return &sarama.ProducerMessage{
+		Topic:     string(w.p.topo.RepliesTopic()),
+		Partition: partitionFor(instance, w.p.topo.PartitionCount()),
+		Key:       sarama.StringEncoder(env.Target.ID),
+		Value:     sarama.ByteEncoder(wire.AppendEnvelope(nil, env)),
+	}
 }
 
 // loopRecord is the loop topic record of a message.

@@ -126,6 +126,16 @@ func (t Topology) LoopTopic() Topic { return Topic(t.App + "-loop") }
 // DLQTopic returns the dead-letter topic.
 func (t Topology) DLQTopic() Topic { return Topic(t.App + "-dlq") }
 
+// HTTPCaller is the function type of the callers of messages that came
+// through stateloop's HTTP ingress: a message a function sends to such an
+// address (ctx.Reply) goes to the replies topic, where the HTTP instance
+// that took the request picks it up. Its ids are "<instance>/<request>".
+const HTTPCaller functions.TypeName = "stateloop/http"
+
+// RepliesTopic returns the topic of replies to HTTP ingress requests, in
+// the partition of the HTTP instance's id.
+func (t Topology) RepliesTopic() Topic { return Topic(t.App + "-replies") }
+
 // TimersTopic returns the compacted topic of delayed messages waiting to be
 // sent, co-partitioned with the loop topic by the sender's id.
 func (t Topology) TimersTopic() Topic { return Topic(t.App + "-timers") }
@@ -209,7 +219,8 @@ func (t Topology) Validate() error {
 	if t.Partitions < 0 {
 		add("partitions %d: must be positive", t.Partitions)
 	}
-	internal := map[Topic]string{t.LoopTopic(): "the loop topic", t.DLQTopic(): "the dead-letter topic", t.TimersTopic(): "the timers topic"}
+	internal := map[Topic]string{t.LoopTopic(): "the loop topic", t.DLQTopic(): "the dead-letter topic", t.TimersTopic(): "the timers topic",
+		t.RepliesTopic(): "the replies topic"}
 	fns := make(map[functions.TypeName]bool)
 	for i, fn := range t.Functions {
 		if err := functions.ValidateFunctionType(fn); err != nil {

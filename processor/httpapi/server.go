@@ -1,0 +1,303 @@
+// Package httpapi is stateloop's HTTP listener: an ingress that sends a
+// request body as a message to a function address (and can wait for the
+// function's reply), and health checks.
+//
+//	POST /v1/functions/{namespace}/{name}/{id}   send a message; ?wait=5s waits for the reply
+//	GET  /healthz                                 the process is up
+//	GET  /readyz                                  the processor owns and has recovered its partitions
+//
+// A message is written to the application's loop topic before the
+// response, with the HTTP instance as its caller, so a function answers
+// with ctx.Reply (or, in a remote SDK function, by sending a message to
+// its caller). Replies travel through the topic <app>-replies, in the
+// partition of the HTTP instance's id, and are read read_committed: a
+// reply is returned only once the function's invocation has committed.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor"
+	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/topology"
+)
+
+// TypeHeader is the request and response header that carries a message's
+// type name. A request may give it as Content-Type
+// "application/vnd.<type name>" instead (as StateFun's playground ingress).
+const TypeHeader = "Stateloop-Type"
+
+// Defaults of Config.
+const (
+	DefaultMaxBody = 1 << 20
+	DefaultMaxWait = 60 * time.Second
+)
+
+// Config configures a Server.
+type Config struct {
+	Brokers  []string
+	Topology topology.Topology
+	// Instance names this HTTP instance in the callers of its messages;
+	// replies are routed by it. It must be unique among running instances.
+	Instance string
+	// MaxBody bounds a request body (DefaultMaxBody if 0).
+	MaxBody int64
+	// MaxWait bounds ?wait= (DefaultMaxWait if 0).
+	MaxWait time.Duration
+	// Ready reports whether the processor is ready, for /readyz; nil
+	// means always.
+	Ready  func() bool
+	Logger *slog.Logger
+}
+
+// Server serves the HTTP API. Create it with New and start its reply
+// reader with Run.
+type Server struct {
+	cfg      Config
+	client   sarama.Client
+	producer sarama.SyncProducer
+	parts    int32
+
+	mu      sync.Mutex
+	waiters map[string]chan wire.Envelope
+}
+
+// New connects to Kafka and returns a server; call Close when done.
+func New(cfg Config) (*Server, error) {
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = DefaultMaxWait
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Instance == "" || strings.Contains(cfg.Instance, "/") {
+		return nil, fmt.Errorf("httpapi: instance %q: want a non-empty name without '/'", cfg.Instance)
+	}
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_0_0_0
+	sc.Producer.Idempotent = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Return.Successes = true
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	sc.Net.MaxOpenRequests = 1
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	client, err := sarama.NewClient(cfg.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: connect to Kafka at %s: %w", strings.Join(cfg.Brokers, ","), err)
+	}
+	producer, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("httpapi: producer: %w", err)
+	}
+	return &Server{cfg: cfg, client: client, producer: producer, parts: cfg.Topology.PartitionCount(),
+		waiters: make(map[string]chan wire.Envelope)}, nil
+}
+
+// Close releases the Kafka clients.
+func (s *Server) Close() error {
+	perr := s.producer.Close()
+	return errors.Join(perr, s.client.Close())
+}
+
+// Run reads the replies to this instance's requests until ctx ends. It
+// starts at the end of the replies partition: replies to requests of an
+// earlier run of the instance are not wanted.
+func (s *Server) Run(ctx context.Context) error {
+	topic := string(s.cfg.Topology.RepliesTopic())
+	part := processor.PartitionFor(s.cfg.Instance, s.parts)
+	consumer, err := sarama.NewConsumerFromClient(s.client)
+	if err != nil {
+		return fmt.Errorf("httpapi: consumer: %w", err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(topic, part, sarama.OffsetNewest)
+	if err != nil {
+		return fmt.Errorf("httpapi: read replies from %s/%d: %w", topic, part, err)
+	}
+	defer pc.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-pc.Errors():
+			s.cfg.Logger.Warn("reading replies", "err", err)
+		case m := <-pc.Messages():
+			env, err := wire.DecodeEnvelope(m.Value)
+			if err != nil {
+				s.cfg.Logger.Warn("undecodable reply", "offset", m.Offset, "err", err)
+				continue
+			}
+			s.mu.Lock()
+			w := s.waiters[env.Target.ID]
+			delete(s.waiters, env.Target.ID)
+			s.mu.Unlock()
+			if w != nil {
+				w <- env
+			}
+		}
+	}
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/functions/{namespace}/{name}/{id}", s.send)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.cfg.Ready != nil && !s.cfg.Ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "recovering", "error": "the processor has not recovered its partitions yet"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+	})
+	return mux
+}
+
+// sendResult is the JSON body of an accepted message.
+type sendResult struct {
+	Request   string `json:"request"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Error     string `json:"error,omitempty"`
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request) {
+	fnType := functions.TypeName(r.PathValue("namespace") + "/" + r.PathValue("name"))
+	target := functions.Address{Type: fnType, ID: r.PathValue("id")}
+	if err := target.Validate(); err != nil {
+		fail(w, http.StatusBadRequest, fmt.Sprintf("bad address %s: %v", target, err))
+		return
+	}
+	if !s.cfg.Topology.HasFunction(fnType) {
+		fail(w, http.StatusNotFound, fmt.Sprintf("function type %s is not a function of application %s", fnType, s.cfg.Topology.App))
+		return
+	}
+	typeName, err := messageType(r)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		if wait, err = time.ParseDuration(v); err != nil || wait <= 0 || wait > s.cfg.MaxWait {
+			fail(w, http.StatusBadRequest, fmt.Sprintf("wait=%s: want a duration up to %v, like wait=5s", v, s.cfg.MaxWait))
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBody))
+			return
+		}
+		fail(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return
+	}
+
+	req := requestID()
+	caller := functions.Address{Type: topology.HTTPCaller, ID: s.cfg.Instance + "/" + req}
+	var replies chan wire.Envelope
+	if wait > 0 {
+		replies = make(chan wire.Envelope, 1)
+		s.mu.Lock()
+		s.waiters[caller.ID] = replies
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			delete(s.waiters, caller.ID)
+			s.mu.Unlock()
+		}()
+	}
+	env := wire.Envelope{Target: target, Caller: &caller, Argument: functions.NewMessage(typeName, body)}
+	topic := string(s.cfg.Topology.LoopTopic())
+	part, off, err := s.producer.SendMessage(&sarama.ProducerMessage{
+		Topic: topic, Partition: processor.PartitionFor(target.ID, s.parts),
+		Key: sarama.StringEncoder(target.ID), Value: sarama.ByteEncoder(wire.AppendEnvelope(nil, env)),
+	})
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("writing the message to Kafka failed: %v; retry later", err))
+		return
+	}
+	res := sendResult{Request: req, Topic: topic, Partition: part, Offset: off}
+	if replies == nil {
+		writeJSON(w, http.StatusAccepted, res)
+		return
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case reply := <-replies:
+		w.Header().Set(TypeHeader, string(reply.Argument.TypeName()))
+		w.Header().Set("Content-Type", "application/vnd."+string(reply.Argument.TypeName()))
+		if reply.Caller != nil {
+			w.Header().Set("Stateloop-Replier", reply.Caller.String())
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(reply.Argument.Bytes())
+	case <-timer.C:
+		res.Error = fmt.Sprintf("no reply within %v; the message was accepted and will be processed", wait)
+		writeJSON(w, http.StatusAccepted, res)
+	case <-r.Context().Done():
+	}
+}
+
+// messageType reads the message's type name from the Stateloop-Type
+// header, else from a Content-Type of application/vnd.<type name>.
+func messageType(r *http.Request) (functions.TypeName, error) {
+	v := r.Header.Get(TypeHeader)
+	if v == "" {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil {
+			v, _ = strings.CutPrefix(mt, "application/vnd.")
+			if v == mt {
+				v = ""
+			}
+		}
+	}
+	if v == "" {
+		return "", fmt.Errorf("no message type: set the %s header to the message's type name (like io.statefun.types/string), or Content-Type to application/vnd.<type name>", TypeHeader)
+	}
+	t, err := functions.ParseTypeName(v)
+	if err != nil {
+		return "", fmt.Errorf("message type %q: %v", v, err)
+	}
+	return t, nil
+}
+
+func requestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func fail(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"error": msg, "status": status})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 
+	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/processor/internal/wire"
@@ -238,4 +240,27 @@ func Get[T any](v *goka.View, id string, st functions.State[T]) (T, bool, error)
 		return zero, false, fmt.Errorf("gokaview: view of %s holds %T, not State: build it with StateCodec", v.Topic(), x)
 	}
 	return Value(s, st.Name(), st.Type())
+}
+
+// Display turns the state of an address into values for people to read,
+// by name: each with its type name, its value as [codec.Display] shows
+// it, and its expiry time if it expires. The result marshals to JSON.
+func Display(s State) map[string]DisplayValue {
+	out := make(map[string]DisplayValue, len(s))
+	for name, v := range s {
+		d := DisplayValue{Type: string(v.TypeName), Value: codec.Display(string(v.TypeName), v.Value)}
+		if !v.ExpiresAt.IsZero() {
+			at := v.ExpiresAt.UTC()
+			d.ExpiresAt = &at
+		}
+		out[name] = d
+	}
+	return out
+}
+
+// DisplayValue is one state value as [Display] shows it.
+type DisplayValue struct {
+	Type      string     `json:"type"`
+	Value     any        `json:"value"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }

@@ -3,6 +3,7 @@
 // function's reply), and health checks.
 //
 //	POST /v1/functions/{namespace}/{name}/{id}   send a message; ?wait=5s waits for the reply
+//	GET  /v1/state/{namespace}/{name}/{id}        the committed state of an address
 //	GET  /healthz                                 the process is up
 //	GET  /readyz                                  the processor owns and has recovered its partitions
 //
@@ -30,9 +31,12 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor"
+	"github.com/stateloop/stateloop/processor/gokaview"
 	"github.com/stateloop/stateloop/processor/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )
@@ -75,6 +79,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	waiters map[string]chan wire.Envelope
+	runCtx  context.Context
+	views   map[functions.TypeName]*goka.View
 }
 
 // New connects to Kafka and returns a server; call Close when done.
@@ -109,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: producer: %w", err)
 	}
 	return &Server{cfg: cfg, client: client, producer: producer, parts: cfg.Topology.PartitionCount(),
-		waiters: make(map[string]chan wire.Envelope)}, nil
+		waiters: make(map[string]chan wire.Envelope), views: make(map[functions.TypeName]*goka.View)}, nil
 }
 
 // Close releases the Kafka clients.
@@ -122,6 +128,9 @@ func (s *Server) Close() error {
 // starts at the end of the replies partition: replies to requests of an
 // earlier run of the instance are not wanted.
 func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.runCtx = ctx
+	s.mu.Unlock()
 	topic := string(s.cfg.Topology.RepliesTopic())
 	part := processor.PartitionFor(s.cfg.Instance, s.parts)
 	consumer, err := sarama.NewConsumerFromClient(s.client)
@@ -161,6 +170,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/functions/{namespace}/{name}/{id}", s.send)
+	mux.HandleFunc("GET /v1/state/{namespace}/{name}/{id}", s.state)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
@@ -262,6 +272,74 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, res)
 	case <-r.Context().Done():
 	}
+}
+
+// state answers the committed state of an address, read from its
+// function type's table through a goka.View (read_committed) that follows
+// the table from the first request on.
+func (s *Server) state(w http.ResponseWriter, r *http.Request) {
+	fnType := functions.TypeName(r.PathValue("namespace") + "/" + r.PathValue("name"))
+	target := functions.Address{Type: fnType, ID: r.PathValue("id")}
+	if err := target.Validate(); err != nil {
+		fail(w, http.StatusBadRequest, fmt.Sprintf("bad address %s: %v", target, err))
+		return
+	}
+	if !s.cfg.Topology.HasFunction(fnType) {
+		fail(w, http.StatusNotFound, fmt.Sprintf("function type %s is not a function of application %s", fnType, s.cfg.Topology.App))
+		return
+	}
+	view, err := s.view(fnType)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	select {
+	case <-view.WaitRunning():
+	case <-time.After(10 * time.Second):
+		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("still reading the table of %s; retry in a moment", fnType))
+		return
+	case <-r.Context().Done():
+		return
+	}
+	v, err := view.Get(target.ID)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("reading the state of %s: %v", target, err))
+		return
+	}
+	st, _ := v.(gokaview.State)
+	if len(st) == 0 {
+		fail(w, http.StatusNotFound, fmt.Sprintf("%s has no state", target))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"address": target.String(), "state": gokaview.Display(st)})
+}
+
+// view returns the running view of a function type's table, starting it
+// on first use.
+func (s *Server) view(fn functions.TypeName) (*goka.View, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := s.views[fn]; v != nil {
+		return v, nil
+	}
+	if s.runCtx == nil {
+		return nil, errors.New("the server is not running yet")
+	}
+	v, err := gokaview.NewView(s.cfg.Brokers, s.cfg.Topology, fn, goka.WithViewStorageBuilder(storage.MemoryBuilder()))
+	if err != nil {
+		return nil, fmt.Errorf("reading the table of %s: %v", fn, err)
+	}
+	ctx := s.runCtx
+	go func() {
+		if err := v.Run(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("table view stopped", "function_type", fn, "err", err)
+			s.mu.Lock()
+			delete(s.views, fn)
+			s.mu.Unlock()
+		}
+	}()
+	s.views[fn] = v
+	return v, nil
 }
 
 // messageType reads the message's type name from the Stateloop-Type

@@ -189,3 +189,46 @@ func TestBadRequestsGetAJSONError(t *testing.T) {
 		t.Errorf("/readyz: %v %v, want 200", resp, err)
 	}
 }
+
+func TestGetStateShowsTheCommittedValues(t *testing.T) {
+	srv, _ := startApp(t)
+	for i := 0; i < 3; i++ {
+		post(t, srv.URL+"/v1/functions/test/counter/erin?wait=10s", string(functions.StringType.Name()), str(t, "x"))
+	}
+	var got struct {
+		Address string `json:"address"`
+		State   map[string]struct {
+			Type  string `json:"type"`
+			Value any    `json:"value"`
+		} `json:"state"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(srv.URL + "/v1/state/test/counter/erin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == 200 && got.State["n"].Value == float64(3) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /v1/state/test/counter/erin: %d %+v (%v), want n = 3", resp.StatusCode, got, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got.Address != "test/counter/erin" || got.State["n"].Type != "io.statefun.types/int" {
+		t.Errorf("got %+v", got)
+	}
+	for path, want := range map[string]int{"/v1/state/test/counter/nobody": 404, "/v1/state/test/none/x": 404} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/spf13/cobra"
+
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor/gokaview"
+	"github.com/stateloop/stateloop/topology"
+)
+
+// stateOptions are the flags of `stateloop state get|list`.
+type stateOptions struct {
+	brokers []string
+	app     string
+	fnType  string
+	id      string
+	prefix  string
+	timeout time.Duration
+}
+
+func newStateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "state",
+		Short: "Read the state of function addresses",
+		Long: `Read the committed state of a function type's addresses from its table topic
+(<app>-<type>-table), through a goka.View that reads read_committed. Values
+are shown by their type name: StateFun's built-in types as values, JSON as
+JSON, protobuf messages whose type the program knows as JSON, other bytes as
+base64; expiring values with their expiry time. Each address is one line of
+JSON: {"id": ..., "state": {name: {"type", "value", "expires_at"}}}.`,
+	}
+	cmd.AddCommand(newStateGetCommand(), newStateListCommand())
+	return cmd
+}
+
+func (o *stateOptions) register(cmd *cobra.Command) {
+	brokersFlag(cmd.Flags(), &o.brokers)
+	cmd.Flags().StringVar(&o.app, "app", "", "the application (its name prefixes its topics), e.g. greeter")
+	cmd.Flags().StringVar(&o.fnType, "type", "", "the function type, namespace/name, e.g. greeter/greet")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 60*time.Second, "give up when the table is not read by then")
+	_ = cmd.MarkFlagRequired("app")
+	_ = cmd.MarkFlagRequired("type")
+}
+
+func newStateGetCommand() *cobra.Command {
+	var o stateOptions
+	cmd := &cobra.Command{
+		Use:     "get --app APP --type NS/NAME --id ID",
+		Short:   "Print the state of one address",
+		Example: `  stateloop state get --app greeter --type greeter/greet --id Alice`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd.Context(), cmd.OutOrStdout(), func(v *goka.View, out *json.Encoder) error {
+				val, err := v.Get(o.id)
+				if err != nil {
+					return err
+				}
+				s, _ := val.(gokaview.State)
+				if len(s) == 0 {
+					return fmt.Errorf("%s/%s has no state in application %s", o.fnType, o.id, o.app)
+				}
+				return out.Encode(addressState{ID: o.id, State: gokaview.Display(s)})
+			})
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().StringVar(&o.id, "id", "", "the function id")
+	_ = cmd.MarkFlagRequired("id")
+	return cmd
+}
+
+func newStateListCommand() *cobra.Command {
+	var o stateOptions
+	cmd := &cobra.Command{
+		Use:   "list --app APP --type NS/NAME [--prefix P]",
+		Short: "Print the state of every address of a type (whose id starts with --prefix)",
+		Example: `  stateloop state list --app greeter --type greeter/greet
+  stateloop state list --app shop --type shop/cart --prefix user-1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd.Context(), cmd.OutOrStdout(), func(v *goka.View, out *json.Encoder) error {
+				it, err := v.Iterator()
+				if err != nil {
+					return err
+				}
+				defer it.Release()
+				for it.Next() {
+					if !strings.HasPrefix(it.Key(), o.prefix) {
+						continue
+					}
+					val, err := it.Value()
+					if err != nil {
+						return err
+					}
+					if s, _ := val.(gokaview.State); len(s) > 0 {
+						if err := out.Encode(addressState{ID: it.Key(), State: gokaview.Display(s)}); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().StringVar(&o.prefix, "prefix", "", "only ids that start with this")
+	return cmd
+}
+
+type addressState struct {
+	ID    string                           `json:"id"`
+	State map[string]gokaview.DisplayValue `json:"state"`
+}
+
+// run reads the table into a view and calls show once it has recovered.
+func (o *stateOptions) run(ctx context.Context, w io.Writer, show func(*goka.View, *json.Encoder) error) error {
+	fn, err := functions.ParseTypeName(o.fnType)
+	if err != nil {
+		return fmt.Errorf("--type %q: %v; want namespace/name, e.g. greeter/greet", o.fnType, err)
+	}
+	topo := topology.Topology{App: o.app}
+	view, err := gokaview.NewView(o.brokers, topo, fn, goka.WithViewStorageBuilder(storage.MemoryBuilder()))
+	if err != nil {
+		return fmt.Errorf("read table %s: %w (is the application's name right? its table topics are %s-<type>-table)", topo.TableTopic(fn), err, o.app)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- view.Run(ctx) }()
+	select {
+	case <-view.WaitRunning():
+	case err := <-done:
+		return fmt.Errorf("read table %s: %w", topo.TableTopic(fn), err)
+	case <-ctx.Done():
+		return fmt.Errorf("read table %s: not read within %v; is Kafka at %s reachable?", topo.TableTopic(fn), o.timeout, strings.Join(o.brokers, ","))
+	}
+	err = show(view, json.NewEncoder(w))
+	cancel()
+	if rerr := <-done; rerr != nil && !errors.Is(rerr, context.Canceled) && err == nil {
+		err = rerr
+	}
+	return err
+}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/processor/embedded"
@@ -166,7 +168,9 @@ func checkReachable(ctx context.Context, brokers []string) error {
 // run runs the processor until ctx is cancelled, the processor fails or
 // the embedded broker (if any) stops, reporting progress to out.
 func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology, reg *functions.Registry, opts []processor.Option, broker *embedded.Broker, out io.Writer) error {
-	p, err := processor.New(brokers, topo, reg, opts...)
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p, err := processor.New(brokers, topo, reg, append(opts, processor.WithMetrics(metrics))...)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
@@ -174,7 +178,7 @@ func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology,
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if f.HTTP != "" {
-		stopHTTP, err := serveHTTP(pctx, f, brokers, topo, p, out)
+		stopHTTP, err := serveHTTP(pctx, f, brokers, topo, p, metrics, out)
 		if err != nil {
 			return err
 		}
@@ -218,7 +222,7 @@ func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology,
 
 // serveHTTP starts the HTTP listener on f.HTTP: the HTTP ingress and
 // health checks of package httpapi.
-func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Topology, p *processor.Processor, out io.Writer) (stop func(), err error) {
+func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Topology, p *processor.Processor, metrics prometheus.Gatherer, out io.Writer) (stop func(), err error) {
 	instance := f.InstanceID
 	if instance == "" {
 		var b [6]byte
@@ -226,7 +230,7 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 		instance = "http-" + hex.EncodeToString(b[:])
 	}
 	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: instance,
-		Ready: func() bool { return p.Stats().Ready }, Logger: f.Logger(os.Stderr)})
+		Ready: func() bool { return p.Stats().Ready }, Logger: f.Logger(os.Stderr), Metrics: metrics})
 	if err != nil {
 		return nil, fmt.Errorf("app: HTTP listener: %w", err)
 	}
@@ -244,7 +248,7 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 			fmt.Fprintf(out, "HTTP listener: %v\n", err)
 		}
 	}()
-	fmt.Fprintf(out, "HTTP listener on http://%s (POST /v1/functions/{namespace}/{name}/{id}, /healthz, /readyz)\n", ln.Addr())
+	fmt.Fprintf(out, "HTTP listener on http://%s (POST /v1/functions/{namespace}/{name}/{id}, GET /v1/state/..., /metrics, /healthz, /readyz)\n", ln.Addr())
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -55,6 +55,11 @@ func (w *worker) deadLetterValue(m *sarama.ConsumerMessage, reason string, targe
 	}
 	w.send(pm)
 	w.p.count(func(s *Stats) { s.DeadLetters++ })
+	fn := ""
+	if target != nil {
+		fn = string(target.Type)
+	}
+	w.p.m.deadLetters.WithLabelValues(fn).Inc()
 	w.p.cfg.logger.Warn("record sent to the dead-letter topic", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "reason", reason)
 }
 

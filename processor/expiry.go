@@ -166,6 +166,7 @@ func (w *worker) sweep() error {
 				w.writers[ref] = nil
 				dropped := int64(len(rec) - len(live))
 				w.p.count(func(s *Stats) { s.Expired += dropped })
+				w.p.m.expired.Add(float64(dropped))
 				n++
 			}
 			if w.inTxn {

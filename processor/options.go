@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor/remote"
 )
@@ -34,6 +35,7 @@ type config struct {
 	faults         *Faults
 	remote         func(functions.TypeName) remote.Invoker
 	now            func() time.Time
+	metrics        prometheus.Registerer
 }
 
 // DefaultTransactionTimeout is the transaction timeout of a Processor
@@ -170,4 +172,12 @@ func WithRemoteFunctions(route func(functions.TypeName) remote.Invoker) Option {
 // reads it to stamp a delayed message's due time and to find due ones.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) { c.now = now })
+}
+
+// WithMetrics registers the processor's Prometheus metrics (invocations,
+// durations, remote requests, transactions, lag, recovery; see
+// docs/operations.md) with reg. Each processor of a program needs a
+// registry of its own, or New fails with a duplicate registration.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return optionFunc(func(c *config) { c.metrics = reg })
 }

@@ -31,6 +31,8 @@ type Processor struct {
 	// exps caches the declared state expirations of each function type
 	expMu sync.Mutex
 	exps  map[functions.TypeName]map[string]functions.Expiration
+
+	m *metrics
 }
 
 // New checks the topology, the registry and the options, and returns a
@@ -61,11 +63,15 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 	if err := cfg.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	m, err := newMetrics(topo.App, cfg.metrics)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	p := &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg, tables: make(map[functions.TypeName]bool),
-		exps: make(map[functions.TypeName]map[string]functions.Expiration)}
+		exps: make(map[functions.TypeName]map[string]functions.Expiration), m: m}
 	for _, fn := range topo.Functions {
 		p.tables[fn] = true
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -203,6 +204,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		return err
 	}
 	h.p.count(func(s *Stats) { s.Partitions = append([]int32(nil), loop...); s.Ready = len(loop) == 0 })
+	h.p.m.recoveredPartitions.Set(0)
 	h.p.cfg.logger.Info("partitions assigned", "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
 	h.w = newWorker(h, sess, len(loop))
 	go h.w.run()
@@ -268,12 +270,14 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 	// Returning ends the session: also when the worker ends it (a failed
 	// transaction), not only when the claim's channel closes.
+	lag := h.p.m.lag.WithLabelValues(claim.Topic(), strconv.Itoa(int(claim.Partition())))
 	for {
 		select {
 		case m, ok := <-claim.Messages():
 			if !ok || !w.deliver(item{msg: m}) {
 				return nil
 			}
+			lag.Set(float64(max(claim.HighWaterMarkOffset()-m.Offset-1, 0)))
 		case <-w.ctx.Done():
 			return nil
 		}
@@ -320,6 +324,7 @@ func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error
 		return err
 	}
 	total += n
+	h.p.m.recoveredRecords.Add(float64(total))
 	h.p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }

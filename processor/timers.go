@@ -230,6 +230,7 @@ func (w *worker) fireDue() error {
 			}
 			w.setTimer(&pendingTimer{part: part, key: e.key})
 			w.p.count(func(s *Stats) { s.TimersFired++ })
+			w.p.m.timersFired.Inc()
 		}
 	}
 	return nil

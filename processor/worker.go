@@ -241,6 +241,9 @@ func (w *worker) run() {
 			// a completion of the current batcher belongs to the open
 			// transaction (recoverFrom replaces the batcher)
 			w.complete(c)
+			w.p.m.remoteInFlight.Set(float64(w.batcher.InFlight()))
+			w.p.m.remoteBacklog.Set(float64(w.batcher.Queued()))
+			w.p.m.remoteBlocked.Set(float64(w.batcher.Blocked()))
 		case <-timerTicker.C:
 			if w.ctx.Err() == nil {
 				if err := w.fireDue(); err != nil {
@@ -270,6 +273,7 @@ func (w *worker) handle(it item) error {
 			w.setFatal(fmt.Errorf("processor: load timers of partition %d: %w", it.ready.id, err))
 			return nil
 		}
+		w.p.m.recoveredPartitions.Set(float64(len(w.parts)))
 		if len(w.parts) == w.loopParts {
 			w.p.count(func(s *Stats) { s.Ready = true })
 		}
@@ -488,7 +492,9 @@ func (w *worker) complete(c remote.Completion) {
 			w.deadLetter(m, reason, &target)
 		}
 	}
+	w.p.m.duration.WithLabelValues(string(target.Type), "remote").Observe(c.Took.Seconds())
 	if c.Err != nil {
+		w.p.m.failures.WithLabelValues(string(target.Type)).Inc()
 		w.p.count(func(s *Stats) { s.Failures++ })
 		fail(c.Err.Error()) // names the endpoint URL and the address
 		return
@@ -518,6 +524,7 @@ func (w *worker) complete(c remote.Completion) {
 		return
 	}
 	w.p.count(func(s *Stats) { s.Invocations += int64(len(c.Calls)) - 1 })
+	w.p.m.invocations.WithLabelValues(string(target.Type), "remote").Add(float64(len(c.Calls)))
 }
 
 // urlTeller is an invoker that tells its endpoint's URL, as
@@ -627,17 +634,26 @@ func (w *worker) apply(m *sarama.ConsumerMessage, target functions.Address, ref 
 		w.send(rec)
 	}
 	w.p.count(func(s *Stats) { s.Invocations++; s.Egress += int64(len(egress)) })
+	fn := string(target.Type)
+	w.p.m.outgoing.WithLabelValues(fn, "message").Add(float64(len(effects.Messages)))
+	w.p.m.outgoing.WithLabelValues(fn, "egress").Add(float64(len(egress)))
+	w.p.m.outgoing.WithLabelValues(fn, "delayed").Add(float64(len(effects.Delayed)))
 	return nil
 }
 
 // invoke calls the function, retrying failures that may be transient.
 func (w *worker) invoke(inv functions.Invocation) (functions.Effects, error) {
 	backoff := w.p.cfg.retryBackoff
+	fn := string(inv.Target.Type)
 	for attempt := 0; ; attempt++ {
+		start := time.Now()
 		effects, err := w.p.reg.Invoke(w.ctx, inv)
+		w.p.m.duration.WithLabelValues(fn, "local").Observe(time.Since(start).Seconds())
 		if err == nil {
+			w.p.m.invocations.WithLabelValues(fn, "local").Inc()
 			return effects, nil
 		}
+		w.p.m.failures.WithLabelValues(fn).Inc()
 		w.p.count(func(s *Stats) { s.Failures++ })
 		if functions.IsPermanent(err) || attempt >= w.p.cfg.retries || w.ctx.Err() != nil {
 			return functions.Effects{}, err
@@ -824,8 +840,10 @@ func (w *worker) commit() {
 	}
 	var acked []*sarama.ProducerMessage
 	if err == nil {
+		start := time.Now()
 		meta := sarama.NewConsumerGroupMetadataFromSession(w.sess, w.p.topo.App, nil)
 		acked, err = w.h.producer.commit(offsets, meta)
+		w.p.m.commitDuration.Observe(time.Since(start).Seconds())
 	}
 	if err != nil {
 		w.recoverFrom(fmt.Errorf("processor: commit: %w", err))
@@ -836,6 +854,7 @@ func (w *worker) commit() {
 		return
 	}
 	w.p.count(func(s *Stats) { s.Commits++ })
+	w.p.m.commits.Inc()
 	if f := w.p.cfg.faults; f != nil && f.Committed != nil {
 		refs := make([]RecordRef, len(w.pending))
 		for i, m := range w.pending {
@@ -949,6 +968,7 @@ func (w *worker) resetTxn() {
 // offsets.
 func (w *worker) recoverFrom(cause error) {
 	w.p.count(func(s *Stats) { s.Aborts++ })
+	w.p.m.aborts.Inc()
 	log := w.p.cfg.logger
 	abortErr := w.h.producer.abort()
 	w.notePoison()

@@ -4,6 +4,7 @@
 //
 //	POST /v1/functions/{namespace}/{name}/{id}   send a message; ?wait=5s waits for the reply
 //	GET  /v1/state/{namespace}/{name}/{id}        the committed state of an address
+//	GET  /metrics                                 Prometheus metrics
 //	GET  /healthz                                 the process is up
 //	GET  /readyz                                  the processor owns and has recovered its partitions
 //
@@ -33,6 +34,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor"
@@ -65,8 +68,10 @@ type Config struct {
 	MaxWait time.Duration
 	// Ready reports whether the processor is ready, for /readyz; nil
 	// means always.
-	Ready  func() bool
-	Logger *slog.Logger
+	Ready func() bool
+	// Metrics, if set, is served on /metrics in Prometheus's format.
+	Metrics prometheus.Gatherer
+	Logger  *slog.Logger
 }
 
 // Server serves the HTTP API. Create it with New and start its reply
@@ -171,6 +176,9 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/functions/{namespace}/{name}/{id}", s.send)
 	mux.HandleFunc("GET /v1/state/{namespace}/{name}/{id}", s.state)
+	if s.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{}))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apache/flink-statefun/statefun-sdk-go/v3/pkg/statefun"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkatest"
@@ -57,7 +58,8 @@ func startApp(t *testing.T) (*httptest.Server, topology.Topology) {
 	}
 	t.Cleanup(rc.Close)
 	topo := topology.Topology{App: "api", Partitions: 4, Functions: []functions.TypeName{"test/counter", "test/quiet", "remote/echo"}}
-	p, err := processor.New(brokers, topo, reg, processor.WithCommitInterval(20*time.Millisecond),
+	metrics := prometheus.NewRegistry()
+	p, err := processor.New(brokers, topo, reg, processor.WithCommitInterval(20*time.Millisecond), processor.WithMetrics(metrics),
 		processor.WithRemoteFunctions(func(fn functions.TypeName) remote.Invoker {
 			if fn == "remote/echo" {
 				return rc
@@ -71,7 +73,8 @@ func startApp(t *testing.T) (*httptest.Server, topology.Topology) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = p.Run(ctx) }()
-	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: "i1", MaxBody: 64, Ready: func() bool { return p.Stats().Ready }})
+	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: "i1", MaxBody: 64, Metrics: metrics,
+		Ready: func() bool { return p.Stats().Ready }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +232,36 @@ func TestGetStateShowsTheCommittedValues(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestMetricsCountInvocationsPerFunctionType(t *testing.T) {
+	srv, _ := startApp(t)
+	st := string(functions.StringType.Name())
+	for i := 0; i < 2; i++ {
+		post(t, srv.URL+"/v1/functions/test/counter/fay?wait=10s", st, str(t, "x"))
+	}
+	post(t, srv.URL+"/v1/functions/remote/echo/gus?wait=10s", st, str(t, "x"))
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`stateloop_function_invocations_total{app="api",function_type="test/counter",kind="local"} 2`,
+		`stateloop_function_invocations_total{app="api",function_type="remote/echo",kind="remote"} 1`,
+		`stateloop_function_outgoing_total{app="api",function_type="test/counter",kind="message"} 2`,
+		`stateloop_recovered_partitions{app="api"} 4`,
+		`stateloop_transactions_committed_total{app="api"}`,
+		`stateloop_function_invocation_duration_seconds_count{app="api",function_type="remote/echo",kind="remote"} 1`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }

@@ -54,6 +54,8 @@ type Completion struct {
 	Calls   []Call
 	Result  *Result
 	Err     error
+	// Took is how long the request took, retries included.
+	Took time.Duration
 
 	seq uint64
 }
@@ -223,6 +225,9 @@ func (b *Batcher) Drain(ctx context.Context, handle func(Completion)) error {
 // Done.
 func (b *Batcher) Busy() bool { return len(b.addrs) > 0 }
 
+// Blocked returns the number of addresses whose queue holds a full batch.
+func (b *Batcher) Blocked() int { return b.blocked }
+
 // InFlight returns the number of requests dispatched and not yet Done.
 func (b *Batcher) InFlight() int { return b.inFlight }
 
@@ -262,7 +267,9 @@ func (b *Batcher) dispatch(to functions.Address, p *pending, calls []Call, delay
 			}
 		}
 		if c.Err == nil {
+			start := time.Now()
 			c.Result, c.Err = inv.Invoke(b.ctx, to, state, calls)
+			c.Took = time.Since(start)
 		}
 		select {
 		case b.done <- c:

@@ -3,11 +3,12 @@ package processor
 import (
 	"fmt"
 
-	"github.com/IBM/sarama"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/IBM/sarama"
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"

@@ -14,6 +14,7 @@ import (
 func newSmokeCommand() *cobra.Command {
 	cfg := smoke.DefaultConfig()
 	var logLevel string
+	delayed := true
 	cmd := &cobra.Command{
 		Use:   "smoke",
 		Short: "Check exactly-once end to end while worker processes are killed (StateFun's smoke test)",
@@ -24,9 +25,11 @@ The application is one function type, statefun.smoke.e2e/command-interpreter-fn,
 with ids 0 to --ids minus 1 and a count in its state. The driver writes --messages
 random source commands (seeded by --seed) to the topic <app>-commands, --rate
 per second, with an idempotent producer. A command is a tree of up to --depth
-levels: increment the count, send commands to another id, write a record to the
-discard egress. For every command the broker acknowledges, the driver adds up
-the increments each id must see.
+levels: increment the count, send commands to another id, send them as a
+delayed message (a random delay up to --max-delay), send a delayed message and
+cancel it at once, write a record to the discard egress. For every command the
+broker acknowledges, the driver adds up the increments each id must see.
+--delayed=false leaves delayed messages and cancellations out.
 
 --workers worker processes (this program, re-executed) run the application
 together. While the commands are produced, a random worker is killed with
@@ -43,6 +46,13 @@ reads with read_committed. The run
   passes   when every id has reported exactly its expected count;
   fails    at once when an id reports more: an effect happened twice;
   fails    at --timeout with the ids that did not get there: effects were lost.
+
+A delayed message delivered twice could still raise a count after every id has
+reported its own: with delayed messages the driver then waits as long as the
+longest chain of delayed messages in the commands can take (each up to
+--max-delay, plus two commit intervals per message) and passes only when every
+id reports its count once more. Nor does it report a loss before that wait has
+passed since the last command, even after --timeout.
 
 Progress lines go to stderr, the summary to stdout; the exit code is 1 on a
 failure. The summary prints the seed: --seed runs the same commands again.
@@ -64,6 +74,10 @@ worker's partitions wait that long for a new owner. docs/smoke.md says more.`,
   # kills that also hit workers in the middle of a rebalance
   stateloop smoke --brokers "$KAFKA_BROKERS" --messages 5000 --kill-anytime
 
+  # no delayed messages or cancellations; shorter delays
+  stateloop smoke --delayed=false
+  stateloop smoke --max-delay 200ms
+
   # run the commands of a failed run again
   stateloop smoke --seed 8026117397052231`,
 		Args: cobra.NoArgs,
@@ -82,6 +96,7 @@ worker's partitions wait that long for a new owner. docs/smoke.md says more.`,
 			cfg.Progress = cmd.ErrOrStderr()
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			cfg.StartWorker = startSelfWorker
+			cfg.Generator.SendAfter, cfg.Generator.SendAfterWithCancellation = delayed, delayed
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("stateloop %w", err)
 			}
@@ -98,6 +113,8 @@ worker's partitions wait that long for a new owner. docs/smoke.md says more.`,
 	fs.IntVar(&cfg.Rate, "rate", cfg.Rate, "source commands per second; 0 produces as fast as possible")
 	fs.IntVar(&cfg.Generator.IDs, "ids", cfg.Generator.IDs, "function ids, 0 to ids-1")
 	fs.IntVar(&cfg.Generator.Depth, "depth", cfg.Generator.Depth, "command depth: each source command nests up to depth-1 levels of sends")
+	fs.BoolVar(&delayed, "delayed", true, "generate delayed messages and cancellations (--delayed=false: only increment, send, send_egress and noop)")
+	fs.DurationVar(&cfg.MaxDelay, "max-delay", cfg.MaxDelay, "longest delay of a delayed message: each waits a random time from 0 to max-delay")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker processes")
 	fs.IntVar(&cfg.Kills, "kills", cfg.Kills, "SIGKILLs of a random worker (restarted at once), spread over the production")
 	fs.BoolVar(&cfg.KillAnytime, "kill-anytime", false, "kill on schedule even while workers recover or join the group (use with Kafka: on the embedded broker this can leave partitions without an owner)")

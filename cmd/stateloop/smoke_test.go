@@ -30,7 +30,7 @@ func TestSmokeBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "smoke", "--messages", "1500", "--rate", "1000", "--ids", "16", "--kills", "1",
-		"--partitions", "4", "--seed", "7", "--timeout", "90s")
+		"--partitions", "4", "--seed", "7", "--timeout", "90s", "--max-delay", "1s")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -41,6 +41,7 @@ func TestSmokeBinary(t *testing.T) {
 		"seed 7 ",
 		"commands: 1,500 produced, 1,500 acknowledged, 0 failed",
 		"workers: 2, 1 killed with SIGKILL and restarted",
+		"delayed messages: up to 1s each",
 		"verification: 16 of 16 ids reported exactly their expected count",
 	} {
 		if !strings.Contains(stdout.String(), want) {
@@ -60,6 +61,7 @@ func TestSmokeRejectsBadFlags(t *testing.T) {
 		{"smoke", "--depth", "0"},
 		{"smoke", "--ids", "0"},
 		{"smoke", "--session-timeout", "10ms"},
+		{"smoke", "--max-delay", "-1s"},
 		{"smoke", "--app", "no spaces"},
 		{"smoke", "--brokers", "nohostport"},
 		{"smoke", "--log-level", "loud"},

@@ -38,6 +38,8 @@ are shown by their type name: StateFun's built-in types as values, JSON as
 JSON, protobuf messages whose type the program knows as JSON, other bytes as
 base64; expiring values with their expiry time. Each address is one line of
 JSON: {"id": ..., "state": {name: {"type", "value", "expires_at"}}}.`,
+		Example: `  stateloop state get --app greeter --type greeter/greet --id Alice
+  stateloop state list --app greeter --type greeter/greet --prefix Al`,
 	}
 	cmd.AddCommand(newStateGetCommand(), newStateListCommand())
 	return cmd
@@ -55,8 +57,11 @@ func (o *stateOptions) register(cmd *cobra.Command) {
 func newStateGetCommand() *cobra.Command {
 	var o stateOptions
 	cmd := &cobra.Command{
-		Use:     "get --app APP --type NS/NAME --id ID",
-		Short:   "Print the state of one address",
+		Use:   "get --app APP --type NS/NAME --id ID",
+		Short: "Print the state of one address",
+		Long: `Print the committed state of one address as a line of JSON, read from its
+function type's table with read_committed. An address without state is an
+error (exit status 1).`,
 		Example: `  stateloop state get --app greeter --type greeter/greet --id Alice`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -84,6 +89,9 @@ func newStateListCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list --app APP --type NS/NAME [--prefix P]",
 		Short: "Print the state of every address of a type (whose id starts with --prefix)",
+		Long: `Print the committed state of every address of a function type that has state,
+one line of JSON each, in id order; --prefix keeps the ids that start with it.
+The whole table is read first.`,
 		Example: `  stateloop state list --app greeter --type greeter/greet
   stateloop state list --app shop --type shop/cart --prefix user-1`,
 		Args: cobra.NoArgs,

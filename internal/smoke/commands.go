@@ -91,8 +91,9 @@ type Send struct {
 }
 
 // SendAfter sends Commands to the function with id Target after a delay,
-// cancellable with CancellationToken when it is not empty. The runtime has
-// no delayed messages yet.
+// cancellable with CancellationToken when it is not empty. The proto has no
+// delay: each interpreter picks its own (upstream's Go interpreter 0, the JS
+// one 1 s, stateloop's a random one up to Config.MaxDelay).
 type SendAfter struct {
 	Target            int32
 	Commands          Commands
@@ -117,7 +118,9 @@ type Verify struct {
 }
 
 // CancelSendAfter cancels the delayed message with CancellationToken sent to
-// the function with id Target. The runtime has no delayed messages yet.
+// the function with id Target. Tokens belong to the sender, so it cancels
+// only a message that the function running it sent; Target says where that
+// message was going.
 type CancelSendAfter struct {
 	Target            int32
 	CancellationToken string

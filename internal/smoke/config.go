@@ -28,8 +28,15 @@ type Config struct {
 	// 1,000); 0 produces as fast as possible.
 	Rate int
 	// Generator makes the commands; its IDs is the number of function ids
-	// (default 128).
+	// (default 128). Delayed messages and their cancellation are on by
+	// default; async operations must stay off.
 	Generator GeneratorConfig
+	// MaxDelay is the longest delay of a delayed message (default 2s): the
+	// function delays each SendAfter by a random time from 0 to MaxDelay.
+	// The verification waits for the longest chain of delayed messages to
+	// have fired before it passes the run or reports a loss, so a longer
+	// MaxDelay makes longer runs.
+	MaxDelay time.Duration
 	// Workers is the number of worker processes (default 2).
 	Workers int
 	// Kills is how many times a random worker is killed with SIGKILL and
@@ -50,7 +57,9 @@ type Config struct {
 	// random one (printed, to run the same commands again).
 	Seed int64
 	// Timeout bounds the whole run (default 5m). Ids that have not reached
-	// their count by then are reported as lost.
+	// their count by then are reported as lost. With delayed messages the
+	// verification may go on past it, until every delayed message must
+	// have fired (see [Result.Settle]).
 	Timeout time.Duration
 	// VerifyInterval is the time between two rounds of Verify commands
 	// (default 2s, as upstream).
@@ -90,6 +99,7 @@ func DefaultConfig() Config {
 		Messages:         20_000,
 		Rate:             1000,
 		Generator:        DefaultGeneratorConfig(),
+		MaxDelay:         2 * time.Second,
 		Workers:          2,
 		Kills:            4,
 		Timeout:          5 * time.Minute,
@@ -140,8 +150,11 @@ func (c Config) Validate() error {
 	if err := c.Generator.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Generator.SendAfter || c.Generator.SendAfterWithCancellation || c.Generator.AsyncOperations {
-		add("delayed messages, cancellation and async operations are not supported by the runtime yet")
+	if c.Generator.AsyncOperations {
+		add("async operations are not supported by the runtime yet")
+	}
+	if c.MaxDelay < 0 {
+		add("max delay %v: must not be negative", c.MaxDelay)
 	}
 	if c.App != "" {
 		if err := Topology(c.App, max(c.Partitions, 1)).Validate(); err != nil {

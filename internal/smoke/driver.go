@@ -37,14 +37,15 @@ type run struct {
 	// cleanupDir is a temporary data directory to remove at the end
 	cleanupDir string
 
-	mu       sync.Mutex
-	phase    string
-	tracker  *Tracker
-	produced int
-	acked    int
-	failed   int
-	verified int
-	lastErr  error
+	mu        sync.Mutex
+	phase     string
+	tracker   *Tracker
+	produced  int
+	acked     int
+	failed    int
+	verified  int
+	confirmed int
+	lastErr   error
 }
 
 // Run runs the smoke test: it starts the workers, produces the commands
@@ -74,21 +75,26 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	}
 	r.tracker = NewTracker(cfg.Generator.IDs)
 	r.res = Result{App: r.cfg.App, Seed: r.cfg.Seed, IDs: cfg.Generator.IDs, Workers: cfg.Workers}
+	if cfg.Generator.SendAfter || cfg.Generator.SendAfterWithCancellation {
+		r.res.Delayed, r.res.MaxDelay = true, cfg.MaxDelay
+	}
 	err := r.run(ctx)
 	r.res.Elapsed = time.Since(r.start)
 	r.mu.Lock()
 	r.res.Produced, r.res.Acked, r.res.ProduceErrors, r.res.ProduceError = r.produced, r.acked, r.failed, r.lastErr
 	r.res.Increments = r.tracker.Total()
-	r.res.Verified = r.verified
+	r.res.Verified, r.res.Confirmed = r.verified, r.confirmed
 	r.mu.Unlock()
 	r.res.Passed = err == nil
 	r.summary(err)
 	return r.res, err
 }
 
-func (r *run) run(ctx context.Context) error {
+func (r *run) run(parent context.Context) error {
 	cfg := &r.cfg
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	// the verification keeps its own deadline: it may go on past the
+	// timeout while delayed messages may still fire
+	ctx, cancel := context.WithTimeout(parent, cfg.Timeout)
 	defer cancel()
 
 	r.brokers = cfg.Brokers
@@ -154,7 +160,7 @@ func (r *run) run(ctx context.Context) error {
 
 	r.setPhase("verifying")
 	t1 := time.Now()
-	err = r.verify(ctx, prod, rd, client)
+	err = r.verify(parent, prod, rd, client)
 	r.res.VerifyTime = time.Since(t1)
 	return err
 }
@@ -202,7 +208,7 @@ func (r *run) startWorkers(ctx context.Context) error {
 			cfg: WorkerConfig{
 				Brokers: r.brokers, App: cfg.App, Partitions: cfg.Partitions, Instance: name,
 				DataDir: filepath.Join(dir, name), SessionTimeout: cfg.SessionTimeout,
-				CommitInterval: cfg.CommitInterval, LogLevel: cfg.WorkerLogLevel,
+				CommitInterval: cfg.CommitInterval, LogLevel: cfg.WorkerLogLevel, MaxDelay: cfg.MaxDelay,
 			},
 			start: cfg.StartWorker, log: cfg.WorkerLog, exited: r.exited,
 		}
@@ -421,93 +427,6 @@ func (r *run) acks(prod sarama.AsyncProducer, done chan<- struct{}) {
 	}
 }
 
-// verify sends a Verify command with its expected count to every id every
-// VerifyInterval and reads the results until every id has reported its
-// expected count (nil), one reports more (*DuplicateError) or the timeout
-// passes (*LossError).
-func (r *run) verify(ctx context.Context, prod sarama.AsyncProducer, rd *reader, client sarama.Client) error {
-	cfg := r.cfg
-	r.mu.Lock()
-	expected := r.tracker.Snapshot()
-	produceErrors := r.failed
-	r.mu.Unlock()
-	n := len(expected)
-	verified := make([]bool, n)
-	last := make([]IDCount, n)
-	for i := range last {
-		last[i] = IDCount{ID: int32(i), Expected: expected[i]}
-	}
-	topic := string(CommandsTopic(cfg.App))
-	round := func() error {
-		for id := range n {
-			sc := SourceCommand{Target: int32(id), Commands: Commands{Verify{Expected: expected[id]}}}
-			msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(strconv.Itoa(id)), Value: sarama.ByteEncoder(sc.Marshal())}
-			select {
-			case prod.Input() <- msg:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		r.res.Rounds++
-		return nil
-	}
-	if err := round(); err != nil {
-		return r.interrupted(ctx, err)
-	}
-	t := time.NewTicker(cfg.VerifyInterval)
-	defer t.Stop()
-	count := 0
-	for {
-		select {
-		case res := <-rd.results:
-			if res.ID < 0 || int(res.ID) >= n {
-				return fmt.Errorf("smoke: verification result for id %d, outside 0 to %d: is another run using app %s?", res.ID, n-1, cfg.App)
-			}
-			if res.Expected != expected[res.ID] {
-				return fmt.Errorf("smoke: verification result for id %d carries expected count %d, the driver sent %d: is another run using app %s?",
-					res.ID, res.Expected, expected[res.ID], cfg.App)
-			}
-			last[res.ID].Actual, last[res.ID].Reported = res.Actual, true
-			switch {
-			case res.Actual > res.Expected:
-				return &DuplicateError{IDCount: last[res.ID], ProduceErrors: produceErrors}
-			case res.Actual == res.Expected && !verified[res.ID]:
-				verified[res.ID] = true
-				count++
-				r.mu.Lock()
-				r.verified = count
-				r.mu.Unlock()
-				if count == n {
-					return nil
-				}
-			}
-		case err := <-rd.errs:
-			return err
-		case err := <-r.exited:
-			return err
-		case <-t.C:
-			if err := round(); err != nil {
-				return r.interrupted(ctx, err)
-			}
-		case <-ctx.Done():
-			if time.Since(r.start) < cfg.Timeout {
-				return r.interrupted(ctx, ctx.Err())
-			}
-			loss := &LossError{IDs: n, Timeout: cfg.Timeout, DeadLetters: -1, DLQTopic: cfg.App + "-dlq"}
-			for id, ok := range verified {
-				if !ok {
-					loss.Missing = append(loss.Missing, last[id])
-				}
-			}
-			if dl, err := countRecords(client, loss.DLQTopic); err == nil {
-				loss.DeadLetters = dl
-			}
-			loss.Partitions = partitionStates(client, cfg.App, cfg.App+"-loop", string(CommandsTopic(cfg.App)))
-			return loss
-		}
-	}
-}
-
 // progress prints a progress line every ProgressInterval until the
 // returned function is called.
 func (r *run) progress() (stop func()) {
@@ -536,9 +455,13 @@ func (r *run) status() string {
 	ready := r.readyCount()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return fmt.Sprintf("smoke: %s %s: commands %s/%s produced, %s acked, %d failed; kills %d/%d; workers ready %d/%d; ids verified %d/%d",
+	line := fmt.Sprintf("smoke: %s %s: commands %s/%s produced, %s acked, %d failed; kills %d/%d; workers ready %d/%d; ids verified %d/%d",
 		clock(time.Since(r.start)), r.phase, num(r.produced), num(r.cfg.Messages), num(r.acked), r.failed,
 		len(r.res.Kills), r.cfg.Kills, ready, r.cfg.Workers, r.verified, r.cfg.Generator.IDs)
+	if r.phase == phaseConfirming {
+		line += fmt.Sprintf(", confirmed %d/%d", r.confirmed, r.cfg.Generator.IDs)
+	}
+	return line
 }
 
 func randomHex(n int) string {

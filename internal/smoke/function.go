@@ -2,8 +2,10 @@ package smoke
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/topology"
@@ -66,14 +68,25 @@ func Topology(app string, partitions int32) topology.Topology {
 	}
 }
 
-// Registry returns a registry with the command interpreter.
-func Registry() *functions.Registry { return newRegistry(0) }
+// Registry returns a registry with the command interpreter. Each delayed
+// message it sends waits a random delay from 0 to maxDelay.
+func Registry(maxDelay time.Duration) *functions.Registry {
+	return newRegistry(maxDelay, faults{})
+}
 
-// newRegistry returns the registry; with duplicateEvery > 0 the
-// interpreter is broken on purpose, for the tests: every duplicateEvery-th
-// increment it runs adds two.
-func newRegistry(duplicateEvery int64) *functions.Registry {
-	in := &interpreter{duplicateEvery: duplicateEvery}
+// faults break the interpreter on purpose, for the tests. With
+// duplicateEvery > 0, every duplicateEvery-th increment it runs adds two.
+// With duplicateDelayedEvery > 0, every duplicateDelayedEvery-th SendAfter
+// whose commands lead to an increment is sent twice, the copy with the
+// longest delay: as if the runtime delivered a delayed message twice, late.
+type faults struct {
+	duplicateEvery        int64
+	duplicateDelayedEvery int64
+}
+
+// newRegistry returns the registry of an interpreter with the faults f.
+func newRegistry(maxDelay time.Duration, f faults) *functions.Registry {
+	in := &interpreter{maxDelay: maxDelay, faults: f}
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{
 		Type: FunctionType,
@@ -88,8 +101,11 @@ func newRegistry(duplicateEvery int64) *functions.Registry {
 
 // interpreter runs commands, as upstream's command-interpreter-fn.
 type interpreter struct {
-	duplicateEvery int64
-	increments     atomic.Int64
+	// maxDelay is the longest delay of a delayed message.
+	maxDelay time.Duration
+	faults
+	// increments and delayed count what the faults count
+	increments, delayed atomic.Int64
 }
 
 func (in *interpreter) run(ctx functions.Context, cs Commands) error {
@@ -106,7 +122,24 @@ func (in *interpreter) run(ctx functions.Context, cs Commands) error {
 			}
 			Count.Set(ctx, n)
 		case Send:
-			ctx.Send(functions.Address{Type: FunctionType, ID: strconv.Itoa(int(c.Target))}, CommandsType.Of(c.Commands))
+			ctx.Send(address(c.Target), CommandsType.Of(c.Commands))
+		case SendAfter:
+			to, msg := address(c.Target), CommandsType.Of(c.Commands)
+			if c.CancellationToken == "" {
+				ctx.SendAfter(in.delay(), to, msg)
+			} else {
+				ctx.SendAfterWithToken(in.delay(), c.CancellationToken, to, msg)
+			}
+			if in.duplicateDelayedEvery > 0 && leadsToIncrement(c.Commands) && in.delayed.Add(1)%in.duplicateDelayedEvery == 0 {
+				ctx.SendAfter(in.maxDelay, to, msg) // the test fault: deliver it twice
+			}
+		case CancelSendAfter:
+			// The token belongs to this function, whatever the target
+			// (as upstream's context.cancelDelayedMessage(token)). An
+			// empty token names no message: nothing to cancel.
+			if c.CancellationToken != "" {
+				ctx.CancelDelayed(c.CancellationToken)
+			}
 		case SendEgress:
 			ctx.SendEgress(DiscardEgress, functions.KafkaMessage("", self.ID, []byte(discarded)))
 		case Verify:
@@ -117,13 +150,36 @@ func (in *interpreter) run(ctx functions.Context, cs Commands) error {
 			actual, _ := Count.Get(ctx)
 			r := VerificationResult{ID: int32(id), Expected: c.Expected, Actual: actual}
 			ctx.SendEgress(VerificationEgress, functions.KafkaMessage("", self.ID, r.Marshal()))
-		case SendAfter, CancelSendAfter, AsyncOperation:
-			// TODO(delayed messages): interpret these once the runtime
-			// has delayed messages, cancellation and async operations.
+		case AsyncOperation:
+			// TODO(async operations): interpret them once the runtime has
+			// asynchronous operations.
 			return functions.Permanent(fmt.Errorf("smoke: command %T is not supported by the stateloop runtime yet", c))
 		default:
 			return functions.Permanent(fmt.Errorf("smoke: unknown command %T", c))
 		}
 	}
 	return nil
+}
+
+// address returns the address of the function with id target.
+func address(target int32) functions.Address {
+	return functions.Address{Type: FunctionType, ID: strconv.Itoa(int(target))}
+}
+
+// delay returns a random delay from 0 to maxDelay. Upstream's interpreters
+// use a fixed one (Go 0, Java 1 ms, JS 1 s); a random one also makes
+// delayed messages overtake each other and the messages sent without
+// delay.
+func (in *interpreter) delay() time.Duration {
+	if in.maxDelay <= 0 {
+		return 0
+	}
+	return rand.N(in.maxDelay + 1)
+}
+
+// leadsToIncrement reports whether cs, run anywhere, leads to an increment.
+func leadsToIncrement(cs Commands) bool {
+	found := false
+	walk(0, cs, Chain{}, func(int32, Chain) { found = true })
+	return found
 }

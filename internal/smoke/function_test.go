@@ -2,8 +2,10 @@ package smoke
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -15,9 +17,9 @@ func addr(id int) functions.Address {
 	return functions.Address{Type: FunctionType, ID: strconv.Itoa(id)}
 }
 
-// TestInterpreterReachesTheTrackedCounts runs generated commands through
-// the function in memory: every id's count must be what the tracker
-// expects, and Verify reports it.
+// TestInterpreterReachesTheTrackedCounts runs generated commands, delayed
+// messages and cancellations among them, through the function in memory:
+// every id's count must be what the tracker expects, and Verify reports it.
 func TestInterpreterReachesTheTrackedCounts(t *testing.T) {
 	t.Parallel()
 	cfg := DefaultGeneratorConfig()
@@ -26,8 +28,10 @@ func TestInterpreterReachesTheTrackedCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := functionstest.New(Registry())
+	const maxDelay = 2 * time.Second
+	h := functionstest.New(Registry(maxDelay))
 	tr := NewTracker(cfg.IDs)
+	var egress []functions.EgressMessage
 	for range 1000 {
 		sc := g.Next()
 		tr.Track(sc)
@@ -35,11 +39,33 @@ func TestInterpreterReachesTheTrackedCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	discards := len(h.Egress())
-	if discards == 0 {
+	// deliver the delayed messages, and the messages they send, until
+	// none waits
+	advances := 0
+	for len(h.Pending()) > 0 {
+		advances++
+		egress = append(egress, h.Egress()...)
+		h.Reset()
+		if err := h.Advance(maxDelay); err != nil {
+			t.Fatal(err)
+		}
+		sent := h.Sent()
+		egress = append(egress, h.Egress()...)
+		h.Reset()
+		for _, m := range sent {
+			if err := h.Run(m.To, m.Message, 10000); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	egress = append(egress, h.Egress()...)
+	if advances == 0 || tr.Longest().Delayed == 0 {
+		t.Errorf("no delayed message leading to an increment in 1000 commands")
+	}
+	if len(egress) == 0 {
 		t.Errorf("no record on the discard egress")
 	}
-	for _, e := range h.Egress() {
+	for _, e := range egress {
 		if e.Egress != DiscardEgress {
 			t.Fatalf("egress record to %s before any Verify", e.Egress)
 		}
@@ -55,7 +81,7 @@ func TestInterpreterReachesTheTrackedCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	egress := h.Egress()
+	egress = h.Egress()
 	if len(egress) != cfg.IDs {
 		t.Fatalf("%d verification results for %d ids", len(egress), cfg.IDs)
 	}
@@ -77,7 +103,7 @@ func TestInterpreterReachesTheTrackedCounts(t *testing.T) {
 
 func TestInterpreterRunsEachCommand(t *testing.T) {
 	t.Parallel()
-	h := functionstest.New(Registry())
+	h := functionstest.New(Registry(time.Second))
 	res, err := h.Invoke(addr(1), CommandsType.Of(Commands{
 		Increment{}, nil, Increment{},
 		Send{Target: 2, Commands: Commands{Increment{}}},
@@ -106,23 +132,84 @@ func TestInterpreterRunsEachCommand(t *testing.T) {
 	}
 }
 
-// TestInterpreterRejectsUnsupportedCommands: delayed messages and async
-// operations fail the invocation permanently (to the dead-letter topic),
-// with no effect.
-func TestInterpreterRejectsUnsupportedCommands(t *testing.T) {
+// TestInterpreterSendsDelayedMessages: a SendAfter becomes a delayed
+// message from the function to its target with a delay from 0 to the
+// maximum; a SendAfter with a token followed by its CancelSendAfter (the
+// generator's cancellation pair) leaves nothing waiting.
+func TestInterpreterSendsDelayedMessages(t *testing.T) {
 	t.Parallel()
-	for _, c := range []Command{SendAfter{Target: 1}, CancelSendAfter{Target: 1, CancellationToken: "t"}, AsyncOperation{}} {
-		h := functionstest.New(Registry())
-		_, err := h.Invoke(addr(1), CommandsType.Of(Commands{Increment{}, c}))
-		if err == nil || !functions.IsPermanent(err) {
-			t.Errorf("%T: got %v, want a permanent error", c, err)
+	const maxDelay = 2 * time.Second
+	h := functionstest.New(Registry(maxDelay))
+	inner := Commands{Increment{}, Send{Target: 3, Commands: Commands{Increment{}}}}
+	var delays []time.Duration
+	for range 50 {
+		res, err := h.Invoke(addr(1), CommandsType.Of(Commands{SendAfter{Target: 2, Commands: inner}}))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if _, ok := functionstest.StateOf(h, addr(1), Count); ok {
-			t.Errorf("%T: the failed invocation changed the state", c)
+		if len(res.Delayed) != 1 || res.Delayed[0].To != addr(2) || res.Delayed[0].Token != "" || res.Delayed[0].Cancel {
+			t.Fatalf("delayed %+v, want one message to id 2 without a token", res.Delayed)
+		}
+		d := res.Delayed[0]
+		if d.Delay < 0 || d.Delay > maxDelay {
+			t.Errorf("delay %v, want 0 to %v", d.Delay, maxDelay)
+		}
+		delays = append(delays, d.Delay)
+		sent, _ := CommandsType.As(d.Message)
+		if diff := cmp.Diff(inner, sent); diff != "" {
+			t.Errorf("delayed commands (-want +got):\n%s", diff)
 		}
 	}
-	h := functionstest.New(Registry())
-	_, err := h.Invoke(functions.Address{Type: FunctionType, ID: "x"}, CommandsType.Of(Commands{Verify{}}))
+	if slices.Min(delays) == slices.Max(delays) {
+		t.Errorf("50 delays all %v, want random ones", delays[0])
+	}
+	for _, p := range h.Pending() {
+		if p.From != addr(1) {
+			t.Errorf("pending message from %v, want from id 1", p.From)
+		}
+	}
+	if err := h.Advance(maxDelay); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := functionstest.StateOf(h, addr(2), Count); n != 50 {
+		t.Errorf("id 2 counts %d after the delay, want 50", n)
+	}
+	if len(h.Sent()) != 50 || h.Sent()[0].To != addr(3) {
+		t.Errorf("id 2 sent %d messages, want 50 to id 3", len(h.Sent()))
+	}
+
+	// the cancellation pair, and a cancellation without a token
+	h = functionstest.New(Registry(maxDelay))
+	res, err := h.Invoke(addr(1), CommandsType.Of(Commands{
+		SendAfter{Target: 2, CancellationToken: "t"},
+		CancelSendAfter{Target: 2, CancellationToken: "t"},
+		CancelSendAfter{Target: 2},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Delayed) != 2 || res.Delayed[0].To != addr(2) || res.Delayed[0].Token != "t" || res.Delayed[0].Cancel ||
+		res.Delayed[1].Token != "t" || !res.Delayed[1].Cancel {
+		t.Errorf("delayed %+v, want the message with token t, then its cancellation", res.Delayed)
+	}
+	if p := h.Pending(); len(p) != 0 {
+		t.Errorf("%d delayed messages wait after the cancellation, want none", len(p))
+	}
+}
+
+// TestInterpreterRejectsUnsupportedCommands: async operations fail the
+// invocation permanently (to the dead-letter topic), with no effect.
+func TestInterpreterRejectsUnsupportedCommands(t *testing.T) {
+	t.Parallel()
+	h := functionstest.New(Registry(0))
+	_, err := h.Invoke(addr(1), CommandsType.Of(Commands{Increment{}, AsyncOperation{}}))
+	if err == nil || !functions.IsPermanent(err) {
+		t.Errorf("async operation: got %v, want a permanent error", err)
+	}
+	if _, ok := functionstest.StateOf(h, addr(1), Count); ok {
+		t.Errorf("the failed invocation changed the state")
+	}
+	_, err = h.Invoke(functions.Address{Type: FunctionType, ID: "x"}, CommandsType.Of(Commands{Verify{}}))
 	if !functions.IsPermanent(err) {
 		t.Errorf("verify at a non-numeric id: got %v, want a permanent error", err)
 	}
@@ -136,7 +223,7 @@ func TestInterpreterRejectsUnsupportedCommands(t *testing.T) {
 // TestRunCatchesDuplicates relies on.
 func TestDuplicateFaultCountsTwice(t *testing.T) {
 	t.Parallel()
-	h := functionstest.New(newRegistry(3))
+	h := functionstest.New(newRegistry(0, faults{duplicateEvery: 3}))
 	for range 6 {
 		if _, err := h.Invoke(addr(0), CommandsType.Of(Commands{Increment{}})); err != nil {
 			t.Fatal(err)
@@ -147,18 +234,50 @@ func TestDuplicateFaultCountsTwice(t *testing.T) {
 	}
 }
 
+// TestDuplicateDelayedFaultDeliversTwiceLate pins down the test fault that
+// TestRunCatchesDuplicatedDelayedMessages relies on: every n-th SendAfter
+// that leads to an increment is sent a second time with the longest delay;
+// SendAfters that lead to none do not count.
+func TestDuplicateDelayedFaultDeliversTwiceLate(t *testing.T) {
+	t.Parallel()
+	const maxDelay = time.Second
+	h := functionstest.New(newRegistry(maxDelay, faults{duplicateDelayedEvery: 2}))
+	for range 4 {
+		if _, err := h.Invoke(addr(0), CommandsType.Of(Commands{
+			SendAfter{Target: 1, Commands: Commands{SendEgress{}}},
+			SendAfter{Target: 1, Commands: Commands{Increment{}}},
+		})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := h.Pending()
+	if len(pending) != 10 {
+		t.Fatalf("%d delayed messages, want 8 and 2 copies", len(pending))
+	}
+	if last := pending[len(pending)-1]; !last.Due.Equal(functionstest.Epoch.Add(maxDelay)) {
+		t.Errorf("a copy is due at %v, want the longest delay", last.Due)
+	}
+	if err := h.Advance(maxDelay); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := functionstest.StateOf(h, addr(1), Count); n != 6 {
+		t.Errorf("count %d after 4 delayed increments with every 2nd delivered twice, want 6", n)
+	}
+}
+
 func TestWorkerArgsRoundTrip(t *testing.T) {
 	t.Parallel()
 	want := WorkerConfig{Brokers: []string{"a:1", "b:2"}, App: "smoke-x", Partitions: 6, Instance: "w2", DataDir: "/tmp/d w",
-		SessionTimeout: 1500e6, CommitInterval: 50e6, LogLevel: -4}
+		SessionTimeout: 1500e6, CommitInterval: 50e6, LogLevel: -4, MaxDelay: 2500 * time.Millisecond}
 	got, err := ParseWorkerArgs(want.Args())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(want, got, cmp.AllowUnexported(WorkerConfig{})); d != "" {
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(WorkerConfig{}, faults{})); d != "" {
 		t.Errorf("worker config (-want +got):\n%s", d)
 	}
-	for _, args := range [][]string{{"--app=x", "--instance=w1"}, {"--brokers=a:1"}, {"--brokers=a:1", "--app=x", "--instance=w1", "extra"}, {"--nope"}} {
+	for _, args := range [][]string{{"--app=x", "--instance=w1"}, {"--brokers=a:1"}, {"--brokers=a:1", "--app=x", "--instance=w1", "extra"}, {"--nope"},
+		{"--brokers=a:1", "--app=x", "--instance=w1", "--max-delay=-1s"}} {
 		if _, err := ParseWorkerArgs(args); err == nil {
 			t.Errorf("%q: no error", args)
 		}
@@ -172,6 +291,9 @@ func TestConfigValidate(t *testing.T) {
 	if err := valid.Validate(); err != nil {
 		t.Fatalf("default config with a start function: %v", err)
 	}
+	if !valid.Generator.SendAfter || !valid.Generator.SendAfterWithCancellation || valid.MaxDelay != 2*time.Second {
+		t.Errorf("default generator %+v, max delay %v: want delayed messages and cancellation on, up to 2s", valid.Generator, valid.MaxDelay)
+	}
 	tests := []struct {
 		name string
 		edit func(*Config)
@@ -184,7 +306,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no timeout", func(c *Config) { c.Timeout = 0 }},
 		{"short session timeout", func(c *Config) { c.SessionTimeout = 100e6 }},
 		{"bad app", func(c *Config) { c.App = "smoke test" }},
-		{"delayed messages", func(c *Config) { c.Generator.SendAfter = true }},
+		{"async operations", func(c *Config) { c.Generator.AsyncOperations = true }},
+		{"negative max delay", func(c *Config) { c.MaxDelay = -time.Second }},
 		{"no ids", func(c *Config) { c.Generator.IDs = 0 }},
 	}
 	for _, tc := range tests {

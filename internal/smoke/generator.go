@@ -52,24 +52,34 @@ type GeneratorConfig struct {
 	// Weights of the generators.
 	Weights Weights
 
-	// Commands the stateloop runtime cannot run yet. Keep them off until
-	// it can: the smoke function sends such a command to the dead-letter
-	// topic, and the run then fails with a loss.
-	//
-	// TODO(delayed messages): switch SendAfter and
-	// SendAfterWithCancellation on in Config (driver.go) and interpret
-	// them in function.go once the runtime has ctx.SendAfter and
-	// cancellation; AsyncOperations once it has asynchronous operations.
-	SendAfter                 bool
+	// SendAfter generates delayed messages: a SendAfter to a random id
+	// carrying commands one level lower (upstream's SendAfterGen, which
+	// upstream always generates).
+	SendAfter bool
+	// SendAfterWithCancellation generates a SendAfter with a random
+	// cancellation token and no commands, followed by its CancelSendAfter
+	// from the same function (upstream's SendAfterCancellationGen, behind
+	// delayCancellationOpSupported: off by default, on in the embedded smoke
+	// test only).
 	SendAfterWithCancellation bool
-	AsyncOperations           bool
+	// AsyncOperations generates upstream's async operations. The stateloop
+	// runtime has none: keep this off (Config.Validate refuses it). The
+	// smoke function sends such a command to the dead-letter topic, and the
+	// run would then fail with a loss.
+	//
+	// TODO(async operations): interpret them in function.go once the
+	// runtime has them.
+	AsyncOperations bool
 }
 
 // DefaultGeneratorConfig returns the generator of the driver: 128 ids,
-// depth 10, up to 2 commands per level, upstream's weights, only the
-// commands the runtime supports.
+// depth 10, up to 2 commands per level, upstream's weights, every command
+// the runtime supports: delayed messages, and their cancellation too
+// (which upstream's default leaves off), to exercise stateloop's timers;
+// async operations off.
 func DefaultGeneratorConfig() GeneratorConfig {
-	return GeneratorConfig{IDs: 128, Depth: 10, MaxCommandsPerDepth: 3, Weights: DefaultWeights()}
+	return GeneratorConfig{IDs: 128, Depth: 10, MaxCommandsPerDepth: 3, Weights: DefaultWeights(),
+		SendAfter: true, SendAfterWithCancellation: true}
 }
 
 // Validate reports every problem of the configuration at once.

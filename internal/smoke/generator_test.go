@@ -26,9 +26,9 @@ func TestGeneratorIsSeeded(t *testing.T) {
 }
 
 // TestGeneratorMakesOnlySupportedCommands: the default generator makes
-// increments, sends and egress records only (the runtime has no delayed
-// messages or async operations), respects the depth and the id range, and
-// makes every kind it may.
+// increments, sends, delayed messages, cancellation pairs and egress
+// records, no async operations (the runtime has none), respects the depth
+// and the id range, and makes every kind it may.
 func TestGeneratorMakesOnlySupportedCommands(t *testing.T) {
 	t.Parallel()
 	cfg := DefaultGeneratorConfig()
@@ -45,8 +45,14 @@ func TestGeneratorMakesOnlySupportedCommands(t *testing.T) {
 		if len(cs) == 0 {
 			t.Fatalf("empty command list at depth %d", depth)
 		}
-		if len(cs) > cfg.MaxCommandsPerDepth-1 {
-			t.Fatalf("%d commands at one level, want at most %d", len(cs), cfg.MaxCommandsPerDepth-1)
+		picks := len(cs) // a cancellation pair is one pick
+		for _, c := range cs {
+			if _, ok := c.(CancelSendAfter); ok {
+				picks--
+			}
+		}
+		if picks > cfg.MaxCommandsPerDepth-1 {
+			t.Fatalf("%d picks at one level, want at most %d: %+v", picks, cfg.MaxCommandsPerDepth-1, cs)
 		}
 		for _, c := range cs {
 			switch c := c.(type) {
@@ -60,6 +66,17 @@ func TestGeneratorMakesOnlySupportedCommands(t *testing.T) {
 					t.Fatalf("send to id %d, outside 0 to %d", c.Target, cfg.IDs-1)
 				}
 				visit(c.Commands, depth+1)
+			case SendAfter:
+				if c.Target < 0 || int(c.Target) >= cfg.IDs {
+					t.Fatalf("send after to id %d, outside 0 to %d", c.Target, cfg.IDs-1)
+				}
+				if c.CancellationToken != "" {
+					kinds["cancellation pair"]++ // checked in TestGeneratorCanMakeDelayedAndAsyncCommands
+					continue
+				}
+				kinds["send after"]++
+				visit(c.Commands, depth+1)
+			case CancelSendAfter:
 			default:
 				t.Fatalf("generated %T, which the runtime does not support", c)
 			}
@@ -75,7 +92,7 @@ func TestGeneratorMakesOnlySupportedCommands(t *testing.T) {
 	if maxDepth != cfg.Depth-1 {
 		t.Errorf("deepest nesting %d, want %d", maxDepth, cfg.Depth-1)
 	}
-	for _, k := range []string{"increment", "send", "send egress"} {
+	for _, k := range []string{"increment", "send", "send egress", "send after", "cancellation pair"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s generated in 5000 commands: %v", k, kinds)
 		}
@@ -168,6 +185,20 @@ func TestTrackerFollowsTheCommandTree(t *testing.T) {
 	}
 	if tr.Total() != 6 || tr.Expected(2) != 2 {
 		t.Errorf("total %d, id 2 %d; want 6 and 2", tr.Total(), tr.Expected(2))
+	}
+	// the longest chains: Send, Send to id 1 (2 messages); SendAfter to
+	// id 3 (1 delayed); the cancellation pair leads to no increment
+	if got := tr.Longest(); got != (Chain{Messages: 2, Delayed: 1}) {
+		t.Errorf("longest chain %+v, want 2 messages and 1 delayed", got)
+	}
+	tr.Track(SourceCommand{Commands: Commands{
+		SendAfter{Target: 1, Commands: Commands{Send{Target: 2, Commands: Commands{SendAfter{Target: 3, Commands: Commands{
+			SendAfter{Target: 4, Commands: Commands{SendEgress{}}}, // leads to no increment
+			Increment{},
+		}}}}}},
+	}})
+	if got := tr.Longest(); got != (Chain{Messages: 3, Delayed: 2}) {
+		t.Errorf("longest chain %+v, want 3 messages and 2 delayed", got)
 	}
 }
 

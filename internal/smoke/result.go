@@ -23,8 +23,23 @@ type Result struct {
 	Workers    int
 	// Kills lists the SIGKILLs, in order.
 	Kills []Kill
-	// Rounds of Verify commands sent, and ids Verified.
+	// Rounds of Verify commands sent, and ids Verified: that reported
+	// exactly their expected count.
 	Rounds, Verified int
+	// Delayed is true when the run generated delayed messages, each
+	// delayed up to MaxDelay.
+	Delayed  bool
+	MaxDelay time.Duration
+	// Longest is the longest chain of messages and of delayed messages
+	// from a source command to an increment.
+	Longest Chain
+	// Settle is how long the verification waited, once every id had its
+	// count, for delayed messages delivered twice to show (see
+	// Config.MaxDelay); 0 without delayed messages. AllMatched is when
+	// every id had its count (since the start), Confirmed how many ids
+	// then reported it again in answer to a Verify sent after the wait.
+	Settle, AllMatched time.Duration
+	Confirmed          int
 	// ProduceTime is the time from the first command to the last
 	// acknowledgement (and the last kill); VerifyTime from then to the end
 	// of verification.
@@ -55,6 +70,11 @@ func (c IDCount) String() string {
 	if !c.Reported {
 		return fmt.Sprintf("id %d: no result (expected %d)", c.ID, c.Expected)
 	}
+	if c.Actual == c.Expected {
+		// it had its count but did not report it again after the wait
+		// for delayed messages
+		return fmt.Sprintf("id %d: %d of %d, then no answer after the wait for delayed messages", c.ID, c.Actual, c.Expected)
+	}
 	return fmt.Sprintf("id %d: %d of %d", c.ID, c.Actual, c.Expected)
 }
 
@@ -66,11 +86,19 @@ type DuplicateError struct {
 	// a command may still have been written, which would explain an
 	// over-count.
 	ProduceErrors int
+	// AfterAllMatched is true when the over-count came after every id had
+	// reported its expected count, while the driver waited for delayed
+	// messages: a late duplicate, such as a delayed message delivered
+	// twice.
+	AfterAllMatched bool
 }
 
 func (e *DuplicateError) Error() string {
 	msg := fmt.Sprintf("smoke: duplicate: id %d reported count %d, expected %d: an effect happened more than once",
 		e.ID, e.Actual, e.Expected)
+	if e.AfterAllMatched {
+		msg += " (after every id had reported its expected count: a late duplicate, such as a delayed message delivered twice)"
+	}
 	if e.ProduceErrors > 0 {
 		msg += fmt.Sprintf(" (note: %d produces failed; a failed produce may have been written anyway)", e.ProduceErrors)
 	}
@@ -137,7 +165,18 @@ func (r *run) summary(err error) {
 		fmt.Fprintf(r.out, " (%s)", strings.Join(kills, ", "))
 	}
 	fmt.Fprintln(r.out)
-	fmt.Fprintf(r.out, "  verification: %d of %d ids reported exactly their expected count; %d rounds of Verify commands\n", res.Verified, res.IDs, res.Rounds)
+	if res.Delayed {
+		fmt.Fprintf(r.out, "  delayed messages: up to %v each; the longest chain to an increment: %d delayed messages, %d messages in all\n",
+			res.MaxDelay, res.Longest.Delayed, res.Longest.Messages)
+	} else {
+		fmt.Fprintf(r.out, "  delayed messages: off\n")
+	}
+	fmt.Fprintf(r.out, "  verification: %d of %d ids reported exactly their expected count", res.Verified, res.IDs)
+	if res.AllMatched > 0 {
+		fmt.Fprintf(r.out, " (all by %s); waited %v for delayed messages, then %d of %d confirmed it",
+			clock(res.AllMatched), res.Settle.Round(100*time.Millisecond), res.Confirmed, res.IDs)
+	}
+	fmt.Fprintf(r.out, "; %d rounds of Verify commands\n", res.Rounds)
 	fmt.Fprintf(r.out, "  time: %v (producing %v, verifying %v)\n", res.Elapsed.Round(100*time.Millisecond),
 		res.ProduceTime.Round(100*time.Millisecond), res.VerifyTime.Round(100*time.Millisecond))
 	if err != nil {

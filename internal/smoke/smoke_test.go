@@ -25,6 +25,10 @@ const (
 	// testDuplicateEnv breaks the worker's function on purpose: every n-th
 	// increment counts twice.
 	testDuplicateEnv = "STATELOOP_SMOKE_TEST_DUPLICATE_EVERY"
+	// testDuplicateDelayedEnv breaks it another way: every n-th delayed
+	// message that leads to an increment is delivered twice, the second
+	// time late.
+	testDuplicateDelayedEnv = "STATELOOP_SMOKE_TEST_DUPLICATE_DELAYED_EVERY"
 )
 
 func TestMain(m *testing.M) {
@@ -44,10 +48,12 @@ func testWorker() int {
 	if i := slices.Index(args, "--"); i >= 0 {
 		args = args[i+1:]
 	}
-	dup, _ := strconv.ParseInt(os.Getenv(testDuplicateEnv), 10, 64)
+	var f faults
+	f.duplicateEvery, _ = strconv.ParseInt(os.Getenv(testDuplicateEnv), 10, 64)
+	f.duplicateDelayedEvery, _ = strconv.ParseInt(os.Getenv(testDuplicateDelayedEnv), 10, 64)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	return serveWorker(ctx, args, os.Stdin, os.Stdout, os.Stderr, func(c *WorkerConfig) { c.duplicateEvery = dup })
+	return serveWorker(ctx, args, os.Stdin, os.Stdout, os.Stderr, func(c *WorkerConfig) { c.faults = f })
 }
 
 // testStart starts workers as this test binary, with env added to the
@@ -87,6 +93,7 @@ func testConfig(t *testing.T, brokers ...string) Config {
 	cfg.VerifyInterval = 500 * time.Millisecond
 	cfg.SessionTimeout = time.Second
 	cfg.CommitInterval = 50 * time.Millisecond
+	cfg.MaxDelay = time.Second
 	cfg.DataDir = t.TempDir()
 	cfg.StartWorker = testStart()
 	cfg.Progress = testLog{t}
@@ -108,8 +115,9 @@ func runSmoke(t *testing.T, cfg Config) (Result, string, error) {
 }
 
 // TestRunPassesAcrossKills is the short smoke run: 3,000 commands over 32
-// ids, 2 workers, a random one killed with SIGKILL twice at random moments;
-// every id must report exactly its count.
+// ids, delayed messages and cancellations among them, 2 workers, a random
+// one killed with SIGKILL twice at random moments; every id must report
+// exactly its count, and again after the wait for delayed messages.
 func TestRunPassesAcrossKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes for a smoke run")
@@ -129,7 +137,12 @@ func TestRunPassesAcrossKills(t *testing.T) {
 	if res.Increments < 3000 {
 		t.Errorf("got %d increments expected, want at least one per command", res.Increments)
 	}
-	for _, want := range []string{"stateloop smoke: PASS", "seed 42", "2 killed with SIGKILL", "32 of 32 ids"} {
+	if !res.Delayed || res.Longest.Delayed == 0 || res.Settle == 0 || res.Confirmed != 32 {
+		t.Errorf("got delayed %v, longest chain %+v, settle %v, %d confirmed; want delayed messages on the way to increments, a wait and 32 confirmed",
+			res.Delayed, res.Longest, res.Settle, res.Confirmed)
+	}
+	for _, want := range []string{"stateloop smoke: PASS", "seed 42", "2 killed with SIGKILL", "32 of 32 ids", "delayed messages: up to 1s each",
+		"then 32 of 32 confirmed it"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q", want)
 		}
@@ -160,6 +173,28 @@ func TestRunCatchesDuplicates(t *testing.T) {
 	want := "smoke: duplicate: id " + strconv.Itoa(int(dup.ID)) + " reported count " + strconv.FormatInt(dup.Actual, 10)
 	if !strings.Contains(err.Error(), want) || !strings.Contains(out, "stateloop smoke: FAIL") {
 		t.Errorf("error %q / summary:\n%s\nwant %q and FAIL", err, out, want)
+	}
+}
+
+// TestRunCatchesDuplicatedDelayedMessages: a worker whose function sends
+// every 5th delayed message that leads to an increment twice, the copy
+// with the longest delay (a delayed message delivered twice, late), must
+// make the run fail with the over-count.
+func TestRunCatchesDuplicatedDelayedMessages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes for a smoke run")
+	}
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.Messages, cfg.Rate, cfg.Kills = 500, 0, 0
+	cfg.StartWorker = testStart(testDuplicateDelayedEnv + "=5")
+	res, out, err := runSmoke(t, cfg)
+	var dup *DuplicateError
+	if !errors.As(err, &dup) {
+		t.Fatalf("got error %v, want a *DuplicateError", err)
+	}
+	if dup.Actual <= dup.Expected || res.Passed || !strings.Contains(out, "stateloop smoke: FAIL") {
+		t.Errorf("duplicate error %+v, passed %v, summary:\n%s\nwant actual above expected and FAIL", dup, res.Passed, out)
 	}
 }
 

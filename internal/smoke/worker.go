@@ -32,10 +32,12 @@ type WorkerConfig struct {
 	CommitInterval time.Duration
 	// LogLevel of the processor's log on the worker's standard error.
 	LogLevel slog.Level
+	// MaxDelay is the longest delay of the delayed messages the function
+	// sends (see [Registry]).
+	MaxDelay time.Duration
 
-	// duplicateEvery breaks the function on purpose, for the tests: every
-	// duplicateEvery-th increment of this process adds two.
-	duplicateEvery int64
+	// faults break the function on purpose, for the tests.
+	faults faults
 }
 
 // Args returns the command-line arguments that [ParseWorkerArgs] turns
@@ -50,6 +52,7 @@ func (c WorkerConfig) Args() []string {
 		"--session-timeout=" + c.SessionTimeout.String(),
 		"--commit-interval=" + c.CommitInterval.String(),
 		"--log-level=" + c.LogLevel.String(),
+		"--max-delay=" + c.MaxDelay.String(),
 	}
 }
 
@@ -66,6 +69,7 @@ func ParseWorkerArgs(args []string) (WorkerConfig, error) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 0, "")
 	fs.DurationVar(&c.CommitInterval, "commit-interval", 0, "")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelWarn, "")
+	fs.DurationVar(&c.MaxDelay, "max-delay", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("smoke: worker arguments: %w", err)
 	}
@@ -85,6 +89,9 @@ func ParseWorkerArgs(args []string) (WorkerConfig, error) {
 	if c.App == "" || c.Instance == "" {
 		errs = append(errs, errors.New("smoke: worker: app and instance are required"))
 	}
+	if c.MaxDelay < 0 {
+		errs = append(errs, fmt.Errorf("smoke: worker: max delay %v: must not be negative", c.MaxDelay))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -103,7 +110,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, ready io.Writer, logger *s
 	if cfg.CommitInterval > 0 {
 		opts = append(opts, processor.WithCommitInterval(cfg.CommitInterval))
 	}
-	p, err := processor.New(cfg.Brokers, Topology(cfg.App, cfg.Partitions), newRegistry(cfg.duplicateEvery), opts...)
+	p, err := processor.New(cfg.Brokers, Topology(cfg.App, cfg.Partitions), newRegistry(cfg.MaxDelay, cfg.faults), opts...)
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,13 @@ package gokaview
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -30,7 +34,27 @@ func Table(topo topology.Topology, fn functions.TypeName) goka.Table {
 // it on disk under /tmp/goka/view), the logger or the client id. Run the
 // view and wait for it to recover before reading it.
 func NewView(brokers []string, topo topology.Topology, fn functions.TypeName, opts ...goka.ViewOption) (*goka.View, error) {
-	return goka.NewView(brokers, Table(topo, fn), StateCodec{}, append(Options(), opts...)...)
+	n, err := partitionCount(brokers, string(Table(topo, fn)))
+	if err != nil {
+		return nil, err
+	}
+	opts = append(append(Options(), goka.WithViewHasher(Hasher(n))), opts...)
+	return goka.NewView(brokers, Table(topo, fn), StateCodec{}, opts...)
+}
+
+// partitionCount asks Kafka how many partitions a table has.
+func partitionCount(brokers []string, topic string) (int32, error) {
+	sc, _ := newSettings(nil)
+	client, err := sarama.NewClient(brokers, &sc)
+	if err != nil {
+		return 0, fmt.Errorf("gokaview: connect to Kafka at %s: %w", strings.Join(brokers, ","), err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("gokaview: table %s: %w", topic, err)
+	}
+	return int32(len(parts)), nil
 }
 
 // Option configures [Options], [ConsumerBuilder] and [TopicManagerBuilder].
@@ -264,3 +288,30 @@ type DisplayValue struct {
 	Value     any        `json:"value"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
+
+// Hasher returns Goka's default hasher (FNV-1a, 32 bit), corrected for a
+// table of the given partition count, for goka.WithViewHasher. Goka takes
+// the partition of a key as the absolute value of int32(hash) mod N; for
+// the one hash 0x80000000 that value is negative when N is not a power of
+// two, and a view's Get panics (index out of range). Hasher returns
+// 2^31 mod N for that hash instead, the partition stateloop (and sarama's
+// hash partitioner) give it; every other hash is FNV-1a's.
+func Hasher(partitions int32) func() hash.Hash32 {
+	n := uint32(max(partitions, 0))
+	return func() hash.Hash32 { return &hasher{Hash32: fnv.New32a(), n: n} }
+}
+
+type hasher struct {
+	hash.Hash32
+	n uint32
+}
+
+func (h *hasher) Sum32() uint32 {
+	s := h.Hash32.Sum32()
+	if s == 1<<31 && h.n > 0 {
+		return s % h.n
+	}
+	return s
+}
+
+func (h *hasher) Sum(b []byte) []byte { return binary.BigEndian.AppendUint32(b, h.Sum32()) }

@@ -11,7 +11,7 @@
 #   docker run -e STATELOOP_BROKERS=kafka:9092 stateloop
 #
 # docker-compose.yml builds this image and runs it next to Kafka; see
-# docs/docker.md. deploy/compose_test.go checks this file.
+# docs/docker.md. deploy/dockerfile_test.go checks this file.
 
 # ---- build stage ------------------------------------------------------------
 # The Go version follows the go directive of go.mod.

@@ -1,26 +1,21 @@
 package deploy_test
 
-// Static checks of the deployment files at the root of the repository:
-// docker-compose.yml, Dockerfile and .dockerignore. Nothing here needs a
-// container engine; `docker compose config` runs only where the compose
-// plugin is installed.
+// Static checks of docker-compose.yml at the root of the repository (the
+// Dockerfile and .dockerignore: dockerfile_test.go; the binary and the
+// command lines: binary_test.go; the Python greeter: greeter_python_test.go).
+// Nothing here needs a container engine; `docker compose config` runs only
+// where the compose plugin is installed.
 
 import (
-	"bytes"
-	"context"
-	"debug/elf"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -58,6 +53,7 @@ type composeService struct {
 	Healthcheck   *composeHealthcheck `yaml:"healthcheck"`
 	Restart       string              `yaml:"restart"`
 	NetworkMode   string              `yaml:"network_mode"`
+	Profiles      []string            `yaml:"profiles"`
 }
 
 type composeHealthcheck struct {
@@ -334,15 +330,89 @@ func flagValue(args []string, name string) (string, bool) {
 	return "", false
 }
 
+// envBrokers is the environment variable that gives the default of
+// stateloop's --brokers (app.EnvBrokers).
+const envBrokers = "STATELOOP_BROKERS"
+
+// moduleFlag returns the module file of a stateloop command line: -f FILE,
+// -f=FILE, --module FILE or --module=FILE.
+func moduleFlag(args []string) (string, bool) {
+	if v, ok := flagValue(args, "-f"); ok {
+		return v, true
+	}
+	return flagValue(args, "--module")
+}
+
+// buildOf returns the build context and Dockerfile of a service, relative
+// to the root of the repository; ok is false for a service without build.
+func buildOf(t *testing.T, svc composeService) (dir, dockerfile string, ok bool) {
+	t.Helper()
+	dir, dockerfile = ".", "Dockerfile"
+	switch svc.Build.Kind {
+	case yaml.ScalarNode:
+		dir = svc.Build.Value
+	case yaml.MappingNode:
+		var b struct {
+			Context    string `yaml:"context"`
+			Dockerfile string `yaml:"dockerfile"`
+		}
+		if err := svc.Build.Decode(&b); err != nil {
+			t.Fatalf("build: %v", err)
+		}
+		if b.Context != "" {
+			dir = b.Context
+		}
+		if b.Dockerfile != "" {
+			dockerfile = b.Dockerfile
+		}
+	default:
+		return "", "", false
+	}
+	return filepath.Clean(dir), filepath.Clean(dockerfile), true
+}
+
+// stateloopServices returns the services built from the repository's
+// Dockerfile, the stateloop image.
+func stateloopServices(t *testing.T, cf composeFile) []string {
+	t.Helper()
+	var out []string
+	for _, name := range keys(cf.Services) {
+		if dir, dockerfile, ok := buildOf(t, cf.Services[name]); ok && dir == "." && dockerfile == "Dockerfile" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// hostPath returns the file of the repository (relative to its root) that
+// a service sees at path through one of its bind mounts.
+func hostPath(t *testing.T, svc composeService, p string) (string, bool) {
+	t.Helper()
+	for _, n := range svc.Volumes {
+		v := parseVolume(t, n)
+		if v.typ != "bind" {
+			continue
+		}
+		if rel, err := filepath.Rel(v.target, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return filepath.Clean(filepath.Join(v.source, rel)), true
+		}
+	}
+	return "", false
+}
+
 func TestComposeFile(t *testing.T) {
 	cf := loadCompose(t)
-	for _, name := range []string{"kafka", "stateloop"} {
+	for _, name := range []string{"kafka", "stateloop", pythonService} {
 		if _, ok := cf.Services[name]; !ok {
 			t.Fatalf("docker-compose.yml: no service %q (services: %v)", name, keys(cf.Services))
 		}
 	}
-	kafka, sl := cf.Services["kafka"], cf.Services["stateloop"]
+	kafka := cf.Services["kafka"]
 	kenv := environment(t, kafka.Environment)
+	stateloops := stateloopServices(t, cf)
+	if !slices.Contains(stateloops, "stateloop") {
+		t.Errorf("stateloop: not built from the repository's Dockerfile in context . (services built so: %v)", stateloops)
+	}
 
 	t.Run("kafka image", func(t *testing.T) {
 		repo, tag, _ := strings.Cut(kafka.Image, ":")
@@ -501,83 +571,109 @@ func TestComposeFile(t *testing.T) {
 		}
 	})
 
-	t.Run("stateloop build", func(t *testing.T) {
-		dir, dockerfile := ".", "Dockerfile"
-		switch sl.Build.Kind {
-		case yaml.ScalarNode:
-			dir = sl.Build.Value
-		case yaml.MappingNode:
-			var b struct {
-				Context    string `yaml:"context"`
-				Dockerfile string `yaml:"dockerfile"`
-			}
-			if err := sl.Build.Decode(&b); err != nil {
-				t.Fatalf("stateloop: build: %v", err)
-			}
-			if b.Context != "" {
-				dir = b.Context
-			}
-			if b.Dockerfile != "" {
-				dockerfile = b.Dockerfile
-			}
-		default:
-			t.Fatal("stateloop: no build; it must be built from the repository's Dockerfile")
-		}
-		if filepath.Clean(dir) != "." || filepath.Clean(dockerfile) != "Dockerfile" {
-			t.Errorf("stateloop: builds %s in context %s, want the repository's Dockerfile in context .", dockerfile, dir)
-		}
-	})
-
-	t.Run("stateloop command", func(t *testing.T) {
+	// Every service that runs the stateloop image: stateloop (the
+	// greeter's module) and greeter-go (the Go greeter, in a profile).
+	for _, name := range stateloops {
+		sl := cf.Services[name]
 		cmd := words(sl.Command)
-		if len(cmd) < 2 || cmd[0] != "run" || cmd[1] != "greeter" {
-			t.Errorf("stateloop: command %q, want run greeter ...", cmd)
+
+		t.Run(name+" command", func(t *testing.T) {
+			if len(cmd) < 2 || cmd[0] != "run" {
+				t.Fatalf("%s: command %q, want run APP ... or run -f MODULE ...", name, cmd)
+			}
+			_, hasModule := moduleFlag(cmd)
+			if !hasModule && strings.HasPrefix(cmd[1], "-") {
+				t.Errorf("%s: command %q names neither an application nor a module (-f)", name, cmd)
+			}
+			// The Kafka address: --brokers, else STATELOOP_BROKERS (its
+			// default), else the module file's (checked with the module).
+			brokers, ok := flagValue(cmd, "--brokers")
+			env, envOK := environment(t, sl.Environment)[envBrokers]
+			switch {
+			case ok && envOK && env != brokers:
+				t.Errorf("%s: %s = %q but --brokers %s", name, envBrokers, env, brokers)
+			case !ok && envOK:
+				brokers, ok = env, true
+			}
+			if !ok && !hasModule {
+				t.Errorf("%s: command %q has no --brokers and there is no %s: it would start an embedded broker inside its container", name, cmd, envBrokers)
+			}
+			if ok {
+				adv := listeners(t, "KAFKA_ADVERTISED_LISTENERS", kenv["KAFKA_ADVERTISED_LISTENERS"])
+				advertised := false
+				for _, a := range adv {
+					advertised = advertised || a == brokers
+				}
+				if brokers != "kafka:9092" || !advertised {
+					t.Errorf("%s: brokers %s, want kafka:9092, an advertised listener of kafka (%q)", name, brokers, kenv["KAFKA_ADVERTISED_LISTENERS"])
+				}
+			}
+			if _, ok := flagValue(cmd, "--data-dir"); !ok {
+				t.Errorf("%s: command %q has no --data-dir: the state stores would be in memory and rebuilt on every start", name, cmd)
+			}
+		})
+
+		t.Run(name+" waits for kafka", func(t *testing.T) {
+			if c := dependsOn(t, sl.DependsOn)["kafka"]; c != "service_healthy" {
+				t.Errorf("%s: depends_on kafka with condition %q, want service_healthy", name, c)
+			}
+			if sl.Restart != "unless-stopped" && sl.Restart != "always" {
+				t.Errorf("%s: restart %q, want unless-stopped", name, sl.Restart)
+			}
+		})
+
+		t.Run(name+" scales", func(t *testing.T) {
+			// docker compose up --scale NAME=N: a fixed container name or
+			// host port allows only one container, and instances that
+			// share a data directory share its instance id (and so fence
+			// each other).
+			if sl.ContainerName != "" {
+				t.Errorf("%s: container_name %q allows only one container; --scale needs none", name, sl.ContainerName)
+			}
+			if len(sl.Ports) > 0 {
+				t.Errorf("%s: published ports allow only one container; --scale needs none", name)
+			}
+			dataDir, _ := flagValue(cmd, "--data-dir")
+			for _, n := range sl.Volumes {
+				if v := parseVolume(t, n); v.target == dataDir && v.source != "" {
+					t.Errorf("%s: line %d: %s %s on the data directory %s is shared by every instance under --scale, "+
+						"and instances must not share one (the instance id and the stores are in it); use an anonymous volume (- %s)",
+						name, v.line, v.typ, v.source, dataDir, dataDir)
+				}
+			}
+		})
+	}
+
+	t.Run("stateloop runs the greeter's module", func(t *testing.T) {
+		cmd := words(cf.Services["stateloop"].Command)
+		file, ok := moduleFlag(cmd)
+		if !ok {
+			t.Fatalf("stateloop: command %q, want run -f /module/module.yaml ...", cmd)
 		}
-		brokers, ok := flagValue(cmd, "--brokers")
-		if !ok || brokers != "kafka:9092" {
-			t.Errorf("stateloop: command %q, want --brokers kafka:9092", cmd)
+		host, ok := hostPath(t, cf.Services["stateloop"], file)
+		if !ok {
+			t.Fatalf("stateloop: -f %s is not in a bind mount of the service", file)
 		}
-		adv := listeners(t, "KAFKA_ADVERTISED_LISTENERS", kenv["KAFKA_ADVERTISED_LISTENERS"])
-		advertised := false
-		for _, a := range adv {
-			advertised = advertised || a == brokers
-		}
-		if !advertised {
-			t.Errorf("stateloop: --brokers %s is not an advertised listener of kafka (%q)", brokers, kenv["KAFKA_ADVERTISED_LISTENERS"])
-		}
-		if env, ok := environment(t, sl.Environment)["STATELOOP_BROKERS"]; ok && env != brokers {
-			t.Errorf("stateloop: STATELOOP_BROKERS = %q but --brokers %s", env, brokers)
-		}
-		if _, ok := flagValue(cmd, "--data-dir"); !ok {
-			t.Errorf("stateloop: command %q has no --data-dir: the state stores would be in memory and rebuilt on every start", cmd)
+		if want := filepath.Join("examples", "greeter-python", "module.yaml"); host != want {
+			t.Errorf("stateloop: -f %s is %s of the repository, want %s", file, host, want)
 		}
 	})
 
-	t.Run("stateloop waits for kafka", func(t *testing.T) {
-		if c := dependsOn(t, sl.DependsOn)["kafka"]; c != "service_healthy" {
-			t.Errorf("stateloop: depends_on kafka with condition %q, want service_healthy", c)
-		}
-		if sl.Restart != "unless-stopped" && sl.Restart != "always" {
-			t.Errorf("stateloop: restart %q, want unless-stopped", sl.Restart)
-		}
-	})
-
-	t.Run("stateloop scales", func(t *testing.T) {
-		// docker compose up --scale stateloop=N: a fixed container name or
-		// host port allows only one container, and instances that share a
-		// data directory share its instance id (and so fence each other).
-		if sl.ContainerName != "" {
-			t.Errorf("stateloop: container_name %q allows only one container; --scale needs none", sl.ContainerName)
-		}
-		if len(sl.Ports) > 0 {
-			t.Error("stateloop: published ports allow only one container; --scale needs none")
-		}
-		dataDir, _ := flagValue(words(sl.Command), "--data-dir")
-		for _, n := range sl.Volumes {
-			if v := parseVolume(t, n); v.target == dataDir && v.source != "" {
-				t.Errorf("stateloop: line %d: %s %s on the data directory %s is shared by every instance under --scale, "+
-					"and instances must not share one (the instance id and the stores are in it); use an anonymous volume (- %s)",
-					v.line, v.typ, v.source, dataDir, dataDir)
+	t.Run("bind mounts exist", func(t *testing.T) {
+		for _, name := range keys(cf.Services) {
+			for _, n := range cf.Services[name].Volumes {
+				v := parseVolume(t, n)
+				if v.typ != "bind" {
+					continue
+				}
+				// Without the source, compose creates an empty directory
+				// in its place.
+				if _, err := os.Stat(filepath.Join(root, v.source)); err != nil {
+					t.Errorf("%s: line %d: bind mount %s: %v", name, v.line, v.source, err)
+				}
+				if !strings.HasPrefix(v.source, "./") {
+					t.Errorf("%s: line %d: bind mount %s, want a path in the repository, ./...", name, v.line, v.source)
+				}
 			}
 		}
 	})
@@ -617,492 +713,6 @@ func keys[V any](m map[string]V) []string {
 }
 
 // ---------------------------------------------------------------------------
-// Dockerfile
-
-type instruction struct {
-	cmd  string // upper case
-	args string
-	line int
-}
-
-type stage struct {
-	index int
-	name  string // "" without AS
-	image string
-	instr []instruction
-}
-
-// parseDockerfile splits a Dockerfile into stages of instructions, joining
-// continuation lines and dropping comments.
-func parseDockerfile(t *testing.T, src string) []stage {
-	t.Helper()
-	var stages []stage
-	var cur strings.Builder
-	start := 0
-	lines := strings.Split(src, "\n")
-	for i, l := range lines {
-		trimmed := strings.TrimSpace(l)
-		if cur.Len() == 0 && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
-			continue
-		}
-		if cur.Len() > 0 && strings.HasPrefix(trimmed, "#") {
-			continue // a comment inside a continued instruction
-		}
-		if cur.Len() == 0 {
-			start = i + 1
-		}
-		if s, ok := strings.CutSuffix(trimmed, `\`); ok {
-			cur.WriteString(s + " ")
-			continue
-		}
-		cur.WriteString(trimmed)
-		cmd, args, _ := strings.Cut(cur.String(), " ")
-		cur.Reset()
-		in := instruction{cmd: strings.ToUpper(cmd), args: strings.TrimSpace(args), line: start}
-		if in.cmd == "FROM" {
-			f := strings.Fields(in.args)
-			for len(f) > 0 && strings.HasPrefix(f[0], "--") {
-				f = f[1:]
-			}
-			st := stage{index: len(stages)}
-			if len(f) > 0 {
-				st.image = f[0]
-			}
-			if len(f) == 3 && strings.EqualFold(f[1], "AS") {
-				st.name = f[2]
-			} else if len(f) != 1 {
-				t.Errorf("Dockerfile line %d: FROM %s: want FROM IMAGE [AS NAME]", in.line, in.args)
-			}
-			stages = append(stages, st)
-			continue
-		}
-		if len(stages) == 0 {
-			if in.cmd != "ARG" {
-				t.Errorf("Dockerfile line %d: %s before the first FROM", in.line, in.cmd)
-			}
-			continue
-		}
-		stages[len(stages)-1].instr = append(stages[len(stages)-1].instr, in)
-	}
-	if cur.Len() > 0 {
-		t.Errorf("Dockerfile: ends in a continued line")
-	}
-	return stages
-}
-
-// execForm parses the JSON array of an exec-form instruction.
-func execForm(in instruction) ([]string, error) {
-	var args []string
-	if err := json.Unmarshal([]byte(in.args), &args); err != nil {
-		return nil, fmt.Errorf("Dockerfile line %d: %s %s: want the exec form, a JSON array of strings (the final image has no shell): %v",
-			in.line, in.cmd, in.args, err)
-	}
-	return args, nil
-}
-
-// copyArgs splits a COPY into its flags and paths.
-func copyArgs(in instruction) (flags map[string]string, srcs []string, dest string) {
-	flags = map[string]string{}
-	f := strings.Fields(in.args)
-	for len(f) > 0 && strings.HasPrefix(f[0], "--") {
-		k, v, _ := strings.Cut(strings.TrimPrefix(f[0], "--"), "=")
-		flags[k] = v
-		f = f[1:]
-	}
-	if strings.HasPrefix(strings.Join(f, " "), "[") {
-		_ = json.Unmarshal([]byte(strings.Join(f, " ")), &f)
-	}
-	if len(f) == 0 {
-		return flags, nil, ""
-	}
-	return flags, f[:len(f)-1], f[len(f)-1]
-}
-
-// goVersion returns the major.minor of go.mod's go directive.
-func goVersion(t *testing.T) string {
-	t.Helper()
-	for _, l := range strings.Split(string(readFile(t, "go.mod")), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "go "); ok {
-			parts := strings.Split(strings.TrimSpace(v), ".")
-			if len(parts) >= 2 {
-				return parts[0] + "." + parts[1]
-			}
-		}
-	}
-	t.Fatal("go.mod has no go directive")
-	return ""
-}
-
-var (
-	leadingVersion = regexp.MustCompile(`^(\d+)\.(\d+)`)
-	cgoDisabled    = regexp.MustCompile(`\bCGO_ENABLED[= ]0\b`)
-	shellSeparator = regexp.MustCompile(`&&|;|\|\|`)
-)
-
-// dockerfileFacts is what the checks of the Dockerfile found.
-type dockerfileFacts struct {
-	binary  string   // path of the binary in the final image
-	cmd     []string // CMD
-	volumes []string // VOLUME of the final stage
-}
-
-func checkDockerfile(t *testing.T) dockerfileFacts {
-	t.Helper()
-	var facts dockerfileFacts
-	stages := parseDockerfile(t, string(readFile(t, "Dockerfile")))
-	if len(stages) < 2 {
-		t.Fatalf("Dockerfile: %d stages, want a builder stage and a final stage", len(stages))
-	}
-
-	// every COPY --from names an earlier stage
-	for i, st := range stages {
-		for _, in := range st.instr {
-			if in.cmd != "COPY" {
-				continue
-			}
-			flags, _, _ := copyArgs(in)
-			from, ok := flags["from"]
-			if !ok {
-				continue
-			}
-			found := false
-			for _, prev := range stages[:i] {
-				found = found || from == prev.name || from == strconv.Itoa(prev.index)
-			}
-			if !found {
-				t.Errorf("Dockerfile line %d: COPY --from=%s: no earlier stage has that name or index", in.line, from)
-			}
-		}
-	}
-
-	// the builder: golang matching go.mod, modules cached, a static build
-	builder := stages[0]
-	repo, tag, _ := strings.Cut(builder.image, ":")
-	if repo != "golang" && repo != "docker.io/library/golang" {
-		t.Errorf("Dockerfile: the first stage is FROM %s, want the builder FROM golang:%s", builder.image, goVersion(t))
-	} else if m := leadingVersion.FindStringSubmatch(tag); m == nil || m[1]+"."+m[2] != goVersion(t) {
-		t.Errorf("Dockerfile: the builder is FROM %s, want golang:%s (the go directive of go.mod)", builder.image, goVersion(t))
-	}
-	if builder.name == "" {
-		t.Errorf("Dockerfile: the builder stage has no name (FROM golang:... AS builder)")
-	}
-	cgoEnv := false
-	var copyMod, download, copyAll, build int
-	output := ""
-	for i, in := range builder.instr {
-		switch in.cmd {
-		case "ENV", "ARG":
-			if cgoDisabled.MatchString(in.args) {
-				cgoEnv = true
-			}
-		case "COPY":
-			_, srcs, _ := copyArgs(in)
-			switch {
-			case slices.Contains(srcs, "go.mod") && slices.Contains(srcs, "go.sum") && copyMod == 0:
-				copyMod = i + 1
-			case slices.Contains(srcs, "."):
-				copyAll = i + 1
-			}
-		case "RUN":
-			for _, c := range shellSeparator.Split(in.args, -1) {
-				f := strings.Fields(c)
-				j := slices.Index(f, "go")
-				if j < 0 || j+1 >= len(f) {
-					continue
-				}
-				switch f[j+1] {
-				case "mod":
-					if j+2 < len(f) && f[j+2] == "download" && download == 0 {
-						download = i + 1
-					}
-				case "build":
-					build = i + 1
-					if !cgoEnv && !slices.Contains(f[:j], "CGO_ENABLED=0") {
-						t.Errorf("Dockerfile line %d: %s: without CGO_ENABLED=0 the binary needs the libc of the builder, which the final image does not have", in.line, strings.TrimSpace(c))
-					}
-					if !slices.Contains(f[j:], "./cmd/stateloop") {
-						t.Errorf("Dockerfile line %d: %s: does not build ./cmd/stateloop", in.line, strings.TrimSpace(c))
-					}
-					if o, ok := flagValue(f[j:], "-o"); ok {
-						output = o
-					} else {
-						t.Errorf("Dockerfile line %d: %s: no -o PATH", in.line, strings.TrimSpace(c))
-					}
-				}
-			}
-		}
-	}
-	switch {
-	case build == 0:
-		t.Errorf("Dockerfile: the builder stage has no RUN ... go build")
-	case copyMod == 0 || download == 0:
-		t.Errorf("Dockerfile: the builder stage does not COPY go.mod go.sum and RUN go mod download (the cached module layer)")
-	case !(copyMod < download && download < copyAll && copyAll < build):
-		t.Errorf("Dockerfile: the builder stage must COPY go.mod go.sum, RUN go mod download, COPY . . and build, in that order (instructions %d, %d, %d, %d)",
-			copyMod, download, copyAll, build)
-	}
-
-	// the final stage: the binary copied from the builder, run as non-root
-	final := stages[len(stages)-1]
-	if strings.HasPrefix(final.image, "golang") {
-		t.Errorf("Dockerfile: the final stage is FROM %s; it should be a small image without the Go toolchain", final.image)
-	}
-	var entrypoint []string
-	user := ""
-	for _, in := range final.instr {
-		var err error
-		switch in.cmd {
-		case "COPY":
-			flags, srcs, dest := copyArgs(in)
-			if flags["from"] != "" && (flags["from"] == builder.name || flags["from"] == "0") && slices.Contains(srcs, output) {
-				facts.binary = dest
-				if strings.HasSuffix(dest, "/") {
-					facts.binary = path.Join(dest, path.Base(output))
-				}
-			}
-		case "ENTRYPOINT":
-			entrypoint, err = execForm(in)
-		case "CMD":
-			facts.cmd, err = execForm(in)
-		case "VOLUME":
-			var v []string
-			if strings.HasPrefix(in.args, "[") {
-				v, err = execForm(in)
-			} else {
-				v = strings.Fields(in.args)
-			}
-			facts.volumes = append(facts.volumes, v...)
-		case "USER":
-			user = in.args
-		}
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	if facts.binary == "" {
-		t.Errorf("Dockerfile: the final stage does not COPY --from=%s %s (the binary the builder makes)", builder.name, output)
-	}
-	if len(entrypoint) != 1 || entrypoint[0] != facts.binary {
-		t.Errorf("Dockerfile: ENTRYPOINT %q, want [%q], the binary", entrypoint, facts.binary)
-	}
-	if u, _, _ := strings.Cut(user, ":"); !strings.HasSuffix(final.image, ":nonroot") && (u == "" || u == "root" || u == "0") {
-		t.Errorf("Dockerfile: the final stage runs as root (USER %q); want a non-root user", user)
-	}
-	dataDir, ok := flagValue(facts.cmd, "--data-dir")
-	if !ok {
-		t.Errorf("Dockerfile: CMD %q has no --data-dir", facts.cmd)
-	} else if !slices.Contains(facts.volumes, dataDir) {
-		t.Errorf("Dockerfile: CMD --data-dir %s is not a VOLUME (volumes: %q)", dataDir, facts.volumes)
-	}
-	return facts
-}
-
-func TestDockerfile(t *testing.T) {
-	facts := checkDockerfile(t)
-
-	// The compose file runs the image with its own command: its data
-	// directory must be the image's volume too.
-	sl := loadCompose(t).Services["stateloop"]
-	dataDir, _ := flagValue(words(sl.Command), "--data-dir")
-	if dataDir != "" && !slices.Contains(facts.volumes, dataDir) {
-		t.Errorf("docker-compose.yml: stateloop --data-dir %s is not a VOLUME of the Dockerfile (%q)", dataDir, facts.volumes)
-	}
-}
-
-// ---------------------------------------------------------------------------
-// .dockerignore
-
-// ignorePattern is one line of a .dockerignore.
-type ignorePattern struct {
-	re      *regexp.Regexp
-	exclude bool // false for a !exception
-}
-
-// parseDockerignore reads .dockerignore patterns as the docker builder
-// does: paths relative to the context, Go filepath.Match syntax plus **,
-// and a pattern also excludes everything under a directory it matches.
-func parseDockerignore(src string) []ignorePattern {
-	var out []ignorePattern
-	for _, l := range strings.Split(src, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		p := ignorePattern{exclude: true}
-		if s, ok := strings.CutPrefix(l, "!"); ok {
-			p.exclude, l = false, strings.TrimSpace(s)
-		}
-		l = strings.TrimPrefix(path.Clean("/"+l), "/")
-		var re strings.Builder
-		re.WriteString("^")
-		for i := 0; i < len(l); i++ {
-			switch c := l[i]; {
-			case strings.HasPrefix(l[i:], "**/"):
-				re.WriteString("(.*/)?")
-				i += 2
-			case strings.HasPrefix(l[i:], "**"):
-				re.WriteString(".*")
-				i++
-			case c == '*':
-				re.WriteString("[^/]*")
-			case c == '?':
-				re.WriteString("[^/]")
-			case c == '[':
-				j := strings.IndexByte(l[i:], ']')
-				if j < 0 {
-					re.WriteString(`\[`)
-					continue
-				}
-				re.WriteString(l[i : i+j+1])
-				i += j
-			default:
-				re.WriteString(regexp.QuoteMeta(string(c)))
-			}
-		}
-		re.WriteString("(/.*)?$")
-		p.re = regexp.MustCompile(re.String())
-		out = append(out, p)
-	}
-	return out
-}
-
-// ignored reports whether the build context leaves out file (a slash
-// separated path relative to the context): the last pattern that matches
-// decides.
-func ignored(patterns []ignorePattern, file string) bool {
-	excluded := false
-	for _, p := range patterns {
-		if p.re.MatchString(file) {
-			excluded = p.exclude
-		}
-	}
-	return excluded
-}
-
-func TestDockerignore(t *testing.T) {
-	patterns := parseDockerignore(string(readFile(t, ".dockerignore")))
-	for _, f := range []string{".git/HEAD", "stateloop-data/instance-id", "cmd/stateloop/stateloop.test"} {
-		if !ignored(patterns, f) {
-			t.Errorf(".dockerignore: %s is sent to the builder; leave it out", f)
-		}
-	}
-
-	// The build needs go.mod, go.sum and every file of every package of
-	// this module that the binary is built from.
-	need := []string{"go.mod", "go.sum"}
-	out, err := exec.Command("go", "list", "-deps",
-		"-f", `{{if .Module}}{{if .Module.Main}}{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{end}}{{end}}`,
-		"../cmd/stateloop").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	abs, err := filepath.Abs(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range strings.Fields(string(out)) {
-		rel, err := filepath.Rel(abs, f)
-		if err != nil || strings.HasPrefix(rel, "..") {
-			t.Fatalf("%s is not in the repository %s", f, abs)
-		}
-		need = append(need, filepath.ToSlash(rel))
-	}
-	if len(need) < 10 {
-		t.Fatalf("go list found only %q", need)
-	}
-	for _, f := range need {
-		if ignored(patterns, f) {
-			t.Errorf(".dockerignore leaves out %s, which the Dockerfile's go build needs", f)
-		}
-	}
-}
-
-func TestDockerignoreMatcher(t *testing.T) {
-	patterns := parseDockerignore("# comment\n.git\n*.test\n**/tmp\ndocs\n!docs/keep.md\n/bin\n")
-	for f, want := range map[string]bool{
-		".git/objects/ab":       true,
-		"a.test":                true,
-		"cmd/stateloop/x.test":  false, // *.test matches at the root only
-		"tmp/x":                 true,
-		"a/b/tmp":               true,
-		"docs/docker.md":        true,
-		"docs/keep.md":          false,
-		"bin/stateloop":         true,
-		"cmd/stateloop/main.go": false,
-		"go.mod":                false,
-	} {
-		if got := ignored(patterns, f); got != want {
-			t.Errorf("ignored(%s) = %v, want %v", f, got, want)
-		}
-	}
-}
-
-// ---------------------------------------------------------------------------
-// The binary
-
-// TestBinaryBuildsStatic builds ./cmd/stateloop as the Dockerfile does and
-// checks that the result is static (it runs on distroless/static, which has
-// no libc) and accepts the commands and flags that the Dockerfile and the
-// compose file give it.
-func TestBinaryBuildsStatic(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "stateloop")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/stateloop")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("CGO_ENABLED=0 go build -trimpath ./cmd/stateloop: %v\n%s", err, out)
-	}
-
-	f, err := elf.Open(bin)
-	if err != nil {
-		t.Fatalf("the binary is not an ELF file: %v", err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Error("the binary has a dynamic loader (PT_INTERP): it is not static and would not start on distroless/static")
-		}
-	}
-	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
-		t.Errorf("the binary links shared libraries %q", libs)
-	}
-
-	run := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		var out bytes.Buffer
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("stateloop %s: %v\n%s", strings.Join(args, " "), err, out.String())
-		}
-		return out.String()
-	}
-	if out := run("version"); !strings.HasPrefix(out, "stateloop ") {
-		t.Errorf("stateloop version: %q", out)
-	}
-
-	// every flag of the image's CMD and of the compose command exists
-	sl := loadCompose(t).Services["stateloop"]
-	for _, args := range [][]string{checkDockerfile(t).cmd, words(sl.Command)} {
-		if len(args) < 2 || args[0] != "run" {
-			t.Errorf("command %q: want run APP ...", args)
-			continue
-		}
-		help := run(args[0], "--help")
-		if !strings.Contains(help, "\n  "+args[1]+" ") {
-			t.Errorf("command %q: %s is not a built-in application of stateloop run:\n%s", args, args[1], help)
-		}
-		for _, a := range args[2:] {
-			if name, _, _ := strings.Cut(a, "="); strings.HasPrefix(name, "--") && !strings.Contains(help, " "+name+" ") {
-				t.Errorf("command %q: stateloop run has no flag %s", args, name)
-			}
-		}
-	}
-}
-
-// ---------------------------------------------------------------------------
 // docker compose config
 
 // TestComposeConfig runs `docker compose config -q`, which validates the
@@ -1118,12 +728,23 @@ func TestComposeConfig(t *testing.T) {
 			err, strings.TrimSpace(string(out)))
 		return
 	}
-	cmd := exec.Command("docker", "compose", "-f", "docker-compose.yml", "config", "-q")
-	cmd.Dir = root
-	// the checks above assume the defaults of ${VAR:-default}
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "KAFKA_HOST_PORT=") })
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("docker compose -f docker-compose.yml config -q: %v\n%s", err, out)
+	// Once as `docker compose up` reads it, once with every profile (the
+	// Go greeter's).
+	for _, args := range [][]string{
+		{"compose", "-f", "docker-compose.yml", "config", "-q"},
+		{"compose", "-f", "docker-compose.yml", "--profile", "*", "config", "-q"},
+	} {
+		cmd := exec.Command("docker", args...)
+		cmd.Dir = root
+		// the checks above assume the defaults of ${VAR:-default}, and
+		// no profiles chosen by the environment
+		cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+			return strings.HasPrefix(kv, "KAFKA_HOST_PORT=") || strings.HasPrefix(kv, "COMPOSE_PROFILES=")
+		})
+		line := "docker " + strings.Join(args, " ")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, out)
+		}
+		t.Logf("%s: valid", line)
 	}
-	t.Log("docker compose -f docker-compose.yml config -q: valid")
 }

@@ -1,0 +1,551 @@
+package greeterpython_test
+
+// The README's run without Docker, for real: greeter.py from a virtualenv
+// with the pinned SDK, and stateloop (app.Run, as `stateloop run -f` runs
+// it) with this directory's module files, against an in-process Kafka
+// broker. Nothing is skipped: without python3 the test fails and says what
+// to install.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/kafkaread"
+	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/topology"
+	"github.com/stateloop/stateloop/topology/module"
+)
+
+const (
+	appName        = "greeter-python" // the consumerGroupId of the module files
+	namesTopic     = "names"
+	greetingsTopic = "greetings"
+)
+
+// greeting is greeter.py's greeting of a name on its visits-th visit.
+func greeting(name string, visits int) string {
+	return fmt.Sprintf("Hello %s, this is visit %d (greeted by Python)", name, visits)
+}
+
+// TestGreeterPython runs each module file with greeter.py: the names of two
+// runs of the application on one data directory, the second with the
+// counts going on from the first, every greeting exactly once.
+func TestGreeterPython(t *testing.T) {
+	python := installPython(t)
+	svc := startGreeter(t, python)
+
+	for _, tc := range []struct {
+		name string
+		file string
+		// hosts maps what the file names to the test's addresses; "" is
+		// replaced by the broker's address.
+		hosts map[string]string
+		// brokers: pass the broker as --brokers (the file names none).
+		brokers bool
+	}{
+		{
+			// README: `go run ./cmd/stateloop run -f examples/greeter-python/module-local.yaml`
+			name:    "module-local.yaml",
+			file:    "module-local.yaml",
+			hosts:   map[string]string{"http://127.0.0.1:8000/": svc.url + "/"},
+			brokers: true,
+		},
+		{
+			// docker-compose.yml: the same module with the compose hosts;
+			// Run takes the Kafka address from the file.
+			name:  "module.yaml",
+			file:  "module.yaml",
+			hosts: map[string]string{"http://greeter-python:8000/": svc.url + "/", "kafka:9092": ""},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			brokers := kafkatest.StartKfake(t)
+			client := newClient(t, brokers)
+
+			src, err := os.ReadFile(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := string(src)
+			for from, to := range tc.hosts {
+				if to == "" {
+					to = strings.Join(brokers, ",")
+				}
+				if !strings.Contains(text, from) {
+					t.Fatalf("%s does not name %s", tc.file, from)
+				}
+				text = strings.ReplaceAll(text, from, to)
+			}
+			dir := t.TempDir()
+			path := filepath.Join(dir, tc.file)
+			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			flags := app.Flags{DataDir: filepath.Join(dir, "data"), LogLevel: "warn", ModuleFile: path}
+			if tc.brokers {
+				flags.Brokers = brokers
+			}
+
+			want := map[string][]string{}
+			for run, names := range [][]string{{"Alice", "Bob", "Alice"}, {"Alice", "Carol", "Bob"}} {
+				out, runErr, stop := startApp(t, flags)
+				waitForOutput(t, out, runErr, "application "+appName+" ready")
+				if !tc.brokers && !strings.Contains(out.String(), "using the Kafka address that "+path+" names: "+strings.Join(brokers, ",")) {
+					t.Errorf("run %d: Run did not take the Kafka address from the file; output:\n%s", run+1, out)
+				}
+				produce(t, client, names)
+				n := 0
+				for _, name := range names {
+					want[name] = append(want[name], greeting(name, len(want[name])+1))
+				}
+				for _, g := range want {
+					n += len(g)
+				}
+				waitForRecords(t, client, n)
+				stop()
+				if err := <-runErr; err != nil {
+					t.Fatalf("run %d: Run: %v\noutput:\n%s", run+1, err, out)
+				}
+				// Everything is committed now: each name's greetings, in
+				// order, each once.
+				if diff := cmp.Diff(want, readGreetings(t, client)); diff != "" {
+					t.Errorf("run %d: greetings by name (-want +got):\n%s", run+1, diff)
+				}
+				if t.Failed() {
+					t.Logf("run %d: output of Run:\n%s", run+1, out)
+					return
+				}
+			}
+			if dlq := kafkatest.ReadCommitted(t, client, appName+"-dlq"); len(dlq) != 0 {
+				t.Errorf("%d dead letters, want none: %q", len(dlq), dlq)
+			}
+		})
+	}
+}
+
+// TestModuleFilesAgree: module-local.yaml is module.yaml with other hosts.
+func TestModuleFilesAgree(t *testing.T) {
+	compose, err := module.ParseFile("module.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := module.ParseFile("module-local.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*module.Module{compose, local} {
+		if len(m.Warnings) > 0 {
+			t.Errorf("%s: warnings %v", m.File, m.Warnings)
+		}
+		if u := m.UnboundTargets(); len(u) > 0 {
+			t.Errorf("%s: targets %v are served by no endpoint", m.File, u)
+		}
+	}
+	if diff := cmp.Diff(compose.Topology(appName), local.Topology(appName)); diff != "" {
+		t.Errorf("the topologies of module.yaml and module-local.yaml differ (-module.yaml +module-local.yaml):\n%s", diff)
+	}
+	want := topology.Topology{
+		App:       appName,
+		Functions: []functions.TypeName{"greeter.fns/greet"},
+		Ingresses: []topology.Ingress{{Topic: namesTopic, ValueType: "greeter.types/name", Targets: []functions.TypeName{"greeter.fns/greet"}}},
+		Egresses:  []topology.Egress{{ID: "greeter.io/greetings"}},
+	}
+	if diff := cmp.Diff(want, compose.Topology(appName)); diff != "" {
+		t.Errorf("module.yaml (-want +got):\n%s", diff)
+	}
+	for _, m := range []*module.Module{compose, local} {
+		if len(m.Ingresses) != 1 || m.Ingresses[0].ConsumerGroupID != appName {
+			t.Errorf("%s: want one ingress with consumerGroupId %s", m.File, appName)
+		}
+	}
+	urls := map[string]string{}
+	for _, m := range []*module.Module{compose, local} {
+		e, ok := m.EndpointFor("greeter.fns/greet")
+		if !ok {
+			t.Fatalf("%s: no endpoint for greeter.fns/greet", m.File)
+		}
+		urls[m.File] = e.URLFor("greeter.fns/greet")
+	}
+	if diff := cmp.Diff(map[string]string{
+		"module.yaml":       "http://greeter-python:8000/statefun",
+		"module-local.yaml": "http://127.0.0.1:8000/statefun",
+	}, urls); diff != "" {
+		t.Errorf("endpoint URLs (-want +got):\n%s", diff)
+	}
+	for _, in := range compose.Ingresses {
+		if !slices.Equal(in.Address, []string{"kafka:9092"}) {
+			t.Errorf("module.yaml: ingress %s address %q, want kafka:9092", in.ID, in.Address)
+		}
+	}
+	for _, e := range compose.Egresses {
+		if !slices.Equal(e.Address, []string{"kafka:9092"}) {
+			t.Errorf("module.yaml: egress %s address %q, want kafka:9092", e.ID, e.Address)
+		}
+	}
+	// No address: stateloop uses the embedded broker, or --brokers.
+	for _, in := range local.Ingresses {
+		if len(in.Address) > 0 {
+			t.Errorf("module-local.yaml: ingress %s names Kafka at %q; without an address stateloop starts its embedded broker", in.ID, in.Address)
+		}
+	}
+	for _, e := range local.Egresses {
+		if len(e.Address) > 0 {
+			t.Errorf("module-local.yaml: egress %s names Kafka at %q; without an address stateloop starts its embedded broker", e.ID, e.Address)
+		}
+	}
+}
+
+// TestRequirementsMatchInterop: the example pins what the interop tests
+// test, package for package.
+func TestRequirementsMatchInterop(t *testing.T) {
+	pins := func(file string) []string {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if diff := cmp.Diff(pins("../../internal/interop/python/requirements.txt"), pins("requirements.txt")); diff != "" {
+		t.Errorf("requirements.txt differs from internal/interop/python/requirements.txt (-interop +example):\n%s", diff)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The Python service
+
+// envCache overrides the cache directory of the virtualenv; the interop
+// tests use the same variable.
+const envCache = "STATELOOP_INTEROP_CACHE"
+
+// installPython returns the python of a virtualenv with the packages of
+// requirements.txt. It is made once per machine, in a cache directory named
+// after a hash of requirements.txt and of the interpreter's version, and
+// moved into place only when complete.
+func installPython(t *testing.T) string {
+	t.Helper()
+	python3, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 not found on PATH; the test needs Python 3.11 or later with venv and pip " +
+			"(Debian/Ubuntu: apt-get install python3 python3-venv python3-pip; or https://www.python.org/downloads/)")
+	}
+	out, err := exec.Command(python3, "-c", "import sys; print(sys.version_info[0], sys.version_info[1]); print(sys.version)").Output()
+	if err != nil {
+		t.Fatalf("%s does not run: %v", python3, err)
+	}
+	first, version, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	var major, minor int
+	if _, err := fmt.Sscan(first, &major, &minor); err != nil || major < 3 || (major == 3 && minor < 11) {
+		t.Fatalf("%s is Python %s; the pinned packages need Python 3.11 or later (https://www.python.org/downloads/)", python3, version)
+	}
+	req, err := filepath.Abs("requirements.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(append(b, "\x00"+version...))
+	root := os.Getenv(envCache)
+	if root == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			t.Fatalf("no cache directory for the virtualenv: %v; set %s (or XDG_CACHE_HOME, or HOME) to a writable directory", err, envCache)
+		}
+		root = filepath.Join(dir, "stateloop", "interop")
+	}
+	dir := filepath.Join(root, "greeter-py-"+hex.EncodeToString(h[:])[:16])
+	const marker = ".stateloop-complete"
+	py := filepath.Join(dir, "bin", "python")
+	if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
+		t.Logf("using the virtualenv cached in %s", dir)
+		return py
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatalf("create the cache directory: %v; set %s to a writable directory", err, envCache)
+	}
+	tmp, err := os.MkdirTemp(root, "greeter-py.tmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
+	t.Logf("installing the StateFun Python SDK into %s (first run only)", dir)
+	tpy := filepath.Join(tmp, "bin", "python")
+	for _, step := range []struct {
+		argv []string
+		hint string
+	}{
+		{[]string{python3, "-m", "venv", tmp}, "install the venv module (Debian/Ubuntu: apt-get install python3-venv)"},
+		{[]string{tpy, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-r", req},
+			"pip install needs PyPI (or a mirror set with PIP_INDEX_URL)"},
+		{[]string{tpy, "-c", "import statefun, aiohttp"}, "the packages do not import"},
+	} {
+		if out, err := exec.Command(step.argv[0], step.argv[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s\n%s", strings.Join(step.argv, " "), err, step.hint, out)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, marker), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(filepath.Join(dir, marker)); serr != nil {
+			t.Fatalf("move the virtualenv into place: %v", err)
+		}
+		// another test run installed it meanwhile
+	}
+	// A virtualenv's scripts name its directory, but python itself runs
+	// from anywhere: the move is fine for what the test runs.
+	return py
+}
+
+// greeterService is greeter.py running on a port of 127.0.0.1.
+type greeterService struct {
+	url string // http://127.0.0.1:PORT
+}
+
+// startGreeter starts greeter.py on a free port and waits until it answers
+// GET /health. It exits when its standard input closes: at the end of the
+// test, or when the test binary dies. Its output is logged if the test
+// fails.
+func startGreeter(t *testing.T, python string) greeterService {
+	t.Helper()
+	var lastErr error
+	for try := 0; try < 3; try++ { // the free port may be taken before the service binds it
+		s, err := tryStartGreeter(t, python)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatalf("start greeter.py: %v", lastErr)
+	return greeterService{}
+}
+
+func tryStartGreeter(t *testing.T, python string) (greeterService, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(python, "greeter.py", "--port", strconv.Itoa(port), "--stop-on-stdin-eof")
+	out := &kafkatest.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return greeterService{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return greeterService{}, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			stdin.Close()
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+		})
+	}
+	s := greeterService{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	c := http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := c.Get(s.url + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			stop()
+			return s, fmt.Errorf("greeter.py exited before answering (%v); its output:\n%s", err, out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return s, fmt.Errorf("greeter.py does not answer on %s/health after 30s; its output:\n%s", s.url, out)
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("output of greeter.py:\n%s", out)
+		}
+	})
+	return s, nil
+}
+
+// ---------------------------------------------------------------------------
+// stateloop and Kafka
+
+// startApp runs app.Run as `stateloop run -f` does: no Go functions, the
+// application's name from the module file. stop cancels it; Run's error
+// arrives on the channel.
+func startApp(t *testing.T, f app.Flags) (*kafkatest.SyncBuffer, <-chan error, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &kafkatest.SyncBuffer{}
+	runErr := make(chan error, 1)
+	done := make(chan struct{})
+	build := func() (topology.Topology, *functions.Registry) { return topology.Topology{}, functions.NewRegistry() }
+	go func() {
+		defer close(done)
+		runErr <- app.Run(ctx, f, build, out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return 30s after its context was cancelled")
+		}
+	})
+	return out, runErr, cancel
+}
+
+// waitForOutput waits until Run prints want.
+func waitForOutput(t *testing.T, out *kafkatest.SyncBuffer, runErr <-chan error, want string) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		select {
+		case err := <-runErr:
+			t.Fatalf("Run returned %v before printing %q; output:\n%s", err, want, out)
+		case <-deadline:
+			t.Fatalf("no %q after 60s; output:\n%s", want, out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// newClient returns a sarama client that does not create topics by asking
+// for them: the application's egress must create greetings itself, as it
+// does on Apache Kafka (auto.create.topics.enable).
+func newClient(t *testing.T, brokers []string) sarama.Client {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_0_0_0
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Metadata.AllowAutoTopicCreation = false
+	c, err := sarama.NewClient(brokers, sc)
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// produce writes each name to the names topic as `stateloop send --topic
+// names --key NAME NAME` does: key and value the name, as UTF-8 text.
+func produce(t *testing.T, client sarama.Client, names []string) {
+	t.Helper()
+	sp, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if _, _, err := sp.SendMessage(&sarama.ProducerMessage{Topic: namesTopic, Key: sarama.StringEncoder(n), Value: sarama.StringEncoder(n)}); err != nil {
+			t.Fatalf("produce %s: %v", n, err)
+		}
+	}
+}
+
+// greetings returns the committed greetings by key, in offset order, and
+// whether the topic exists.
+func greetings(t *testing.T, client sarama.Client) (map[string][]string, bool) {
+	t.Helper()
+	err := client.RefreshMetadata(greetingsTopic)
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatalf("metadata %s: %v", greetingsTopic, err)
+	}
+	parts, err := client.Partitions(greetingsTopic)
+	if err != nil {
+		t.Fatalf("partitions %s: %v", greetingsTopic, err)
+	}
+	out := map[string][]string{}
+	for _, p := range parts {
+		start, _, lso, err := kafkaread.Ends(client, greetingsTopic, p)
+		if err != nil {
+			t.Fatalf("ends %s/%d: %v", greetingsTopic, p, err)
+		}
+		_, err = kafkaread.ReadCommitted(context.Background(), client, greetingsTopic, p, start, lso, func(r kafkaread.Record) error {
+			out[string(r.Key)] = append(out[string(r.Key)], string(r.Value))
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("read %s/%d: %v", greetingsTopic, p, err)
+		}
+	}
+	return out, true
+}
+
+// readGreetings returns the committed greetings by key; the topic must
+// exist.
+func readGreetings(t *testing.T, client sarama.Client) map[string][]string {
+	t.Helper()
+	g, ok := greetings(t, client)
+	if !ok {
+		t.Fatalf("topic %s does not exist", greetingsTopic)
+	}
+	return g
+}
+
+// waitForRecords waits until a read_committed reader sees at least n
+// greetings.
+func waitForRecords(t *testing.T, client sarama.Client, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	got := 0
+	for time.Now().Before(deadline) {
+		g, _ := greetings(t, client)
+		got = 0
+		for _, v := range g {
+			got += len(v)
+		}
+		if got >= n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("topic %s: %d committed greetings after 60s, want %d", greetingsTopic, got, n)
+}

@@ -36,6 +36,8 @@ type config struct {
 	remote         func(functions.TypeName) remote.Invoker
 	now            func() time.Time
 	metrics        prometheus.Registerer
+
+	idempotencyWindow time.Duration
 }
 
 // DefaultTransactionTimeout is the transaction timeout of a Processor
@@ -54,6 +56,8 @@ func defaultConfig() config {
 		retries:        3,
 		retryBackoff:   20 * time.Millisecond,
 		now:            time.Now,
+
+		idempotencyWindow: DefaultIdempotencyWindow,
 	}
 }
 
@@ -180,4 +184,12 @@ func WithClock(now func() time.Time) Option {
 // registry of its own, or New fails with a duplicate registration.
 func WithMetrics(reg prometheus.Registerer) Option {
 	return optionFunc(func(c *config) { c.metrics = reg })
+}
+
+// WithIdempotencyWindow sets how long the runtime remembers the
+// idempotency key of a delivered message (DefaultIdempotencyWindow): a
+// message with the same key for the same address within the window is not
+// delivered again. The idempotency topic keeps keys for twice the window.
+func WithIdempotencyWindow(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.idempotencyWindow = d })
 }

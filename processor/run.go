@@ -324,6 +324,13 @@ func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error
 		return err
 	}
 	total += n
+	n, err = h.recoverTopic(ctx, st, part, idempotencyFn, string(h.p.topo.IdempotencyTopic()),
+		func(b *storeBatch, r committedRecord) error { b.putSeen(r.Key, r.Value); return nil },
+		func() error { return st.wipePrefix('k', idempotencyFn) })
+	if err != nil {
+		return err
+	}
+	total += n
 	h.p.m.recoveredRecords.Add(float64(total))
 	h.p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil

@@ -9,6 +9,7 @@ type Stats struct {
 	Egress      int64   // egress records written
 	TimersFired int64   // delayed messages sent when due
 	Expired     int64   // expired state values removed by the sweep
+	Duplicates  int64   // messages not delivered again: their idempotency key was seen
 	DeadLetters int64   // records sent to the dead-letter topic
 	Commits     int64   // committed transactions
 	Aborts      int64   // aborted transactions

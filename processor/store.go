@@ -262,3 +262,20 @@ func (s *store) wipeTimers() error {
 	b.Delete(topicIDKey(timersFn))
 	return s.db.Write(&b, nil)
 }
+
+// wipePrefix removes every entry with a one-byte key prefix, and the
+// offset and topic id kept under fn.
+func (s *store) wipePrefix(prefix byte, fn functions.TypeName) error {
+	var b leveldb.Batch
+	it := s.db.NewIterator(util.BytesPrefix([]byte{prefix}), nil)
+	for it.Next() {
+		b.Delete(append([]byte(nil), it.Key()...))
+	}
+	it.Release()
+	if err := it.Error(); err != nil {
+		return err
+	}
+	b.Delete(offsetKey(fn))
+	b.Delete(topicIDKey(fn))
+	return s.db.Write(&b, nil)
+}

@@ -38,6 +38,8 @@ type topicSpec struct {
 	compacted  bool
 	// exact means the topic must have exactly this many partitions
 	exact bool
+	// retention, if set, also deletes records older than it
+	retention time.Duration
 }
 
 // topicSpecs lists every topic the application uses.
@@ -48,6 +50,7 @@ func (p *Processor) topicSpecs() []topicSpec {
 		{name: string(p.topo.DLQTopic()), partitions: n},
 		{name: string(p.topo.TimersTopic()), partitions: n, compacted: true, exact: true},
 		{name: string(p.topo.RepliesTopic()), partitions: n},
+		{name: string(p.topo.IdempotencyTopic()), partitions: n, compacted: true, exact: true, retention: 2 * p.cfg.idempotencyWindow},
 	}
 	for _, fn := range p.topo.Functions {
 		specs = append(specs, topicSpec{name: string(p.topo.TableTopic(fn)), partitions: n, compacted: true, exact: true})
@@ -100,6 +103,11 @@ func (p *Processor) ensureTopics(client sarama.Client) error {
 		detail := &sarama.TopicDetail{NumPartitions: s.partitions, ReplicationFactor: p.cfg.replication, ConfigEntries: map[string]*string{}}
 		if s.compacted {
 			compact := "compact"
+			if s.retention > 0 {
+				compact = "compact,delete"
+				ms := strconv.FormatInt(s.retention.Milliseconds(), 10)
+				detail.ConfigEntries["retention.ms"] = &ms
+			}
 			detail.ConfigEntries["cleanup.policy"] = &compact
 		}
 		if err := admin.CreateTopic(s.name, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {

@@ -92,6 +92,9 @@ type worker struct {
 	timers       map[int32]*timerQueue
 	timerOverlay map[string]*pendingTimer
 	timerOrder   []string
+	// idempotency keys seen in the open transaction, in order
+	idemOverlay map[string]idemEntry
+	idemOrder   []string
 	// expiry index entries swept in the open transaction, per partition
 	swept     map[int32][][]byte
 	lastSweep time.Time
@@ -308,6 +311,7 @@ func (w *worker) begin() error {
 	w.writers = make(map[stateRef]*sarama.ConsumerMessage)
 	w.timerOverlay = make(map[string]*pendingTimer)
 	w.swept = make(map[int32][][]byte)
+	w.idemOverlay = make(map[string]idemEntry)
 	return nil
 }
 
@@ -443,6 +447,17 @@ func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part in
 		// first time
 		if err := w.p.ensureTable(w.h.client, target.Type); err != nil {
 			w.deadLetter(m, fmt.Sprintf("message to %s: %v", target, err), &target)
+			return
+		}
+	}
+	if env.IdempotencyKey != "" {
+		dup, err := w.duplicate(part, target, env.IdempotencyKey)
+		if err != nil {
+			w.setFatal(fmt.Errorf("processor: idempotency keys of partition %d: %w", part, err))
+			return
+		}
+		if dup {
+			w.p.count(func(s *Stats) { s.Duplicates++ })
 			return
 		}
 	}
@@ -812,6 +827,7 @@ func (w *worker) commit() {
 		}
 	}
 	w.sendTimers()
+	w.sendIdempotencyKeys()
 	encoded := make([][]byte, len(w.dirty))
 	for i, ref := range w.dirty {
 		w.current = w.writers[ref]
@@ -908,6 +924,7 @@ func (w *worker) applyToStores(acked []*sarama.ProducerMessage, encoded [][]byte
 	if err := w.timersToStores(batch); err != nil {
 		return err
 	}
+	w.idempotencyToStores(batch)
 	next := make(map[tableRef]int64)
 	for _, m := range acked {
 		var k tableRef
@@ -916,6 +933,8 @@ func (w *worker) applyToStores(acked []*sarama.ProducerMessage, encoded [][]byte
 			k = tableRef{ref.part, ref.fn}
 		case timerRef:
 			k = tableRef{ref.part, timersFn}
+		case idemRef:
+			k = tableRef{ref.part, idempotencyFn}
 		default:
 			continue
 		}
@@ -959,6 +978,8 @@ func (w *worker) resetTxn() {
 	w.timerOverlay = nil
 	w.timerOrder = w.timerOrder[:0]
 	w.swept = nil
+	w.idemOverlay = nil
+	w.idemOrder = w.idemOrder[:0]
 }
 
 // recoverFrom handles a failed transaction: abort it, drop its state

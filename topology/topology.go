@@ -132,6 +132,10 @@ func (t Topology) DLQTopic() Topic { return Topic(t.App + "-dlq") }
 // that took the request picks it up. Its ids are "<instance>/<request>".
 const HTTPCaller functions.TypeName = "stateloop/http"
 
+// IdempotencyTopic returns the topic of the idempotency keys of delivered
+// messages, co-partitioned with the loop topic by the target's id.
+func (t Topology) IdempotencyTopic() Topic { return Topic(t.App + "-idempotency") }
+
 // RepliesTopic returns the topic of replies to HTTP ingress requests, in
 // the partition of the HTTP instance's id.
 func (t Topology) RepliesTopic() Topic { return Topic(t.App + "-replies") }
@@ -220,7 +224,7 @@ func (t Topology) Validate() error {
 		add("partitions %d: must be positive", t.Partitions)
 	}
 	internal := map[Topic]string{t.LoopTopic(): "the loop topic", t.DLQTopic(): "the dead-letter topic", t.TimersTopic(): "the timers topic",
-		t.RepliesTopic(): "the replies topic"}
+		t.RepliesTopic(): "the replies topic", t.IdempotencyTopic(): "the idempotency topic"}
 	fns := make(map[functions.TypeName]bool)
 	for i, fn := range t.Functions {
 		if err := functions.ValidateFunctionType(fn); err != nil {

@@ -19,6 +19,7 @@ var ErrMalformed = errors.New("wire: malformed record")
 //	  Address target = 1;
 //	  Address caller = 2;      // absent for messages from an ingress
 //	  TypedValue argument = 3;
+//	  string idempotency_key = 4; // from an HTTP request's Idempotency-Key
 //	}
 //	message Address { string namespace = 1; string type = 2; string id = 3; }
 //	message TypedValue { string typename = 1; bool has_value = 2; bytes value = 3; }
@@ -26,6 +27,9 @@ type Envelope struct {
 	Target   functions.Address
 	Caller   *functions.Address
 	Argument functions.Message
+	// IdempotencyKey, if set, makes the runtime deliver only the first
+	// message with this key to Target within its idempotency window.
+	IdempotencyKey string
 }
 
 // AppendEnvelope appends the encoding of e to b.
@@ -36,7 +40,7 @@ func AppendEnvelope(b []byte, e Envelope) []byte {
 	}
 	b = protowire.AppendTag(b, 3, protowire.BytesType)
 	b = protowire.AppendBytes(b, appendTypedValue(nil, e.Argument.TypeName(), e.Argument.Bytes()))
-	return b
+	return appendString(b, 4, e.IdempotencyKey)
 }
 
 func appendAddress(b []byte, num protowire.Number, a functions.Address) []byte {
@@ -92,6 +96,8 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 				return fmt.Errorf("argument: %w", err)
 			}
 			e.Argument, haveArg = functions.NewMessage(tn, val), true
+		case 4:
+			e.IdempotencyKey = string(v)
 		}
 		return nil
 	})

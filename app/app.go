@@ -248,7 +248,7 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 			fmt.Fprintf(out, "HTTP listener: %v\n", err)
 		}
 	}()
-	fmt.Fprintf(out, "HTTP listener on http://%s (POST /v1/functions/{namespace}/{name}/{id}, GET /v1/state/..., /metrics, /healthz, /readyz)\n", ln.Addr())
+	fmt.Fprintf(out, "HTTP listener on http://%s (console at /, POST /v1/functions/{namespace}/{name}/{id}, GET /v1/state/..., /metrics, /healthz, /readyz)\n", ln.Addr())
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -49,6 +49,10 @@ import (
 // "application/vnd.<type name>" instead (as StateFun's playground ingress).
 const TypeHeader = "Stateloop-Type"
 
+// maxRemembered bounds the answers to idempotent requests an instance
+// keeps in memory to answer retries without writing again.
+const maxRemembered = 100_000
+
 // Defaults of Config.
 const (
 	DefaultMaxBody = 1 << 20
@@ -84,8 +88,11 @@ type Server struct {
 
 	mu      sync.Mutex
 	waiters map[string]chan wire.Envelope
-	runCtx  context.Context
-	views   map[functions.TypeName]*goka.View
+	// accepted remembers the answers to requests with an Idempotency-Key
+	accepted map[string]sendResult
+	runCtx   context.Context
+	views    map[functions.TypeName]*goka.View
+	console  sarama.Client // the console's own client (console.go), made on first use
 }
 
 // New connects to Kafka and returns a server; call Close when done.
@@ -120,7 +127,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: producer: %w", err)
 	}
 	return &Server{cfg: cfg, client: client, producer: producer, parts: cfg.Topology.PartitionCount(),
-		waiters: make(map[string]chan wire.Envelope), views: make(map[functions.TypeName]*goka.View)}, nil
+		waiters: make(map[string]chan wire.Envelope), views: make(map[functions.TypeName]*goka.View),
+		accepted: make(map[string]sendResult)}, nil
 }
 
 // Close releases the Kafka clients.
@@ -176,6 +184,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/functions/{namespace}/{name}/{id}", s.send)
 	mux.HandleFunc("GET /v1/state/{namespace}/{name}/{id}", s.state)
+	s.consoleRoutes(mux) // GET / and /v1/console/..., console.go
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{}))
 	}
@@ -249,7 +258,22 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 		}()
 	}
-	env := wire.Envelope{Target: target, Caller: &caller, Argument: functions.NewMessage(typeName, body)}
+	idem := r.Header.Get("Idempotency-Key")
+	if len(idem) > 256 {
+		fail(w, http.StatusBadRequest, "Idempotency-Key is longer than 256 characters")
+		return
+	}
+	if idem != "" && replies == nil {
+		// a retry that reached this instance again: answer as the first time
+		s.mu.Lock()
+		res, ok := s.accepted[target.String()+"\x00"+idem]
+		s.mu.Unlock()
+		if ok {
+			writeJSON(w, http.StatusAccepted, res)
+			return
+		}
+	}
+	env := wire.Envelope{Target: target, Caller: &caller, Argument: functions.NewMessage(typeName, body), IdempotencyKey: idem}
 	topic := string(s.cfg.Topology.LoopTopic())
 	part, off, err := s.producer.SendMessage(&sarama.ProducerMessage{
 		Topic: topic, Partition: processor.PartitionFor(target.ID, s.parts),
@@ -260,6 +284,14 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := sendResult{Request: req, Topic: topic, Partition: part, Offset: off}
+	if idem != "" {
+		s.mu.Lock()
+		if len(s.accepted) >= maxRemembered {
+			clear(s.accepted)
+		}
+		s.accepted[target.String()+"\x00"+idem] = res
+		s.mu.Unlock()
+	}
 	if replies == nil {
 		writeJSON(w, http.StatusAccepted, res)
 		return

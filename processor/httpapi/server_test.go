@@ -265,3 +265,34 @@ func TestMetricsCountInvocationsPerFunctionType(t *testing.T) {
 		}
 	}
 }
+
+func TestIdempotencyKeyMakesARetryCountOnce(t *testing.T) {
+	srv, _ := startApp(t)
+	send := func(key string) response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/functions/test/counter/hal", strings.NewReader(str(t, "x")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set(httpapi.TypeHeader, string(functions.StringType.Name()))
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return response{resp.StatusCode, resp.Header, string(b)}
+	}
+	first, retry := send("pay-1"), send("pay-1")
+	if first.status != http.StatusAccepted || retry.body != first.body {
+		t.Errorf("retry answered %d %s, want the first answer %d %s", retry.status, retry.body, first.status, first.body)
+	}
+	send("pay-2")
+	// the count shows how many messages reached the function
+	r := post(t, srv.URL+"/v1/functions/test/counter/hal?wait=10s", string(functions.StringType.Name()), str(t, "x"))
+	got, err := functions.StringType.Codec().Decode([]byte(r.body))
+	if r.status != http.StatusOK || err != nil || got != "x #3" {
+		t.Errorf("after pay-1 twice and pay-2: %d %q (%v), want \"x #3\"", r.status, got, err)
+	}
+}

@@ -3,7 +3,9 @@
 # Needs Go (modules come from the Go module proxy), Python 3.11 with venv
 # and Node with npm (internal/interop installs the official StateFun SDKs
 # from PyPI and npm, pinned by the repo's requirements.txt and
-# package-lock.json, into a cache), and, for the last step, a JDK and Maven:
+# package-lock.json, into a cache), Debian's chromium for the console test
+# (scripts/chromium.sh installs it with apt-get when it is missing), and,
+# for the last step, a JDK and Maven:
 # scripts/kafka.sh fetches Apache Kafka from Maven Central and runs it on
 # 127.0.0.1. Everything before that runs on the embedded broker (kfake)
 # that the tests start themselves. STATELOOP_SKIP_KAFKA=1 skips the Apache

@@ -326,7 +326,7 @@ func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error
 	total += n
 	n, err = h.recoverTopic(ctx, st, part, idempotencyFn, string(h.p.topo.IdempotencyTopic()),
 		func(b *storeBatch, r committedRecord) error { b.putSeen(r.Key, r.Value); return nil },
-		func() error { return st.wipePrefix('k', idempotencyFn) })
+		func() error { return st.wipePrefixes(idempotencyFn, 'k') })
 	if err != nil {
 		return err
 	}

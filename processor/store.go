@@ -246,9 +246,13 @@ func (b *storeBatch) putTimer(s *store, key []byte, due int64, rec []byte) error
 }
 
 // wipeTimers removes every timer and the timers topic's offset.
-func (s *store) wipeTimers() error {
+func (s *store) wipeTimers() error { return s.wipePrefixes(timersFn, 'm', 'd') }
+
+// wipePrefixes removes every entry whose key starts with one of the
+// one-byte prefixes, and the offset and topic id kept under fn.
+func (s *store) wipePrefixes(fn functions.TypeName, prefixes ...byte) error {
 	var b leveldb.Batch
-	for _, prefix := range []byte{'m', 'd'} {
+	for _, prefix := range prefixes {
 		it := s.db.NewIterator(util.BytesPrefix([]byte{prefix}), nil)
 		for it.Next() {
 			b.Delete(append([]byte(nil), it.Key()...))
@@ -257,23 +261,6 @@ func (s *store) wipeTimers() error {
 		if err := it.Error(); err != nil {
 			return err
 		}
-	}
-	b.Delete(offsetKey(timersFn))
-	b.Delete(topicIDKey(timersFn))
-	return s.db.Write(&b, nil)
-}
-
-// wipePrefix removes every entry with a one-byte key prefix, and the
-// offset and topic id kept under fn.
-func (s *store) wipePrefix(prefix byte, fn functions.TypeName) error {
-	var b leveldb.Batch
-	it := s.db.NewIterator(util.BytesPrefix([]byte{prefix}), nil)
-	for it.Next() {
-		b.Delete(append([]byte(nil), it.Key()...))
-	}
-	it.Release()
-	if err := it.Error(); err != nil {
-		return err
 	}
 	b.Delete(offsetKey(fn))
 	b.Delete(topicIDKey(fn))

@@ -211,14 +211,8 @@ type sendResult struct {
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request) {
-	fnType := functions.TypeName(r.PathValue("namespace") + "/" + r.PathValue("name"))
-	target := functions.Address{Type: fnType, ID: r.PathValue("id")}
-	if err := target.Validate(); err != nil {
-		fail(w, http.StatusBadRequest, fmt.Sprintf("bad address %s: %v", target, err))
-		return
-	}
-	if !s.cfg.Topology.HasFunction(fnType) {
-		fail(w, http.StatusNotFound, fmt.Sprintf("function type %s is not a function of application %s", fnType, s.cfg.Topology.App))
+	target, ok := s.address(w, r)
+	if !ok {
 		return
 	}
 	typeName, err := messageType(r)
@@ -318,16 +312,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 // function type's table through a goka.View (read_committed) that follows
 // the table from the first request on.
 func (s *Server) state(w http.ResponseWriter, r *http.Request) {
-	fnType := functions.TypeName(r.PathValue("namespace") + "/" + r.PathValue("name"))
-	target := functions.Address{Type: fnType, ID: r.PathValue("id")}
-	if err := target.Validate(); err != nil {
-		fail(w, http.StatusBadRequest, fmt.Sprintf("bad address %s: %v", target, err))
+	target, ok := s.address(w, r)
+	if !ok {
 		return
 	}
-	if !s.cfg.Topology.HasFunction(fnType) {
-		fail(w, http.StatusNotFound, fmt.Sprintf("function type %s is not a function of application %s", fnType, s.cfg.Topology.App))
-		return
-	}
+	fnType := target.Type
 	view, err := s.view(fnType)
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, err.Error())
@@ -380,6 +369,21 @@ func (s *Server) view(fn functions.TypeName) (*goka.View, error) {
 	}()
 	s.views[fn] = v
 	return v, nil
+}
+
+// address reads the function address of a request's path; on a bad one
+// it answers 400 or 404 and returns false.
+func (s *Server) address(w http.ResponseWriter, r *http.Request) (functions.Address, bool) {
+	target := functions.Address{Type: functions.TypeName(r.PathValue("namespace") + "/" + r.PathValue("name")), ID: r.PathValue("id")}
+	if err := target.Validate(); err != nil {
+		fail(w, http.StatusBadRequest, fmt.Sprintf("bad address %s: %v", target, err))
+		return target, false
+	}
+	if !s.cfg.Topology.HasFunction(target.Type) {
+		fail(w, http.StatusNotFound, fmt.Sprintf("function type %s is not a function of application %s", target.Type, s.cfg.Topology.App))
+		return target, false
+	}
+	return target, true
 }
 
 // messageType reads the message's type name from the Stateloop-Type

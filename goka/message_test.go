@@ -18,7 +18,6 @@ import (
 
 	"github.com/stateloop/stateloop/functions"
 	gokainterop "github.com/stateloop/stateloop/goka"
-	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/processor/gokaview"
@@ -35,26 +34,9 @@ type record struct {
 // stable offsets, partition by partition.
 func readTopic(t testing.TB, client sarama.Client, topic string) []record {
 	t.Helper()
-	if err := client.RefreshMetadata(topic); err != nil {
-		t.Fatalf("metadata %s: %v", topic, err)
-	}
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatalf("partitions %s: %v", topic, err)
-	}
 	var out []record
-	for _, p := range parts {
-		start, _, lso, err := kafkaread.Ends(client, topic, p)
-		if err != nil {
-			t.Fatalf("ends %s/%d: %v", topic, p, err)
-		}
-		_, err = kafkaread.ReadCommitted(context.Background(), client, topic, p, start, lso, func(r kafkaread.Record) error {
-			out = append(out, record{Partition: p, Key: string(r.Key), Value: r.Value})
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("read %s/%d: %v", topic, p, err)
-		}
+	for _, r := range kafkatest.Records(t, client, topic) {
+		out = append(out, record{Partition: r.Partition, Key: string(r.Key), Value: r.Value})
 	}
 	return out
 }

@@ -270,26 +270,9 @@ func waitForOutput(t *testing.T, out *kafkatest.SyncBuffer, runErr <-chan error,
 // readRecords returns every committed record of topic as "key: value".
 func readRecords(t *testing.T, client sarama.Client, topic string) []string {
 	t.Helper()
-	if err := client.RefreshMetadata(topic); err != nil {
-		t.Fatalf("metadata %s: %v", topic, err)
-	}
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatalf("partitions %s: %v", topic, err)
-	}
 	var out []string
-	for _, p := range parts {
-		start, _, lso, err := kafkaread.Ends(client, topic, p)
-		if err != nil {
-			t.Fatalf("ends %s/%d: %v", topic, p, err)
-		}
-		_, err = kafkaread.ReadCommitted(context.Background(), client, topic, p, start, lso, func(r kafkaread.Record) error {
-			out = append(out, fmt.Sprintf("%s: %s", r.Key, r.Value))
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("read %s/%d: %v", topic, p, err)
-		}
+	for _, r := range kafkatest.Records(t, client, topic) {
+		out = append(out, fmt.Sprintf("%s: %s", r.Key, r.Value))
 	}
 	return out
 }

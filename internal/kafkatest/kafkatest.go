@@ -70,9 +70,18 @@ func (s *SyncBuffer) String() string {
 	return s.b.String()
 }
 
-// ReadCommitted returns the values of every committed record of a topic up
-// to its last stable offsets, partition by partition.
-func ReadCommitted(t testing.TB, client sarama.Client, topic string) []string {
+// Record is a committed record of a topic.
+type Record struct {
+	Partition int32
+	Offset    int64
+	Key       []byte // nil for a record without a key
+	Value     []byte // nil for a tombstone
+	Headers   map[string]string
+}
+
+// Records returns every committed record of a topic up to its last stable
+// offsets, partition by partition, in offset order.
+func Records(t testing.TB, client sarama.Client, topic string) []Record {
 	t.Helper()
 	if err := client.RefreshMetadata(topic); err != nil {
 		t.Fatalf("metadata %s: %v", topic, err)
@@ -81,19 +90,34 @@ func ReadCommitted(t testing.TB, client sarama.Client, topic string) []string {
 	if err != nil {
 		t.Fatalf("partitions %s: %v", topic, err)
 	}
-	var out []string
+	var out []Record
 	for _, p := range parts {
 		start, _, lso, err := kafkaread.Ends(client, topic, p)
 		if err != nil {
 			t.Fatalf("ends %s/%d: %v", topic, p, err)
 		}
 		_, err = kafkaread.ReadCommitted(context.Background(), client, topic, p, start, lso, func(r kafkaread.Record) error {
-			out = append(out, string(r.Value))
+			rec := Record{Partition: p, Offset: r.Offset, Key: r.Key, Value: r.Value, Headers: map[string]string{}}
+			for _, h := range r.Headers {
+				rec.Headers[string(h.Key)] = string(h.Value)
+			}
+			out = append(out, rec)
 			return nil
 		})
 		if err != nil {
 			t.Fatalf("read %s/%d: %v", topic, p, err)
 		}
+	}
+	return out
+}
+
+// ReadCommitted returns the values of every committed record of a topic up
+// to its last stable offsets, partition by partition.
+func ReadCommitted(t testing.TB, client sarama.Client, topic string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range Records(t, client, topic) {
+		out = append(out, string(r.Value))
 	}
 	return out
 }

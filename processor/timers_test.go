@@ -291,3 +291,36 @@ func TestDelayedMessagesSurviveKill9OfRuntimeAndEmbeddedBroker(t *testing.T) {
 	app.cmd.Process.Signal(syscall.SIGTERM)
 	_ = app.cmd.Wait()
 }
+
+// TestDelayedMessagesFireAfterTheirPartitionMovesToAnotherInstance: two
+// instances share the timers application; one leaves while 2,000 delayed
+// messages wait, and a third joins later: the instances that take over
+// its partitions fire their due timers, each once, none early.
+func TestDelayedMessagesFireAfterTheirPartitionMovesToAnotherInstance(t *testing.T) {
+	brokers, app := testBroker(t, "timers-move")
+	topo, reg := timersApp(app)
+	plan := newTimerPlan(2000, 3*time.Second, 13)
+	start := func(instance string) (*Processor, func()) {
+		p, err := New(brokers, topo, reg, WithInstanceID(instance), WithDataDir(t.TempDir()), WithCommitInterval(20*time.Millisecond),
+			WithSessionTimeout(2*time.Second), WithLogger(testLogger(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, runProcessor(t, p)
+	}
+	client := testClient(t, brokers)
+	p1, _ := start("m1")
+	p2, stop2 := start("m2")
+	rebWaitStable(t, p1, p2)
+	plan.produce(t, client, app+"-in", 0, len(plan.cmds), 64)
+	time.Sleep(500 * time.Millisecond)
+	stop2() // its timers wait in its partitions of <app>-timers
+	p3, _ := start("m3")
+	plan.check(t, client, app+"-fired", 60*time.Second, func() string {
+		return fmt.Sprintf("m1 %+v m3 %+v", p1.Stats(), p3.Stats())
+	})
+	if p2.Stats().TimersFired == 0 || p1.Stats().TimersFired+p3.Stats().TimersFired == 0 {
+		t.Errorf("timers fired: m1 %d, m2 %d, m3 %d; want the leaving instance and the others to have fired some",
+			p1.Stats().TimersFired, p2.Stats().TimersFired, p3.Stats().TimersFired)
+	}
+}

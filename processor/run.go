@@ -317,7 +317,7 @@ func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error
 				}
 				due = t.DueUnixMilli
 			}
-			return b.putTimer(st, r.Key, due, r.Value)
+			return b.putTimer(st, r.Key, due, r.Value, false, 0)
 		},
 		st.wipeTimers)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
+	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/storage"
 	"github.com/syndtr/goleveldb/leveldb/util"
@@ -38,7 +39,9 @@ func openStore(dir string, partition int32) (*store, error) {
 		db  *leveldb.DB
 		err error
 	)
-	o := &opt.Options{NoSync: true}
+	// a bloom filter spares reads of keys that are not there: new timers,
+	// idempotency keys, state of new addresses
+	o := &opt.Options{NoSync: true, Filter: filter.NewBloomFilter(10)}
 	if dir == "" {
 		db, err = leveldb.Open(storage.NewMemStorage(), o)
 	} else {
@@ -215,19 +218,24 @@ func (s *store) dueTimers(from, to int64, fn func(due int64, key []byte) bool) e
 // putTimer adds (rec != nil) or removes a timer in the batch, keeping the
 // due index right. The due time of an existing timer is looked up in the
 // batch first, then in the store.
-func (b *storeBatch) putTimer(s *store, key []byte, due int64, rec []byte) error {
+// When oldKnown, oldDue is the due time of the stored timer (0: none) and
+// the store is not asked.
+func (b *storeBatch) putTimer(s *store, key []byte, due int64, rec []byte, oldKnown bool, oldDue int64) error {
 	if b.timers == nil {
 		b.timers = make(map[string]int64)
 	}
 	old, had := b.timers[string(key)]
-	if !had {
+	switch {
+	case had:
+		had = old >= 0
+	case oldKnown:
+		old, had = oldDue, oldDue != 0
+	default:
 		d, _, ok, err := s.timer(key)
 		if err != nil {
 			return err
 		}
 		old, had = d, ok
-	} else if old < 0 {
-		had = false
 	}
 	if had {
 		b.b.Delete(dueKey(old, key))

@@ -46,6 +46,10 @@ type pendingTimer struct {
 	// src is the consumed record whose invocation made the write; nil for
 	// a timer that fired
 	src *sarama.ConsumerMessage
+	// oldKnown: oldDue is the due time of the stored timer this write
+	// replaces (0: none), so the store need not be asked
+	oldKnown bool
+	oldDue   int64
 }
 
 // timerQueue holds the timers of one partition due before until.
@@ -102,7 +106,8 @@ func (w *worker) addDelayed(m *sarama.ConsumerMessage, sender functions.Address,
 		caller := sender
 		due := w.p.cfg.now().Add(d.Delay).UnixMilli()
 		rec := wire.AppendTimer(nil, wire.Timer{DueUnixMilli: due, Message: wire.Envelope{Target: d.To, Caller: &caller, Argument: d.Message}})
-		w.setTimer(&pendingTimer{part: part, key: wire.AppendTimerKey(nil, sender, token), due: due, rec: rec, src: m})
+		// a random token cannot name a stored timer
+		w.setTimer(&pendingTimer{part: part, key: wire.AppendTimerKey(nil, sender, token), due: due, rec: rec, src: m, oldKnown: d.Token == ""})
 	}
 	return nil
 }
@@ -152,7 +157,7 @@ func (w *worker) timersToStores(batch func(int32) *storeBatch) error {
 		if st == nil {
 			return fmt.Errorf("partition %d has no local store", pt.part)
 		}
-		if err := batch(pt.part).putTimer(st, pt.key, pt.due, pt.rec); err != nil {
+		if err := batch(pt.part).putTimer(st, pt.key, pt.due, pt.rec, pt.oldKnown, pt.oldDue); err != nil {
 			return err
 		}
 	}
@@ -192,18 +197,25 @@ func (w *worker) refillTimers(part int32, now int64) error {
 	return nil
 }
 
-// fireDue sends every due timer of the owned partitions in the open
+// fireDue sends the due timers of the owned partitions in the open
 // transaction (opening one if needed): the message to the loop topic, the
-// timer's tombstone to the timers topic.
+// timer's tombstone to the timers topic. Fired timers count towards the
+// transaction's commit count, and one pass fires no more than the count
+// allows, so a burst of timers due together is spread over transactions
+// of the usual size (one huge transaction could outlive its timeout and
+// be aborted again on every retry).
 func (w *worker) fireDue() error {
 	now := w.p.cfg.now().UnixMilli()
 	for part, q := range w.timers {
+		if w.txnSize() >= w.p.cfg.commitCount {
+			return nil
+		}
 		if now+timerHorizon.Milliseconds()/2 > q.until {
 			if err := w.refillTimers(part, now); err != nil {
 				return fmt.Errorf("load timers of partition %d: %w", part, err)
 			}
 		}
-		for q.h.Len() > 0 && q.h[0].due <= now {
+		for q.h.Len() > 0 && q.h[0].due <= now && w.txnSize() < w.p.cfg.commitCount {
 			e := heap.Pop(&q.h).(timerEntry)
 			if _, changed := w.timerOverlay[string(e.key)]; changed {
 				// fired, cancelled or replaced in this transaction; a
@@ -228,7 +240,8 @@ func (w *worker) fireDue() error {
 			} else {
 				w.sendLoop(t.Message)
 			}
-			w.setTimer(&pendingTimer{part: part, key: e.key})
+			w.setTimer(&pendingTimer{part: part, key: e.key, oldDue: e.due, oldKnown: true})
+			w.firedInTxn++
 			w.p.count(func(s *Stats) { s.TimersFired++ })
 			w.p.m.timersFired.Inc()
 		}

@@ -324,3 +324,34 @@ func TestDelayedMessagesFireAfterTheirPartitionMovesToAnotherInstance(t *testing
 			p1.Stats().TimersFired, p2.Stats().TimersFired, p3.Stats().TimersFired)
 	}
 }
+
+// TestABurstOfDueTimersIsSpreadOverTransactions: 3,000 delayed messages
+// due at the same moment are sent in transactions of at most the commit
+// count (here 200), not in one, which could outlive its timeout.
+func TestABurstOfDueTimersIsSpreadOverTransactions(t *testing.T) {
+	brokers, app := testBroker(t, "timers-burst")
+	topo, reg := timersApp(app)
+	plan := timerPlan{cancelled: map[int]bool{}, sends: 3000, maxDelay: 3 * time.Second}
+	for seq := 0; seq < plan.sends; seq++ {
+		plan.cmds = append(plan.cmds, timerCmd{Seq: seq, DelayMs: 2000})
+	}
+	p, err := New(brokers, topo, reg, WithCommitCount(200), WithCommitInterval(time.Hour), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runProcessor(t, p)
+	waitFor(t, 30*time.Second, "processor ready", func() (bool, string) { s := p.Stats(); return s.Ready, fmt.Sprint(s) })
+	client := testClient(t, brokers)
+	plan.produce(t, client, app+"-in", 0, len(plan.cmds), 64)
+	// the last scheduling transaction closes by count or on the next input
+	waitFor(t, 30*time.Second, "every timer scheduled", func() (bool, string) {
+		s := p.Stats()
+		return s.Invocations >= 3000, fmt.Sprintf("%+v", s)
+	})
+	before := p.Stats().Commits
+	plan.check(t, client, app+"-fired", 60*time.Second, func() string { return fmt.Sprintf("%+v", p.Stats()) })
+	// 3,000 fired timers and 3,000 deliveries at 200 per transaction
+	if n := p.Stats().Commits - before; n < 3000/200 {
+		t.Errorf("%d transactions after the timers came due, want at least %d: a burst must not go into one", n, 3000/200)
+	}
+}

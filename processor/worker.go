@@ -92,6 +92,8 @@ type worker struct {
 	timers       map[int32]*timerQueue
 	timerOverlay map[string]*pendingTimer
 	timerOrder   []string
+	// timers fired in the open transaction
+	firedInTxn int
 	// idempotency keys seen in the open transaction, in order
 	idemOverlay map[string]idemEntry
 	idemOrder   []string
@@ -237,7 +239,7 @@ func (w *worker) run() {
 				w.recoverFrom(err)
 				continue
 			}
-			if w.inTxn && len(w.pending) >= w.p.cfg.commitCount {
+			if w.inTxn && w.txnSize() >= w.p.cfg.commitCount {
 				w.commit()
 			}
 		case c := <-completions:
@@ -251,6 +253,8 @@ func (w *worker) run() {
 			if w.ctx.Err() == nil {
 				if err := w.fireDue(); err != nil {
 					w.setFatal(fmt.Errorf("processor: delayed messages: %w", err))
+				} else if w.inTxn && w.txnSize() >= w.p.cfg.commitCount {
+					w.commit()
 				}
 			}
 			if w.ctx.Err() == nil && time.Since(w.lastSweep) >= sweepInterval {
@@ -295,6 +299,10 @@ func (w *worker) handle(it item) error {
 	}
 	return w.process(m)
 }
+
+// txnSize is what counts towards the commit count: the records consumed
+// in the open transaction and the timers it fired.
+func (w *worker) txnSize() int { return len(w.pending) + w.firedInTxn }
 
 // begin opens a transaction if none is open.
 func (w *worker) begin() error {
@@ -980,6 +988,7 @@ func (w *worker) resetTxn() {
 	w.swept = nil
 	w.idemOverlay = nil
 	w.idemOrder = w.idemOrder[:0]
+	w.firedInTxn = 0
 }
 
 // recoverFrom handles a failed transaction: abort it, drop its state

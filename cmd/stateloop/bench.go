@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -50,6 +51,26 @@ CPU time per message includes the function server, which runs in the bench's
 process. It fails if an input record does not have exactly one output record,
 or the counts of the runtime or remote side are not exact.
 
+With --timers it measures delayed messages (ctx.SendAfter) instead, in one
+processor with its local store on disk (a temporary directory):
+
+  stored      --timers-stored timers due in 1-2 hours: heap in use (after GC)
+              and local store on disk per pending timer
+  burst       --timers-burst timers due at one moment a few seconds ahead:
+              heap per timer while they wait in memory, then timers fired/s
+              from the due time to the last egress record read, against as
+              many plain messages to the same function (from the ingress,
+              and with ctx.Send)
+  paced       --timers-rate delayed messages/s for --timers-duration with
+              delays up to --timers-max-delay: lateness p50/p99/max, egress
+              record read (read_committed) and function invoked minus the
+              due time, also in commit intervals
+
+It fails if a message does not arrive exactly once, or arrives before its due
+time. --cpuprofile profiles the burst's firing (--profile-side fire), the
+scheduling of the stored timers (schedule) or the paced phase (paced); --memprofile
+writes heap profiles once the stored and the burst timers are scheduled.
+
 Without --brokers it starts an embedded kfake broker on a free loopback port,
 in a child process (--in-process: in this process, where its CPU time counts
 as the bench's). With --brokers the bench creates its topics, named
@@ -69,10 +90,29 @@ is not used.`,
   stateloop bench --side remote --cpuprofile cpu.out --profile-side remote
 
   # against a Kafka cluster
-  stateloop bench --brokers 127.0.0.1:9092`,
+  stateloop bench --brokers 127.0.0.1:9092
+
+  # delayed messages: memory per pending timer, firing rate, lateness
+  stateloop bench --timers
+
+  # a CPU profile of the firing of 500,000 timers due at one moment
+  stateloop bench --timers --timers-burst 500000 --cpuprofile cpu.out`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var runRuntime, runRaw bool
+			switch {
+			case cfg.Timers && (withRemote || side != "both"):
+				return fmt.Errorf("stateloop bench: --timers runs its own application: no --side or --remote")
+			case cfg.Timers:
+				if cfg.ProfileSide == bench.SideRuntime {
+					cfg.ProfileSide = bench.ProfileFire
+				}
+				if cfg.CPUProfile != "" && cfg.ProfileSide != bench.ProfileFire && cfg.ProfileSide != bench.ProfileSchedule && cfg.ProfileSide != bench.ProfilePaced {
+					return fmt.Errorf("stateloop bench: --profile-side %q: with --timers, want fire, schedule or paced", cfg.ProfileSide)
+				}
+			case cfg.MemProfile != "":
+				return fmt.Errorf("stateloop bench: --memprofile needs --timers")
+			}
 			switch side {
 			case "both":
 				runRuntime, runRaw = true, true
@@ -120,6 +160,9 @@ is not used.`,
 				{"--rate", cfg.Rate <= 0}, {"--duration", cfg.PacedDuration <= 0},
 				{"--commit-interval", cfg.CommitInterval <= 0}, {"--commit-count", cfg.CommitCount <= 0},
 				{"--partitions", cfg.Partitions <= 0}, {"--progress", cfg.Progress <= 0},
+				{"--timers-stored", cfg.TimersStored <= 0}, {"--timers-burst", cfg.TimersBurst <= 0},
+				{"--timers-rate", cfg.TimersRate <= 0}, {"--timers-duration", cfg.TimersDuration <= 0},
+				{"--timers-max-delay", cfg.TimersMaxDelay < time.Millisecond},
 			} {
 				if f.bad {
 					return fmt.Errorf("stateloop bench: %s must be positive", f.name)
@@ -145,7 +188,14 @@ is not used.`,
 	fs.StringVar(&side, "side", "both", "what to measure: both (runtime and raw), runtime, raw or remote")
 	fs.BoolVar(&withRemote, "remote", false, "also measure bench/counter as a remote function (StateFun Go SDK over HTTP), between the runtime and raw sides")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the throughput phase of --profile-side to this file")
-	fs.StringVar(&cfg.ProfileSide, "profile-side", bench.SideRuntime, "the side --cpuprofile profiles: runtime, remote or raw")
+	fs.StringVar(&cfg.ProfileSide, "profile-side", bench.SideRuntime, "the side --cpuprofile profiles: runtime, remote or raw; with --timers fire, schedule or paced (runtime means fire)")
+	fs.BoolVar(&cfg.Timers, "timers", false, "measure delayed messages (memory per pending timer, firing rate, lateness) instead of the sides")
+	fs.IntVar(&cfg.TimersStored, "timers-stored", cfg.TimersStored, "with --timers: timers due in 1-2 hours, which stay in the local store")
+	fs.IntVar(&cfg.TimersBurst, "timers-burst", cfg.TimersBurst, "with --timers: timers due at one moment, and plain messages of each baseline")
+	fs.IntVar(&cfg.TimersRate, "timers-rate", cfg.TimersRate, "with --timers: delayed messages per second of the paced phase")
+	fs.DurationVar(&cfg.TimersDuration, "timers-duration", cfg.TimersDuration, "with --timers: duration of the paced phase")
+	fs.DurationVar(&cfg.TimersMaxDelay, "timers-max-delay", cfg.TimersMaxDelay, "with --timers: delays of the paced phase are uniform from 0 to this")
+	fs.StringVar(&cfg.MemProfile, "memprofile", "", "with --timers: write heap profiles to this path + .stored and .burst once those timers are scheduled")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "how often to print a progress line")
 	fs.StringVar(&logLevel, "log-level", "warn", "log level of the processor and broker logs on stderr: "+strings.Join([]string{"debug", "info", "warn", "error"}, ", "))
 	return cmd

@@ -103,6 +103,55 @@ func TestBenchRemote(t *testing.T) {
 	}
 }
 
+// TestBenchTimers runs a tiny delayed-messages bench: every delayed and
+// plain message must arrive exactly once and none before its due time (the
+// bench fails otherwise), and every figure must be printed.
+func TestBenchTimers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a broker and a processor for several seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := cli(ctx, nil, "bench", "--timers", "--in-process", "--ids", "50", "--warmup", "100",
+		"--timers-stored", "2000", "--timers-burst", "1000", "--timers-rate", "500", "--timers-duration", "1s",
+		"--timers-max-delay", "500ms", "--progress", "200ms")
+	if r.err != nil {
+		t.Fatalf("stateloop bench --timers: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.out, r.errOut)
+	}
+	out := r.out
+	// 200 warm-up (100 delayed), 1,000 burst, 1,000 + 1,000 plain, 500 paced
+	for _, want := range []string{
+		"timers burst: 1,000/1,000 messages",
+		"3,700 output records for 3,700 messages sent, one for each",
+		"1,600 delayed messages delivered, none before its due time",
+		"the timers topic holds 2,000 committed records for the 2,000 stored timers, one each, no tombstone",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, re := range []string{
+		`(?m)^  timers +2,000 +1,000$`,
+		`(?m)^  timers per GiB of heap: all, 2nd half +\S.* +\S.*$`,
+		// a store can shrink between readings when leveldb compacts
+		`(?m)^  local store on disk per timer +-?[0-9]+ B +-?[0-9]+ B$`,
+		// a fire transaction that aborts is fired again: at least 1,000
+		`(?m)^burst: first egress record [0-9.]+ms after the due time; .*; [0-9,]+ timers fired$`,
+		`(?m)^  messages/s +[0-9,]+ +[0-9,]+ +[0-9,]+$`,
+		`(?m)^ratio fired/plain \(ingress\) messages/s: [0-9.]+; fired/plain \(ctx.Send\): [0-9.]+$`,
+		`(?m)^  egress record read \(read_committed\), all +500 +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms$`,
+		`(?m)^  sink invoked, all +500 +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms$`,
+		`(?m)^sink invoked p99, delay >= 200ms: [0-9.]+ms .*: (PASS|MISS)$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output does not match %s", re)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}
+
 func TestBenchRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "-n", "0"},
@@ -112,6 +161,12 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"bench", "--cpuprofile", "x.out", "--side", "raw"},
 		{"bench", "--cpuprofile", "x.out", "--profile-side", "remote"},
 		{"bench", "--side", "remote", "--profile-side", "nope", "--cpuprofile", "x.out"},
+		{"bench", "--timers", "--side", "raw"},
+		{"bench", "--timers", "--remote"},
+		{"bench", "--timers", "--timers-burst", "0"},
+		{"bench", "--timers", "--timers-max-delay", "0s"},
+		{"bench", "--timers", "--cpuprofile", "x.out", "--profile-side", "raw"},
+		{"bench", "--memprofile", "x.out"},
 	} {
 		r := cli(context.Background(), nil, args...)
 		if r.err == nil {

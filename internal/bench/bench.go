@@ -28,6 +28,11 @@
 // has exactly one output record, and for the runtime and remote sides that
 // the counts of every id are exact.
 //
+// With Config.Timers, Run measures delayed messages instead (see
+// timers.go): the memory and disk cost of pending timers, the firing rate
+// of timers due at one moment against plain messages, and the lateness of
+// delayed messages under a paced load.
+//
 // With no brokers, Run starts an embedded kfake broker, by default in a
 // child process (see package processor/embedded: the program's main must
 // call embedded.ServeIfChild first).
@@ -113,6 +118,33 @@ type Config struct {
 	// (default: discard).
 	Logger *slog.Logger
 
+	// Timers runs the delayed-messages bench (timers.go) instead of the
+	// sides. Sides is then ignored; ProfileSide is ProfileFire (the
+	// default), ProfileSchedule or ProfilePaced.
+	Timers bool
+	// TimersStored is the number of timers due in one to two hours, which
+	// stay in the local store (default 1,000,000).
+	TimersStored int
+	// TimersBurst is the number of timers due at one moment, held in
+	// memory until then, and of plain messages of each baseline (default
+	// 200,000).
+	TimersBurst int
+	// TimersRate (delayed messages/s), TimersDuration and TimersMaxDelay
+	// (delays are uniform from 0 to it) of the paced phase (default
+	// 2,000/s for 10s, delays up to 2s).
+	TimersRate     int
+	TimersDuration time.Duration
+	TimersMaxDelay time.Duration
+	// MemProfile, if set, is the prefix of the heap profiles the
+	// delayed-messages bench writes once the stored and the burst timers
+	// are scheduled (MemProfile.stored, MemProfile.burst).
+	MemProfile string
+
+	// timersSinkSkew, set by tests only, is subtracted from the time the
+	// delayed-messages bench's sink reports for its invocations, so that
+	// tests can see the "never early" check fail.
+	timersSinkSkew time.Duration
+
 	// remoteFault, set by tests only, changes each count the remote
 	// function computes, so that tests can see the checks fail.
 	remoteFault func(int64) int64
@@ -132,6 +164,11 @@ func DefaultConfig() Config {
 		Sides:          []string{SideRuntime, SideRaw},
 		ProfileSide:    SideRuntime,
 		Progress:       time.Second,
+		TimersStored:   1_000_000,
+		TimersBurst:    200_000,
+		TimersRate:     2000,
+		TimersDuration: 10 * time.Second,
+		TimersMaxDelay: 2 * time.Second,
 	}
 }
 
@@ -151,6 +188,14 @@ func (c Config) withDefaults() Config {
 	if c.ProfileSide == "" {
 		c.ProfileSide = d.ProfileSide
 	}
+	if c.Timers && c.ProfileSide == SideRuntime {
+		c.ProfileSide = ProfileFire
+	}
+	c.TimersStored = cmp.Or(c.TimersStored, d.TimersStored)
+	c.TimersBurst = cmp.Or(c.TimersBurst, d.TimersBurst)
+	c.TimersRate = cmp.Or(c.TimersRate, d.TimersRate)
+	c.TimersDuration = cmp.Or(c.TimersDuration, d.TimersDuration)
+	c.TimersMaxDelay = cmp.Or(c.TimersMaxDelay, d.TimersMaxDelay)
 	c.Progress = cmp.Or(c.Progress, d.Progress)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -202,8 +247,32 @@ func (c Config) Validate() error {
 		}
 		seen[s] = true
 	}
-	if c.CPUProfile != "" && !seen[c.ProfileSide] {
+	switch {
+	case c.Timers:
+		if c.CPUProfile != "" && c.ProfileSide != ProfileFire && c.ProfileSide != ProfileSchedule && c.ProfileSide != ProfilePaced {
+			add("profile side %q: with timers, want %s, %s or %s", c.ProfileSide, ProfileFire, ProfileSchedule, ProfilePaced)
+		}
+	case c.CPUProfile != "" && !seen[c.ProfileSide]:
 		add("profile side %q: not one of the sides that run (%s)", c.ProfileSide, strings.Join(c.Sides, ", "))
+	}
+	if c.Timers {
+		for _, f := range []struct {
+			name string
+			v    int64
+		}{
+			{"stored timers", int64(c.TimersStored)}, {"burst timers", int64(c.TimersBurst)}, {"timers rate", int64(c.TimersRate)},
+			{"timers duration", int64(c.TimersDuration)}, {"timers max delay", int64(c.TimersMaxDelay)},
+		} {
+			if f.v < 0 {
+				add("%s %d: must be positive", f.name, f.v)
+			}
+		}
+		if c.TimersMaxDelay > 0 && c.TimersMaxDelay < time.Millisecond {
+			add("timers max delay %v: at least 1ms", c.TimersMaxDelay)
+		}
+		if float64(c.TimersRate)*c.TimersDuration.Seconds() > 1<<31 {
+			add("timers rate %d for %v: too many messages", c.TimersRate, c.TimersDuration)
+		}
 	}
 	if c.Progress < 0 {
 		add("progress interval %v: must be positive", c.Progress)
@@ -241,6 +310,9 @@ type Result struct {
 	// runtime's latency target (for information: the target is the
 	// runtime's).
 	RemoteLatencyOK bool
+	// Timers holds the figures of the delayed-messages bench; nil unless
+	// Config.Timers.
+	Timers *TimersResult
 }
 
 // SideResult holds the figures of one side.
@@ -390,6 +462,22 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	defer client.Close()
 	b.client = client
 
+	if cfg.Timers {
+		fmt.Fprintln(out, "stateloop bench --timers: delayed messages (ctx.SendAfter) in the runtime, exactly-once (read_committed, transactions)")
+		fmt.Fprintf(out, "broker: %s; %d partitions per topic\n", res.Broker, cfg.Partitions)
+		if cfg.InProcess {
+			fmt.Fprintln(out, "note: the broker runs in this process, so its memory is in the heap figures")
+		}
+		fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		fmt.Fprintf(out, "commit policy: every %v or %s records, whichever comes first\n\n", cfg.CommitInterval, num(cfg.CommitCount))
+		tr, err := b.runTimers(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.Timers = tr
+		reportTimers(out, res)
+		return res, nil
+	}
 	fmt.Fprintf(out, "stateloop bench: %s, exactly-once (read_committed, transactions)\n", describeSides(cfg.Sides))
 	fmt.Fprintf(out, "broker: %s; %d partitions per topic\n", res.Broker, cfg.Partitions)
 	fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())

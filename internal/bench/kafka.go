@@ -192,6 +192,16 @@ func (p *pacer) wait() error { <-p.done; return p.err }
 // with its send time, with an idempotent (non-transactional) producer, so
 // that each is visible as soon as the broker has it.
 func (b *bench) startPaced(ctx context.Context, topic string, n int) (*pacer, error) {
+	ids := b.cfg.IDs
+	return b.startPacedWith(ctx, topic, n, b.cfg.Rate, func(i int) (string, []byte) {
+		return idKey(i, ids), inputValue(phasePaced, uint64(i), time.Now().UnixNano())
+	})
+}
+
+// startPacedWith starts writing n records to topic at rate records/s with
+// an idempotent (non-transactional) producer; record(i) makes the i-th
+// record right before it is sent.
+func (b *bench) startPacedWith(ctx context.Context, topic string, n, rate int, record func(i int) (key string, value []byte)) (*pacer, error) {
 	sc := saramaConfig()
 	sc.Producer.Idempotent = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
@@ -220,7 +230,7 @@ func (b *bench) startPaced(ctx context.Context, topic string, n int) (*pacer, er
 	}()
 	go func() {
 		defer close(p.done)
-		rate := float64(b.cfg.Rate)
+		rate := float64(rate)
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
 		start := time.Now()
@@ -228,11 +238,8 @@ func (b *bench) startPaced(ctx context.Context, topic string, n int) (*pacer, er
 		for i := 0; i < n; {
 			due := min(int(time.Since(start).Seconds()*rate)+1, n)
 			for ; i < due; i++ {
-				ap.Input() <- &sarama.ProducerMessage{
-					Topic: topic,
-					Key:   sarama.StringEncoder(idKey(i, b.cfg.IDs)),
-					Value: sarama.ByteEncoder(inputValue(phasePaced, uint64(i), time.Now().UnixNano())),
-				}
+				k, v := record(i)
+				ap.Input() <- &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(k), Value: sarama.ByteEncoder(v)}
 				p.sent.Add(1)
 			}
 			select {

@@ -16,10 +16,8 @@ import (
 // read_committed consumer), and checks that every input record has exactly
 // one output record.
 type reader struct {
-	topic    string
-	consumer sarama.Consumer
-	pcs      []sarama.PartitionConsumer
-	wg       sync.WaitGroup
+	topic string
+	topicReader
 
 	mu       sync.Mutex
 	phases   [numPhases]phaseState
@@ -28,7 +26,6 @@ type reader struct {
 	records  int
 	bad      int
 	firstBad string
-	errs     []error
 	lastRecv time.Time
 }
 
@@ -51,51 +48,14 @@ type idState struct {
 }
 
 func newReader(client sarama.Client, topic string, counted bool) (*reader, error) {
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return nil, fmt.Errorf("bench: reader: %w", err)
-	}
-	r := &reader{topic: topic, consumer: consumer, counted: counted, ids: map[string]*idState{}}
+	r := &reader{topic: topic, counted: counted, ids: map[string]*idState{}}
 	for i := range r.phases {
 		r.phases[i].done = make(chan struct{})
 	}
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		consumer.Close()
-		return nil, fmt.Errorf("bench: reader: partitions of %s: %w", topic, err)
-	}
-	for _, p := range parts {
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			r.close()
-			return nil, fmt.Errorf("bench: reader: consume %s/%d: %w", topic, p, err)
-		}
-		r.pcs = append(r.pcs, pc)
-		r.wg.Add(2)
-		go func() {
-			defer r.wg.Done()
-			for m := range pc.Messages() {
-				r.handle(m, time.Now())
-			}
-		}()
-		go func() {
-			defer r.wg.Done()
-			for e := range pc.Errors() {
-				r.mu.Lock()
-				r.errs = append(r.errs, e)
-				r.mu.Unlock()
-			}
-		}()
+	if err := r.start(client, topic, r.handle); err != nil {
+		return nil, err
 	}
 	return r, nil
-}
-
-func (r *reader) close() {
-	for _, pc := range r.pcs {
-		pc.AsyncClose()
-	}
-	r.wg.Wait()
-	r.consumer.Close()
 }
 
 // expect announces that n records of the phase are about to be written.
@@ -230,7 +190,7 @@ func (r *reader) verify(side string, inputs int) ([]string, error) {
 	add := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("bench: %s: "+format, append([]any{side}, a...)...))
 	}
-	for _, e := range r.errs {
+	for _, e := range r.readErrors() {
 		add("reading %s: %v", r.topic, e)
 	}
 	if r.bad > 0 {
@@ -277,4 +237,71 @@ func (r *reader) verify(side string, inputs int) ([]string, error) {
 		return nil, errors.Join(errs...)
 	}
 	return checks, nil
+}
+
+// topicReader reads every partition of a topic from its start and hands
+// each record, with the moment it arrived, to a handler; errors are kept.
+type topicReader struct {
+	consumer sarama.Consumer
+	pcs      []sarama.PartitionConsumer
+	wg       sync.WaitGroup
+
+	errMu sync.Mutex
+	errs  []error
+}
+
+// start begins reading; handle is called from one goroutine per partition.
+func (t *topicReader) start(client sarama.Client, topic string, handle func(*sarama.ConsumerMessage, time.Time)) error {
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return fmt.Errorf("bench: reader: %w", err)
+	}
+	t.consumer = consumer
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.close()
+		return fmt.Errorf("bench: reader: partitions of %s: %w", topic, err)
+	}
+	for _, p := range parts {
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.close()
+			return fmt.Errorf("bench: reader: consume %s/%d: %w", topic, p, err)
+		}
+		t.pcs = append(t.pcs, pc)
+		t.wg.Add(2)
+		go func() {
+			defer t.wg.Done()
+			for m := range pc.Messages() {
+				handle(m, time.Now())
+			}
+		}()
+		go func() {
+			defer t.wg.Done()
+			for e := range pc.Errors() {
+				t.errMu.Lock()
+				t.errs = append(t.errs, e)
+				t.errMu.Unlock()
+			}
+		}()
+	}
+	return nil
+}
+
+// close stops reading and waits for the handlers.
+func (t *topicReader) close() {
+	for _, pc := range t.pcs {
+		pc.AsyncClose()
+	}
+	t.wg.Wait()
+	if t.consumer != nil {
+		t.consumer.Close()
+	}
+}
+
+// readErrors returns the errors seen so far.
+func (t *topicReader) readErrors() []error {
+	t.errMu.Lock()
+	defer t.errMu.Unlock()
+	return slices.Clone(t.errs)
 }

@@ -34,16 +34,13 @@ type timerReader struct {
 	// this delay are also counted apart
 	longDelay time.Duration
 
-	consumer sarama.Consumer
-	pcs      []sarama.PartitionConsumer
-	wg       sync.WaitGroup
+	topicReader
 
 	mu       sync.Mutex
 	phases   [numTimerPhases]timerPhaseState
 	records  int
 	bad      int
 	firstBad string
-	errs     []error
 	lastRecv time.Time
 }
 
@@ -72,38 +69,8 @@ type timerPhaseState struct {
 // newTimerReader starts reading topic from its start.
 func newTimerReader(client sarama.Client, topic string, longDelay time.Duration) (*timerReader, error) {
 	r := newTimerReaderState(topic, longDelay)
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return nil, fmt.Errorf("bench: reader: %w", err)
-	}
-	r.consumer = consumer
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		consumer.Close()
-		return nil, fmt.Errorf("bench: reader: partitions of %s: %w", topic, err)
-	}
-	for _, p := range parts {
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			r.close()
-			return nil, fmt.Errorf("bench: reader: consume %s/%d: %w", topic, p, err)
-		}
-		r.pcs = append(r.pcs, pc)
-		r.wg.Add(2)
-		go func() {
-			defer r.wg.Done()
-			for m := range pc.Messages() {
-				r.handle(m, time.Now())
-			}
-		}()
-		go func() {
-			defer r.wg.Done()
-			for e := range pc.Errors() {
-				r.mu.Lock()
-				r.errs = append(r.errs, e)
-				r.mu.Unlock()
-			}
-		}()
+	if err := r.start(client, topic, r.handle); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -114,16 +81,6 @@ func newTimerReaderState(topic string, longDelay time.Duration) *timerReader {
 		r.phases[i].done = make(chan struct{})
 	}
 	return r
-}
-
-func (r *timerReader) close() {
-	for _, pc := range r.pcs {
-		pc.AsyncClose()
-	}
-	r.wg.Wait()
-	if r.consumer != nil {
-		r.consumer.Close()
-	}
 }
 
 // expect announces that n messages of the phase will be sent; keepLate
@@ -285,7 +242,7 @@ func (r *timerReader) verify() ([]string, error) {
 	add := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("bench: timers: "+format, a...))
 	}
-	for _, e := range r.errs {
+	for _, e := range r.readErrors() {
 		add("reading %s: %v", r.topic, e)
 	}
 	if r.bad > 0 {

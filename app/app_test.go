@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/app/apptest"
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkatest"
@@ -255,38 +256,14 @@ func startRun(t *testing.T, f app.Flags) (*kafkatest.SyncBuffer, <-chan error, f
 }
 
 // startRunApp runs app.Run on the application that build makes until the
-// returned func or the end of the test cancels it.
+// returned func or the end of the test cancels it (apptest.Start).
 func startRunApp(t *testing.T, f app.Flags, build func() (topology.Topology, *functions.Registry)) (*kafkatest.SyncBuffer, <-chan error, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &kafkatest.SyncBuffer{}
-	runErr := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runErr <- app.Run(ctx, f, build, out)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return 30s after its context was cancelled")
-		}
-	})
-	return out, runErr, cancel
+	r := apptest.Start(t, f, build)
+	return r.Out, r.Err, r.Stop
 }
 
 func waitForOutput(t *testing.T, out *kafkatest.SyncBuffer, runErr <-chan error, want string) {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
-	for !strings.Contains(out.String(), want) {
-		select {
-		case err := <-runErr:
-			t.Fatalf("Run returned %v before printing %q; output:\n%s", err, want, out)
-		case <-deadline:
-			t.Fatalf("no %q after 20s; output:\n%s", want, out)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	(&apptest.Run{Out: out, Err: runErr}).WaitFor(t, want, 20*time.Second)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/app/apptest"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/kafkatest"
@@ -229,42 +230,17 @@ func shoutApp() (topology.Topology, *functions.Registry) {
 	return topology.Topology{Functions: []functions.TypeName{"local/shout"}}, reg
 }
 
-// startApp runs app.Run with shoutApp in the background. stop cancels
-// it; Run's error arrives on the channel.
+// startApp runs app.Run with shoutApp in the background (apptest.Start).
 func startApp(t *testing.T, f app.Flags) (*kafkatest.SyncBuffer, <-chan error, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &kafkatest.SyncBuffer{}
-	runErr := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runErr <- app.Run(ctx, f, shoutApp, out)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return 30s after its context was cancelled")
-		}
-	})
-	return out, runErr, cancel
+	r := apptest.Start(t, f, shoutApp)
+	return r.Out, r.Err, r.Stop
 }
 
 // waitForOutput waits until Run prints want.
 func waitForOutput(t *testing.T, out *kafkatest.SyncBuffer, runErr <-chan error, want string) {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for !strings.Contains(out.String(), want) {
-		select {
-		case err := <-runErr:
-			t.Fatalf("Run returned %v before printing %q; output:\n%s", err, want, out)
-		case <-deadline:
-			t.Fatalf("no %q after 30s; output:\n%s", want, out)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	(&apptest.Run{Out: out, Err: runErr}).WaitFor(t, want, 30*time.Second)
 }
 
 // readRecords returns every committed record of topic as "key: value".

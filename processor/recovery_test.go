@@ -769,13 +769,15 @@ func TestReadCommittedReturnsCommittedAndNonTransactionalRecordsInOrder(t *testi
 		t.Errorf("readCommitted under an open transaction took %v", took)
 	}
 	must(a.AbortTxn())
-	_, hwm, lso, err = partitionEnds(client, topic, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lso != hwm {
-		t.Fatalf("after the abort: LSO %d, HWM %d", lso, hwm)
-	}
+	// Kafka answers EndTxn before it has written the abort marker: wait
+	// until the marker is in and the LSO has caught up with the HWM
+	waitFor(t, 10*time.Second, "the abort marker", func() (bool, string) {
+		_, hwm, lso, err = partitionEnds(client, topic, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lso == hwm && lso > n5+1, fmt.Sprintf("LSO %d, HWM %d", lso, hwm)
+	})
 	got, _ = read(0, lso)
 	if w := append(slices.Clone(expect), want{n5, "n5"}); !slices.Equal(got, w) {
 		t.Errorf("after the abort: readCommitted(0, LSO %d) = %v, want %v", lso, got, w)

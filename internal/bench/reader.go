@@ -29,15 +29,41 @@ type reader struct {
 	lastRecv time.Time
 }
 
-type phaseState struct {
+// seqSet counts the sequence numbers 0..expect-1 of a phase's outputs:
+// each distinct one, the repeats, and those outside the range.
+type seqSet struct {
 	expect     int
-	seen       []uint64 // bit set of sequence numbers
+	seen       []uint64 // bit set
 	distinct   int
 	dups       int
 	unexpected int
-	lat        []time.Duration
-	done       chan struct{}
-	doneAt     time.Time
+}
+
+func (q *seqSet) init(n int) {
+	q.expect = n
+	q.seen = make([]uint64, (n+63)/64)
+}
+
+// add notes seq and reports whether it is in range and new.
+func (q *seqSet) add(seq uint64) bool {
+	switch {
+	case seq >= uint64(q.expect):
+		q.unexpected++
+		return false
+	case q.seen[seq/64]&(1<<(seq%64)) != 0:
+		q.dups++
+		return false
+	}
+	q.seen[seq/64] |= 1 << (seq % 64)
+	q.distinct++
+	return true
+}
+
+type phaseState struct {
+	seqSet
+	lat    []time.Duration
+	done   chan struct{}
+	doneAt time.Time
 }
 
 // idState is what the output says about the count of one id.
@@ -63,8 +89,7 @@ func (r *reader) expect(ph, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := &r.phases[ph]
-	s.expect = n
-	s.seen = make([]uint64, (n+63)/64)
+	s.init(n)
 	if ph == phasePaced {
 		s.lat = make([]time.Duration, 0, n)
 	}
@@ -91,14 +116,7 @@ func (r *reader) handle(m *sarama.ConsumerMessage, now time.Time) {
 	sent := int64(binary.BigEndian.Uint64(v[9:]))
 	count := int64(binary.BigEndian.Uint64(v[17:]))
 	s := &r.phases[v[0]]
-	switch {
-	case seq >= uint64(s.expect):
-		s.unexpected++
-	case s.seen[seq/64]&(1<<(seq%64)) != 0:
-		s.dups++
-	default:
-		s.seen[seq/64] |= 1 << (seq % 64)
-		s.distinct++
+	if s.add(seq) {
 		if s.lat != nil {
 			s.lat = append(s.lat, now.Sub(time.Unix(0, sent)))
 		}

@@ -45,12 +45,8 @@ type timerReader struct {
 }
 
 type timerPhaseState struct {
-	expect     int
-	seen       []uint64 // bit set of sequence numbers
-	distinct   int
-	delayed    int // distinct messages with a due time
-	dups       int
-	unexpected int
+	seqSet
+	delayed int // distinct messages with a due time
 	// early counts messages that reached the sink, or the reader, before
 	// their due time
 	early      int
@@ -89,8 +85,7 @@ func (r *timerReader) expect(ph, n int, keepLate bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := &r.phases[ph]
-	s.expect = n
-	s.seen = make([]uint64, (n+63)/64)
+	s.init(n)
 	s.keepLate = keepLate
 	if keepLate {
 		s.late = make([]time.Duration, 0, n)
@@ -119,16 +114,9 @@ func (r *timerReader) handle(m *sarama.ConsumerMessage, now time.Time) {
 	sent := int64(binary.BigEndian.Uint64(v[17:]))
 	invoked := int64(binary.BigEndian.Uint64(v[25:]))
 	s := &r.phases[v[0]]
-	switch {
-	case seq >= uint64(s.expect):
-		s.unexpected++
-		return
-	case s.seen[seq/64]&(1<<(seq%64)) != 0:
-		s.dups++
+	if !s.add(seq) {
 		return
 	}
-	s.seen[seq/64] |= 1 << (seq % 64)
-	s.distinct++
 	if s.first.IsZero() {
 		s.first = now
 	}

@@ -16,28 +16,18 @@ func TestBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a broker and two pipelines for a few seconds")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	r := cli(ctx, nil, "bench", "--in-process", "-n", "2000", "--ids", "50", "--warmup", "100",
+	out := runBench(t, "--in-process", "-n", "2000", "--ids", "50", "--warmup", "100",
 		"--rate", "1000", "--duration", "1s", "--progress", "200ms")
-	if r.err != nil {
-		t.Fatalf("stateloop bench: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.out, r.errOut)
-	}
-	out := r.out
 	// 100 warm-up + 2,000 pre-loaded + 1,000 paced records
-	for _, want := range []string{
+	checkContains(t, out,
 		"runtime: 2,000/2,000 messages",
 		"raw: 2,000/2,000 messages",
 		"commit interval: 100ms",
 		"runtime: 3,100 output records for 3,100 input records, one for each",
 		"runtime: final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
 		"raw sarama: 3,100 output records for 3,100 input records, one for each",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	for _, re := range []string{
+	)
+	checkMatches(t, out,
 		`(?m)^  messages/s +[0-9,]+ +[0-9,]+$`,
 		`(?m)^ratio runtime/raw messages/s: [0-9.]+ +target >= 0\.60: (PASS|MISS)$`,
 		`(?m)^  latency p50 +[0-9.]+ms +[0-9.]+ms$`,
@@ -45,14 +35,7 @@ func TestBench(t *testing.T) {
 		`(?m)^runtime latency p99: [0-9.]+ms +target <= 300\.0ms \(3 x commit interval 100ms\): (PASS|MISS)$`,
 		`(?m)^  CPU/message, this process +[0-9.]+µs +[0-9.]+µs$`,
 		`(?m)^  log entries written/message +[0-9.]+ \(loop [0-9.]+ \+ changelog [0-9.]+ \+ egress [0-9.]+\) +[0-9.]+$`,
-	} {
-		if !regexp.MustCompile(re).MatchString(out) {
-			t.Errorf("output does not match %s", re)
-		}
-	}
-	if t.Failed() {
-		t.Logf("output:\n%s", out)
-	}
+	)
 }
 
 // TestBenchRemote runs a tiny bench of the runtime and the remote side
@@ -62,30 +45,20 @@ func TestBenchRemote(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a broker, two pipelines and an HTTP function server for a few seconds")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	r := cli(ctx, nil, "bench", "--remote", "--side", "runtime", "--in-process", "-n", "2000", "--ids", "50", "--warmup", "100",
+	out := runBench(t, "--remote", "--side", "runtime", "--in-process", "-n", "2000", "--ids", "50", "--warmup", "100",
 		"--rate", "1000", "--duration", "1s", "--progress", "200ms")
-	if r.err != nil {
-		t.Fatalf("stateloop bench: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.out, r.errOut)
-	}
-	out := r.out
-	for _, want := range []string{
+	checkContains(t, out,
 		"runtime: 2,000/2,000 messages",
 		"remote: 2,000/2,000 messages",
 		"remote (HTTP): 3,100 output records for 3,100 input records, one for each",
 		"remote (HTTP): final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
 		"runtime: final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
 		"its CPU time is in the remote side's CPU/message, this process",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
+	)
 	if strings.Contains(out, "raw sarama") {
 		t.Errorf("the raw side ran without being asked for")
 	}
-	for _, re := range []string{
+	checkMatches(t, out,
 		`(?m)^  messages/s +[0-9,]+ +[0-9,]+$`,
 		`(?m)^ratio remote/embedded messages/s: [0-9.]+$`,
 		`(?m)^  latency p99 +[0-9.]+ms +[0-9.]+ms$`,
@@ -93,14 +66,7 @@ func TestBenchRemote(t *testing.T) {
 		`(?m)^  HTTP requests/message +- +[0-9]\.[0-9]{3}$`,
 		`(?m)^  calls/HTTP request \(batch\) +- +[0-9]+\.[0-9]$`,
 		`(?m)^Function server, all phases of the remote side: [0-9,]+ HTTP requests on [0-9,]+ connections \(kept alive\) for [0-9,]+ calls of 3,100 input records$`,
-	} {
-		if !regexp.MustCompile(re).MatchString(out) {
-			t.Errorf("output does not match %s", re)
-		}
-	}
-	if t.Failed() {
-		t.Logf("output:\n%s", out)
-	}
+	)
 }
 
 // TestBenchTimers runs a tiny delayed-messages bench: every delayed and
@@ -110,27 +76,17 @@ func TestBenchTimers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a broker and a processor for several seconds")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	r := cli(ctx, nil, "bench", "--timers", "--in-process", "--ids", "50", "--warmup", "100",
+	out := runBench(t, "--timers", "--in-process", "--ids", "50", "--warmup", "100",
 		"--timers-stored", "2000", "--timers-burst", "1000", "--timers-rate", "500", "--timers-duration", "1s",
 		"--timers-max-delay", "500ms", "--progress", "200ms")
-	if r.err != nil {
-		t.Fatalf("stateloop bench --timers: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.out, r.errOut)
-	}
-	out := r.out
 	// 200 warm-up (100 delayed), 1,000 burst, 1,000 + 1,000 plain, 500 paced
-	for _, want := range []string{
+	checkContains(t, out,
 		"timers burst: 1,000/1,000 messages",
 		"3,700 output records for 3,700 messages sent, one for each",
 		"1,600 delayed messages delivered, none before its due time",
 		"the timers topic holds 2,000 committed records for the 2,000 stored timers, one each, no tombstone",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	for _, re := range []string{
+	)
+	checkMatches(t, out,
 		`(?m)^  timers +2,000 +1,000$`,
 		`(?m)^  timers per GiB of heap: all, 2nd half +\S.* +\S.*$`,
 		// a store can shrink between readings when leveldb compacts
@@ -142,14 +98,7 @@ func TestBenchTimers(t *testing.T) {
 		`(?m)^  egress record read \(read_committed\), all +500 +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms$`,
 		`(?m)^  sink invoked, all +500 +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms$`,
 		`(?m)^sink invoked p99, delay >= 200ms: [0-9.]+ms .*: (PASS|MISS)$`,
-	} {
-		if !regexp.MustCompile(re).MatchString(out) {
-			t.Errorf("output does not match %s", re)
-		}
-	}
-	if t.Failed() {
-		t.Logf("output:\n%s", out)
-	}
+	)
 }
 
 func TestBenchRejectsBadFlags(t *testing.T) {
@@ -174,5 +123,42 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		} else if !strings.HasPrefix(r.err.Error(), "stateloop bench: ") {
 			t.Errorf("stateloop %s: error %q does not start with stateloop bench:", strings.Join(args, " "), r.err)
 		}
+	}
+}
+
+// runBench runs `stateloop bench` with args and returns what it printed;
+// a failed run fails the test.
+func runBench(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := cli(ctx, nil, append([]string{"bench"}, args...)...)
+	if r.err != nil {
+		t.Fatalf("stateloop bench %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.err, r.out, r.errOut)
+	}
+	return r.out
+}
+
+// checkContains fails the test for each of wants that out lacks.
+func checkContains(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// checkMatches fails the test for each pattern out does not match, and
+// then shows the output.
+func checkMatches(t *testing.T, out string, patterns ...string) {
+	t.Helper()
+	for _, re := range patterns {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output does not match %s", re)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
 	}
 }

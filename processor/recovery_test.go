@@ -269,7 +269,8 @@ func recRecover(t testing.TB, p *Processor, client sarama.Client, st *store, par
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
-	if err := h.recover(ctx, st, part); err != nil {
+	var asides []aside
+	if err := h.recover(ctx, st, part, &asides); err != nil {
 		t.Fatalf("recover partition %d: %v (after %v)", part, err, time.Since(start))
 	}
 	return time.Since(start)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -246,8 +247,9 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	w := h.w
 	if claim.Topic() == string(h.p.topo.LoopTopic()) {
 		st, err := h.storeFor(claim.Partition())
+		var asides []aside
 		if err == nil {
-			err = h.recover(sess.Context(), st, claim.Partition())
+			err = h.recover(sess.Context(), st, claim.Partition(), &asides)
 		}
 		if err != nil {
 			if sess.Context().Err() != nil {
@@ -264,7 +266,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			w.setFatal(fmt.Errorf("processor: read backlog of loop partition %d: %w", claim.Partition(), err))
 			return err
 		}
-		if !w.deliver(item{ready: &readyPartition{id: claim.Partition(), store: st, backlogEnd: backlogEnd}}) {
+		if !w.deliver(item{ready: &readyPartition{id: claim.Partition(), store: st, backlogEnd: backlogEnd, asides: asides}}) {
 			return nil
 		}
 	}
@@ -285,19 +287,39 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 }
 
 // recover catches the local store of a loop partition up with the table
-// partitions of every function type and with its timers partition.
-func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error {
+// partitions of every function type and with its timers partition. Table
+// records that do not decode are left out and added to asides.
+func (h *groupHandler) recover(ctx context.Context, st *store, part int32, asides *[]aside) error {
 	start := time.Now()
 	var total int64
 	for _, fn := range h.p.tableTypes() {
-		n, err := h.recoverTopic(ctx, st, part, fn, string(h.p.topo.TableTopic(fn)),
+		topic := string(h.p.topo.TableTopic(fn))
+		n, err := h.recoverTopic(ctx, st, part, fn, topic,
 			func(b *storeBatch, r committedRecord) error {
-				b.put(fn, string(r.Key), r.Value)
-				if r.Value != nil {
-					if rec, err := wire.DecodeStateRecord(r.Value); err == nil {
-						b.indexExpiry(fn, string(r.Key), rec)
-					}
+				if r.Value == nil {
+					b.put(fn, string(r.Key), nil)
+					return nil
 				}
+				rec, err := wire.DecodeStateRecord(r.Value)
+				if err == nil && len(rec) == 0 {
+					// stateloop writes a tombstone, never an empty record
+					err = errors.New("an empty state record")
+				}
+				if err != nil {
+					// written by someone else: keep the address's last good
+					// value and put the record aside
+					target := functions.Address{Type: fn, ID: string(r.Key)}
+					*asides = append(*asides, aside{
+						rec:    &sarama.ConsumerMessage{Topic: topic, Partition: part, Offset: r.Offset, Key: r.Key, Value: r.Value},
+						reason: fmt.Sprintf("table record of %s does not decode (%v); recovery left it out, the address keeps its previous state", target, err),
+						target: target,
+					})
+					h.p.cfg.logger.Warn("table record does not decode; left out of the state", "topic", topic, "partition", part,
+						"offset", r.Offset, "function_type", fn, "function_id", string(r.Key), "err", err)
+					return nil
+				}
+				b.put(fn, string(r.Key), r.Value)
+				b.indexExpiry(fn, string(r.Key), rec)
 				return nil
 			},
 			func() error { return st.wipe(fn) })

@@ -30,6 +30,17 @@ type readyPartition struct {
 	// backlogEnd is the offset of the last committed record of the loop
 	// partition at assignment, or -1 if there was none to process
 	backlogEnd int64
+	// asides are the table records recovery could not decode
+	asides []aside
+}
+
+// aside is a changelog record that recovery left out of the local store
+// because it does not decode; it goes to the dead-letter topic in the
+// worker's next transaction.
+type aside struct {
+	rec    *sarama.ConsumerMessage
+	reason string
+	target functions.Address
 }
 
 type stateRef struct {
@@ -100,6 +111,8 @@ type worker struct {
 	// expiry index entries swept in the open transaction, per partition
 	swept     map[int32][][]byte
 	lastSweep time.Time
+	// asides wait for a transaction that commits their dead letters
+	asides []aside
 
 	mu    sync.Mutex
 	fatal error
@@ -284,6 +297,13 @@ func (w *worker) handle(it item) error {
 		if len(w.parts) == w.loopParts {
 			w.p.count(func(s *Stats) { s.Ready = true })
 		}
+		if len(it.ready.asides) > 0 {
+			if w.inTxn {
+				w.deadLetterAsides(it.ready.asides)
+			}
+			w.asides = append(w.asides, it.ready.asides...)
+			return w.begin()
+		}
 		return nil
 	}
 	if err := w.begin(); err != nil {
@@ -320,7 +340,18 @@ func (w *worker) begin() error {
 	w.timerOverlay = make(map[string]*pendingTimer)
 	w.swept = make(map[int32][][]byte)
 	w.idemOverlay = make(map[string]idemEntry)
+	w.deadLetterAsides(w.asides)
 	return nil
+}
+
+// deadLetterAsides writes the table records that recovery left out to the
+// dead-letter topic in the open transaction; a failed transaction writes
+// them again in the next.
+func (w *worker) deadLetterAsides(asides []aside) {
+	w.current = nil
+	for _, a := range asides {
+		w.deadLetter(a.rec, a.reason, &a.target)
+	}
 }
 
 // process handles one consumed record inside the open transaction.
@@ -751,6 +782,9 @@ func (w *worker) egressRecords(msgs []functions.EgressMessage) ([]*sarama.Produc
 		if !eg.AnyTopic && !slices.Contains(eg.Topics, topology.Topic(topic)) {
 			return nil, fmt.Errorf("egress %s does not write to topic %q", em.Egress, topic)
 		}
+		if what, ok := w.p.topo.Reserved(topology.Topic(topic)); ok {
+			return nil, fmt.Errorf("egress %s: topic %q is %s; egress records never go to internal topics", em.Egress, topic, what)
+		}
 		pm := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(rec.Value)}
 		n, err := w.partitions(topic)
 		if err != nil {
@@ -877,6 +911,7 @@ func (w *worker) commit() {
 		w.setFatal(fmt.Errorf("processor: write local store: %w", err))
 		return
 	}
+	w.asides = nil
 	w.p.count(func(s *Stats) { s.Commits++ })
 	w.p.m.commits.Inc()
 	if f := w.p.cfg.faults; f != nil && f.Committed != nil {

@@ -225,7 +225,7 @@ func (cfg Config) settings() (settings, error) {
 
 // kfakeOptions are the options of the kfake cluster, in this process or in
 // the child.
-func kfakeOptions(host string, port int, dataDir string, partitions int32, logger *slog.Logger) []kfake.Opt {
+func kfakeOptions(host string, port int, dataDir string, partitions int32, logger *slog.Logger, wrap func(net.Listener) net.Listener) []kfake.Opt {
 	opts := []kfake.Opt{
 		kfake.Ports(port), // also makes it a single broker
 		// kfake always listens on 127.0.0.1; put the host we were asked
@@ -235,7 +235,11 @@ func kfakeOptions(host string, port int, dataDir string, partitions int32, logge
 			if err != nil {
 				return nil, err
 			}
-			return net.Listen(network, net.JoinHostPort(host, p))
+			ln, err := net.Listen(network, net.JoinHostPort(host, p))
+			if err != nil {
+				return nil, err
+			}
+			return wrap(ln), nil
 		}),
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(int(partitions)),
@@ -257,15 +261,39 @@ func kfakeOptions(host string, port int, dataDir string, partitions int32, logge
 	return opts
 }
 
-// newCluster starts kfake and translates its start-up errors.
+// newCluster starts kfake and translates its start-up errors. With a data
+// directory, it closes the transactions a crash left open before anyone
+// else can connect (see guardTransactions).
 func newCluster(host string, port int, dataDir string, partitions int32, logger *slog.Logger) (*kfake.Cluster, error) {
-	cl, err := kfake.NewCluster(kfakeOptions(host, port, dataDir, partitions, logger)...)
+	var gate *gatedListener
+	wrap := func(ln net.Listener) net.Listener {
+		if dataDir == "" {
+			return ln
+		}
+		gate = newGatedListener(ln)
+		return gate
+	}
+	cl, err := kfake.NewCluster(kfakeOptions(host, port, dataDir, partitions, logger, wrap)...)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, portInUse(port, err)
 		}
 		return nil, fmt.Errorf("embedded: starting kfake: %w", err)
 	}
+	if gate == nil {
+		return cl, nil
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), guardTimeout)
+	defer cancel()
+	rep, err := guardTransactions(ctx, cl.ListenAddrs()[0], dataDir, gate, logger)
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("embedded: close the transactions a crash left open in %s: %w", dataDir, err)
+	}
+	gate.open()
+	logger.Debug("embedded: transaction guard done", "partitions", rep.Scanned, "batches", rep.Batches,
+		"aborted", rep.Aborted, "ongoing", rep.Ongoing, "took", time.Since(start).String())
 	return cl, nil
 }
 

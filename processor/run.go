@@ -204,6 +204,9 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	if err := h.p.discoverTables(h.client); err != nil {
 		return err
 	}
+	if err := h.resumePositions(sess); err != nil {
+		return err
+	}
 	h.p.count(func(s *Stats) { s.Partitions = append([]int32(nil), loop...); s.Ready = len(loop) == 0 })
 	h.p.m.recoveredPartitions.Set(0)
 	h.p.cfg.logger.Info("partitions assigned", "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))

@@ -51,6 +51,7 @@ func (p *Processor) topicSpecs() []topicSpec {
 		{name: string(p.topo.TimersTopic()), partitions: n, compacted: true, exact: true},
 		{name: string(p.topo.RepliesTopic()), partitions: n},
 		{name: string(p.topo.IdempotencyTopic()), partitions: n, compacted: true, exact: true, retention: 2 * p.cfg.idempotencyWindow},
+		{name: string(p.topo.PositionsTopic()), partitions: n, compacted: true, exact: true},
 	}
 	for _, fn := range p.topo.Functions {
 		specs = append(specs, topicSpec{name: string(p.topo.TableTopic(fn)), partitions: n, compacted: true, exact: true})

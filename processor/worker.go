@@ -870,6 +870,7 @@ func (w *worker) commit() {
 	}
 	w.sendTimers()
 	w.sendIdempotencyKeys()
+	w.sendPositions()
 	encoded := make([][]byte, len(w.dirty))
 	for i, ref := range w.dirty {
 		w.current = w.writers[ref]

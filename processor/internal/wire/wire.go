@@ -1,8 +1,10 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -354,4 +356,56 @@ func DecodeTimer(b []byte) (Timer, error) {
 		return Timer{}, fmt.Errorf("%w: timer without due time or message", ErrMalformed)
 	}
 	return t, nil
+}
+
+// AppendPositionKey appends the key of an input partition's position
+// record: the topic, a zero byte and the partition in decimal.
+func AppendPositionKey(b []byte, topic string, partition int32) []byte {
+	b = append(b, topic...)
+	b = append(b, 0)
+	return strconv.AppendInt(b, int64(partition), 10)
+}
+
+// DecodePositionKey inverts [AppendPositionKey].
+func DecodePositionKey(b []byte) (topic string, partition int32, err error) {
+	t, p, ok := bytes.Cut(b, []byte{0})
+	if !ok || len(t) == 0 {
+		return "", 0, fmt.Errorf("%w: position key %q", ErrMalformed, b)
+	}
+	n, err := strconv.ParseInt(string(p), 10, 32)
+	if err != nil || n < 0 {
+		return "", 0, fmt.Errorf("%w: position key %q", ErrMalformed, b)
+	}
+	return string(t), int32(n), nil
+}
+
+// AppendPosition appends a position record: the offset of the next input
+// record to process.
+//
+//	message Position { int64 next_offset = 1; }
+func AppendPosition(b []byte, next int64) []byte {
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(next))
+}
+
+// DecodePosition inverts [AppendPosition].
+func DecodePosition(b []byte) (int64, error) {
+	next := int64(-1)
+	err := fieldsAny(b, func(num protowire.Number, typ protowire.Type, f []byte) error {
+		if num == 1 && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(f)
+			if n < 0 {
+				return fmt.Errorf("%w: position: %w", ErrMalformed, protowire.ParseError(n))
+			}
+			next = int64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if next < 0 {
+		return 0, fmt.Errorf("%w: position without an offset", ErrMalformed)
+	}
+	return next, nil
 }

@@ -180,3 +180,46 @@ func TestStateRecordKeepsExpiry(t *testing.T) {
 		t.Errorf("decoded %+v, want a expiring at %v and b never", got, at)
 	}
 }
+
+func TestPositionRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		topic string
+		part  int32
+		next  int64
+	}{{"app-loop", 0, 0}, {"names", 7, 1 << 40}, {"a.b_c-d", 123, 5}} {
+		topic, part, err := DecodePositionKey(AppendPositionKey(nil, tc.topic, tc.part))
+		if err != nil || topic != tc.topic || part != tc.part {
+			t.Errorf("key %s/%d decodes to %s/%d, %v", tc.topic, tc.part, topic, part, err)
+		}
+		next, err := DecodePosition(AppendPosition(nil, tc.next))
+		if err != nil || next != tc.next {
+			t.Errorf("position %d decodes to %d, %v", tc.next, next, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, []byte("no-separator"), []byte("\x007"), []byte("t\x00-1"), []byte("t\x00x")} {
+		if _, _, err := DecodePositionKey(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("key %q: got %v, want ErrMalformed", bad, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, {0x08}, {0x0a, 0x01, 'x'}} {
+		if _, err := DecodePosition(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("position %x: got %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+func FuzzDecodePosition(f *testing.F) {
+	f.Add(AppendPosition(nil, 42), AppendPositionKey(nil, "t", 3))
+	f.Fuzz(func(t *testing.T, value, key []byte) {
+		if next, err := DecodePosition(value); err == nil {
+			if again, err := DecodePosition(AppendPosition(nil, next)); err != nil || again != next {
+				t.Fatalf("position %d round trip: %d, %v", next, again, err)
+			}
+		}
+		if topic, part, err := DecodePositionKey(key); err == nil {
+			if t2, p2, err := DecodePositionKey(AppendPositionKey(nil, topic, part)); err != nil || t2 != topic || p2 != part {
+				t.Fatalf("key %s/%d round trip: %s/%d, %v", topic, part, t2, p2, err)
+			}
+		}
+	})
+}

@@ -111,7 +111,7 @@ func serveChild(raw string) int {
 	default:
 	}
 
-	cl, err := newCluster(spec.Host, spec.Port, spec.DataDir, spec.Partitions, logger)
+	cl, closeJournal, err := newCluster(spec.Host, spec.Port, spec.DataDir, spec.Partitions, logger)
 	if err != nil {
 		m := readyMsg{Error: err.Error()}
 		if errors.Is(err, ErrPortInUse) {
@@ -131,6 +131,7 @@ func serveChild(raw string) int {
 	logger.Info("embedded broker stopping", "reason", reason)
 	start := time.Now()
 	cl.Close()
+	closeJournal()
 	logger.Info("embedded broker stopped", "took", time.Since(start).String())
 	return 0
 }

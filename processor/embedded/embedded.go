@@ -88,8 +88,9 @@ type Broker struct {
 	waitErr error // of the child process, once it exited
 
 	// in process
-	cluster *kfake.Cluster
-	lock    *dirLock
+	cluster      *kfake.Cluster
+	closeJournal func()
+	lock         *dirLock
 
 	// child process
 	cmd   *exec.Cmd
@@ -157,6 +158,7 @@ func (b *Broker) Close() error {
 		b.closing.Store(true)
 		if b.cluster != nil {
 			b.cluster.Close()
+			b.closeJournal()
 			b.lock.release()
 			b.stopped(nil)
 			return
@@ -262,39 +264,65 @@ func kfakeOptions(host string, port int, dataDir string, partitions int32, logge
 }
 
 // newCluster starts kfake and translates its start-up errors. With a data
-// directory, it closes the transactions a crash left open before anyone
-// else can connect (see guardTransactions).
-func newCluster(host string, port int, dataDir string, partitions int32, logger *slog.Logger) (*kfake.Cluster, error) {
-	var gate *gatedListener
-	wrap := func(ln net.Listener) net.Listener {
-		if dataDir == "" {
-			return ln
+// directory, it first closes the transactions a crash left open, before
+// anyone else can connect (see guardTransactions), and keeps a journal of
+// transaction ends from then on (see txnJournal).
+func newCluster(host string, port int, dataDir string, partitions int32, logger *slog.Logger) (*kfake.Cluster, func(), error) {
+	start := func() (*kfake.Cluster, *gatedListener, error) {
+		var gate *gatedListener
+		wrap := func(ln net.Listener) net.Listener {
+			if dataDir == "" {
+				return ln
+			}
+			gate = newGatedListener(ln)
+			return gate
 		}
-		gate = newGatedListener(ln)
-		return gate
-	}
-	cl, err := kfake.NewCluster(kfakeOptions(host, port, dataDir, partitions, logger, wrap)...)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, portInUse(port, err)
+		cl, err := kfake.NewCluster(kfakeOptions(host, port, dataDir, partitions, logger, wrap)...)
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, nil, portInUse(port, err)
+			}
+			return nil, nil, fmt.Errorf("embedded: starting kfake: %w", err)
 		}
-		return nil, fmt.Errorf("embedded: starting kfake: %w", err)
+		return cl, gate, nil
 	}
-	if gate == nil {
-		return cl, nil
+	cl, gate, err := start()
+	if err != nil || gate == nil {
+		return cl, func() {}, err
 	}
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), guardTimeout)
-	defer cancel()
-	rep, err := guardTransactions(ctx, cl.ListenAddrs()[0], dataDir, gate, logger)
+	began := time.Now()
+	committing, err := readJournal(dataDir)
 	if err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("embedded: close the transactions a crash left open in %s: %w", dataDir, err)
+		return nil, nil, fmt.Errorf("embedded: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), guardTimeout)
+	defer cancel()
+	rep, err := guardTransactions(ctx, cl.ListenAddrs()[0], dataDir, gate, committing, logger)
+	if err == nil && len(rep.Completed) > 0 {
+		// kfake holds the records of the completed commits as aborted
+		// until it reads them from disk again, with their new markers
+		cl.Close()
+		if err = forgetSnapshots(dataDir, rep.Completed); err == nil {
+			cl, gate, err = start()
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	var j *txnJournal
+	if err == nil {
+		j, err = startJournal(cl, dataDir, logger)
+		saveAutoCreatedTopics(cl)
+	}
+	if err != nil {
+		cl.Close()
+		return nil, nil, fmt.Errorf("embedded: close the transactions a crash left open in %s: %w", dataDir, err)
 	}
 	gate.open()
 	logger.Debug("embedded: transaction guard done", "partitions", rep.Scanned, "batches", rep.Batches,
-		"aborted", rep.Aborted, "ongoing", rep.Ongoing, "took", time.Since(start).String())
-	return cl, nil
+		"aborted", rep.Aborted, "committed", rep.Committed, "ongoing", rep.Ongoing, "took", time.Since(began).String())
+	return cl, func() { _ = j.close() }, nil
 }
 
 func startInProcess(ctx context.Context, s settings) (*Broker, error) {
@@ -306,15 +334,16 @@ func startInProcess(ctx context.Context, s settings) (*Broker, error) {
 		}
 		b.lock = lock
 	}
-	cl, err := newCluster(s.host, s.port, s.dataDir, s.partitions, s.logger)
+	cl, closeJournal, err := newCluster(s.host, s.port, s.dataDir, s.partitions, s.logger)
 	if err != nil {
 		b.lock.release()
 		return nil, err
 	}
-	b.cluster = cl
+	b.cluster, b.closeJournal = cl, closeJournal
 	b.addr = cl.ListenAddrs()[0]
 	if err := waitDial(ctx, b.addr); err != nil {
 		cl.Close()
+		closeJournal()
 		b.lock.release()
 		return nil, err
 	}

@@ -38,10 +38,13 @@ import (
 //
 // So after each load, before anyone else may connect, the guard scans the
 // partitions for transactional batches with no marker after them whose
-// producer has no transaction open at the coordinator, and writes an
-// abort marker for each (WriteTxnMarkers, the request Kafka's own
-// `kafka-transactions.sh abort` sends). What it has checked is kept in
-// guardFile, so each start scans only what was written since.
+// producer has no transaction open at the coordinator, and closes each
+// such transaction with a marker (WriteTxnMarkers, the request Kafka's own
+// `kafka-transactions.sh abort` sends): a commit marker when the
+// transaction journal says its producer was committing (the kill split
+// the commit, see txnjournal.go), an abort marker otherwise. What it has
+// checked is kept in guardFile, so each start scans only what was written
+// since.
 
 // guardFile, in the broker's data directory, holds per partition the
 // offset from which the next scan starts.
@@ -70,16 +73,21 @@ type guardPartition struct {
 
 // guardReport says what a guard run did.
 type guardReport struct {
-	Scanned int // partitions scanned
-	Batches int // batches read
-	Aborted int // transactions closed with an abort marker
-	Ongoing int // open transactions the coordinator knows, left alone
+	Scanned   int // partitions scanned
+	Batches   int // batches read
+	Aborted   int // transactions closed with an abort marker
+	Committed int // transactions whose commit was completed
+	Ongoing   int // open transactions the coordinator knows, left alone
+	// Completed lists the partitions where a commit was completed: kfake
+	// still holds their records as aborted until it loads them again
+	Completed []topicPart
 }
 
 // guardTransactions scans the broker at addr (which only the guard can
-// reach while it runs, see gatedListener) and aborts the transactions a
-// crash left open. dir is the broker's data directory.
-func guardTransactions(ctx context.Context, addr, dir string, gate *gatedListener, logger *slog.Logger) (guardReport, error) {
+// reach while it runs, see gatedListener) and closes the transactions a
+// crash left open: it completes the commit of those whose producer was
+// committing, and aborts the others. dir is the broker's data directory.
+func guardTransactions(ctx context.Context, addr, dir string, gate *gatedListener, committing map[producerEpoch]bool, logger *slog.Logger) (guardReport, error) {
 	var rep guardReport
 	marks, err := loadGuardMarks(dir)
 	if err != nil {
@@ -121,12 +129,12 @@ func guardTransactions(ctx context.Context, addr, dir string, gate *gatedListene
 	if err != nil {
 		return rep, err
 	}
-	// the markers to write, by producer
-	type producerKey struct {
-		id    int64
-		epoch int16
+	// the markers to write, by producer and outcome
+	type markerKey struct {
+		pe     producerEpoch
+		commit bool
 	}
-	markers := map[producerKey]map[string][]int32{}
+	markers := map[markerKey]map[string][]int32{}
 	next := map[string]int64{}
 	for _, gp := range scanned {
 		from := gp.end
@@ -136,13 +144,17 @@ func guardTransactions(ctx context.Context, addr, dir string, gate *gatedListene
 				from = min(from, o.first)
 				continue
 			}
-			k := producerKey{o.producer, o.epoch}
+			k := markerKey{producerEpoch{o.producer, o.epoch}, committing[producerEpoch{o.producer, o.epoch}]}
 			if markers[k] == nil {
 				markers[k] = map[string][]int32{}
 			}
 			markers[k][gp.topic] = append(markers[k][gp.topic], gp.part)
-			logger.Info("embedded: aborting a transaction left open by a crash",
-				"topic", gp.topic, "partition", gp.part, "producer_id", o.producer, "first_offset", o.first)
+			what := "aborting a transaction left open by a crash"
+			if k.commit {
+				what = "completing the commit of a transaction a crash interrupted"
+				rep.Completed = append(rep.Completed, topicPart{gp.topic, gp.part})
+			}
+			logger.Info("embedded: "+what, "topic", gp.topic, "partition", gp.part, "producer_id", o.producer, "first_offset", o.first)
 		}
 		next[markKey(gp.topic, gp.part)] = from
 	}
@@ -150,24 +162,28 @@ func guardTransactions(ctx context.Context, addr, dir string, gate *gatedListene
 		req := kmsg.NewPtrWriteTxnMarkersRequest()
 		for k, topics := range markers {
 			m := kmsg.NewWriteTxnMarkersRequestMarker()
-			m.ProducerID, m.ProducerEpoch, m.Committed = k.id, k.epoch, false
+			m.ProducerID, m.ProducerEpoch, m.Committed = k.pe.id, k.pe.epoch, k.commit
 			for _, t := range slices.Sorted(maps.Keys(topics)) {
 				mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
 				mt.Topic, mt.Partitions = t, topics[t]
 				m.Topics = append(m.Topics, mt)
-				rep.Aborted += len(topics[t])
+				if k.commit {
+					rep.Committed += len(topics[t])
+				} else {
+					rep.Aborted += len(topics[t])
+				}
 			}
 			req.Markers = append(req.Markers, m)
 		}
 		resp, err := req.RequestWith(ctx, cl)
 		if err != nil {
-			return rep, fmt.Errorf("write abort markers: %w", err)
+			return rep, fmt.Errorf("write transaction markers: %w", err)
 		}
 		for _, m := range resp.Markers {
 			for _, t := range m.Topics {
 				for _, p := range t.Partitions {
 					if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-						return rep, fmt.Errorf("write abort marker for producer %d to %s/%d: %w", m.ProducerID, t.Topic, p.Partition, err)
+						return rep, fmt.Errorf("write transaction marker for producer %d to %s/%d: %w", m.ProducerID, t.Topic, p.Partition, err)
 					}
 				}
 			}

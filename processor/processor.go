@@ -27,6 +27,9 @@ type Processor struct {
 	// the topology, and those of its namespaces found or created since.
 	tablesMu sync.Mutex
 	tables   map[functions.TypeName]bool
+	// badTables are the existing tables of namespace types that do not
+	// fit the application, with the reason
+	badTables map[functions.TypeName]error
 
 	// exps caches the declared state expirations of each function type
 	expMu sync.Mutex
@@ -70,7 +73,7 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	p := &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg, tables: make(map[functions.TypeName]bool),
+	p := &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg, tables: make(map[functions.TypeName]bool), badTables: make(map[functions.TypeName]error),
 		exps: make(map[functions.TypeName]map[string]functions.Expiration), m: m}
 	for _, fn := range topo.Functions {
 		p.tables[fn] = true

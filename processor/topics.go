@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -40,13 +41,46 @@ type topicSpec struct {
 	exact bool
 	// retention, if set, also deletes records older than it
 	retention time.Duration
+	// noCompaction means the topic must not be compacted
+	noCompaction bool
+}
+
+// check returns what is wrong with an existing topic for the spec: a
+// partition count other than the application's where it must match, no
+// compaction where records are kept by key, compaction on the loop topic.
+func (s topicSpec) check(d sarama.TopicDetail) error {
+	var errs []error
+	if s.exact && d.NumPartitions != s.partitions {
+		errs = append(errs, fmt.Errorf("topic %s has %d partitions, the application needs %d: "+
+			"set the partition count to %d, or delete the application's internal topics to start over",
+			s.name, d.NumPartitions, s.partitions, d.NumPartitions))
+	}
+	policy := "delete"
+	if p := d.ConfigEntries["cleanup.policy"]; p != nil {
+		policy = *p
+	}
+	compacted := slices.Contains(strings.Split(policy, ","), "compact")
+	switch {
+	case s.compacted && !compacted:
+		errs = append(errs, fmt.Errorf("topic %s has cleanup.policy=%s, the application needs it compacted: "+
+			"set cleanup.policy=compact on it (kafka-configs --alter --add-config cleanup.policy=compact), or delete it to have it created", s.name, policy))
+	case s.noCompaction && compacted:
+		errs = append(errs, fmt.Errorf("topic %s has cleanup.policy=%s; compaction would drop messages before they are processed: "+
+			"set cleanup.policy=delete on it", s.name, policy))
+	}
+	return errors.Join(errs...)
+}
+
+// tableSpec is the spec of a function type's table topic.
+func (p *Processor) tableSpec(fn functions.TypeName) topicSpec {
+	return topicSpec{name: string(p.topo.TableTopic(fn)), partitions: p.topo.PartitionCount(), compacted: true, exact: true}
 }
 
 // topicSpecs lists every topic the application uses.
 func (p *Processor) topicSpecs() []topicSpec {
 	n := p.topo.PartitionCount()
 	specs := []topicSpec{
-		{name: string(p.topo.LoopTopic()), partitions: n, exact: true},
+		{name: string(p.topo.LoopTopic()), partitions: n, exact: true, noCompaction: true},
 		{name: string(p.topo.DLQTopic()), partitions: n},
 		{name: string(p.topo.TimersTopic()), partitions: n, compacted: true, exact: true},
 		{name: string(p.topo.RepliesTopic()), partitions: n},
@@ -54,7 +88,7 @@ func (p *Processor) topicSpecs() []topicSpec {
 		{name: string(p.topo.PositionsTopic()), partitions: n, compacted: true, exact: true},
 	}
 	for _, fn := range p.topo.Functions {
-		specs = append(specs, topicSpec{name: string(p.topo.TableTopic(fn)), partitions: n, compacted: true, exact: true})
+		specs = append(specs, p.tableSpec(fn))
 	}
 	for _, in := range p.topo.Ingresses {
 		specs = append(specs, topicSpec{name: string(in.Topic), partitions: n})
@@ -90,10 +124,8 @@ func (p *Processor) ensureTopics(client sarama.Client) error {
 		seen[s.name] = true
 		d, ok := existing[s.name]
 		if ok {
-			if s.exact && d.NumPartitions != s.partitions {
-				errs = append(errs, fmt.Errorf("processor: topic %s has %d partitions, the application needs %d: "+
-					"set the partition count to %d, or delete the application's internal topics to start over",
-					s.name, d.NumPartitions, s.partitions, d.NumPartitions))
+			if err := s.check(d); err != nil {
+				errs = append(errs, fmt.Errorf("processor: %w", err))
 			}
 			continue
 		}
@@ -159,7 +191,9 @@ func (p *Processor) hasTable(fn functions.TypeName) bool {
 
 // discoverTables adds the table topics of function types in the
 // topology's namespaces that exist on the cluster: other instances may have
-// created them since this one started.
+// created them since this one started. A table that does not fit the
+// application (partition count, compaction) is not used: messages to its
+// type go to the dead-letter topic with the reason.
 func (p *Processor) discoverTables(client sarama.Client) error {
 	if len(p.topo.Namespaces) == 0 {
 		return nil
@@ -174,34 +208,72 @@ func (p *Processor) discoverTables(client sarama.Client) error {
 	}
 	p.tablesMu.Lock()
 	defer p.tablesMu.Unlock()
-	for name := range existing {
-		if fn, ok := p.topo.TableFunction(name); ok && p.topo.HasFunction(fn) && !p.tables[fn] {
-			p.tables[fn] = true
-			p.cfg.logger.Info("found the table of a function type", "function_type", fn, "topic", name)
+	for name, d := range existing {
+		fn, ok := p.topo.TableFunction(name)
+		if !ok || !p.topo.HasFunction(fn) || p.tables[fn] {
+			continue
 		}
+		if err := p.tableSpec(fn).check(d); err != nil {
+			if p.badTables[fn] == nil {
+				p.cfg.logger.Error("the table of a function type does not fit the application; messages to the type go to the dead-letter topic",
+					"function_type", fn, "topic", name, "err", err)
+			}
+			p.badTables[fn] = err
+			continue
+		}
+		delete(p.badTables, fn)
+		p.tables[fn] = true
+		p.cfg.logger.Info("found the table of a function type", "function_type", fn, "topic", name)
 	}
 	return nil
 }
 
 // ensureTable creates the table topic of a function type of one of the
-// topology's namespaces when it is first invoked.
+// topology's namespaces when it is first invoked. It refuses a table that
+// exists and does not fit the application.
 func (p *Processor) ensureTable(client sarama.Client, fn functions.TypeName) error {
 	if p.hasTable(fn) {
 		return nil
 	}
-	topic := string(p.topo.TableTopic(fn))
-	if !p.cfg.createTopics {
-		return fmt.Errorf("table topic %s of %s does not exist and topic creation is off; create it (compacted, %d partitions)", topic, fn, p.topo.PartitionCount())
+	p.tablesMu.Lock()
+	bad := p.badTables[fn]
+	p.tablesMu.Unlock()
+	if bad != nil {
+		return bad
 	}
+	spec := p.tableSpec(fn)
+	topic := spec.name
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
 	}
-	compact := "compact"
-	detail := &sarama.TopicDetail{NumPartitions: p.topo.PartitionCount(), ReplicationFactor: p.cfg.replication,
-		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}
-	if err := admin.CreateTopic(topic, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		return fmt.Errorf("create table topic %s of %s: %w", topic, fn, err)
+	created := false
+	if p.cfg.createTopics {
+		compact := "compact"
+		detail := &sarama.TopicDetail{NumPartitions: spec.partitions, ReplicationFactor: p.cfg.replication,
+			ConfigEntries: map[string]*string{"cleanup.policy": &compact}}
+		err := admin.CreateTopic(topic, detail, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("create table topic %s of %s: %w", topic, fn, err)
+		}
+		created = err == nil
+	}
+	if !created {
+		// created by another instance, or by someone else: check it
+		existing, err := admin.ListTopics()
+		if err != nil {
+			return fmt.Errorf("list topics: %w", err)
+		}
+		d, ok := existing[topic]
+		if !ok {
+			return fmt.Errorf("table topic %s of %s does not exist and topic creation is off; create it (compacted, %d partitions)", topic, fn, spec.partitions)
+		}
+		if err := spec.check(d); err != nil {
+			p.tablesMu.Lock()
+			p.badTables[fn] = err
+			p.tablesMu.Unlock()
+			return err
+		}
 	}
 	if err := client.RefreshMetadata(topic); err != nil {
 		return fmt.Errorf("table topic %s of %s: %w", topic, fn, err)

@@ -286,6 +286,11 @@ func newCluster(host string, port int, dataDir string, partitions int32, logger 
 		}
 		return cl, gate, nil
 	}
+	if dataDir != "" {
+		if err := repairSegments(dataDir, logger); err != nil {
+			return nil, nil, fmt.Errorf("embedded: repair the data in %s: %w", dataDir, err)
+		}
+	}
 	cl, gate, err := start()
 	if err != nil || gate == nil {
 		return cl, func() {}, err

@@ -242,3 +242,60 @@ func TestAutoCreatedTopicSurvivesAKill(t *testing.T) {
 		t.Errorf("auto-created/1 after a kill = %q, want %q", got, want)
 	}
 }
+
+// Regression: a kill of the broker between its write of a record batch
+// and the write of the batch's index entry left the batch without an
+// entry. kfake then read that batch as not transactional, so a
+// transaction that was never committed became visible, and read every
+// later entry for the batch before it, shuffling which batches are
+// transactional.
+func TestBatchWrittenWithoutItsIndexEntryIsRemovedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	b := start(t, Config{Listen: "127.0.0.1:0", DataDir: dir, Partitions: 1})
+	if err := createTopics(b.Addr(), map[string]int32{"gap": 1}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := txnProducer(b.Addr(), "gap-txn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendTxnTo(t, p, "gap", true, 0, "kept-1")
+	sendTxnTo(t, p, "gap", false, 0, "lost-1")
+	killChild(t, b)
+	_ = p.Close()
+	// as if the kill came between the two writes of the last batch
+	idx, err := filepath.Glob(filepath.Join(dir, "partitions", "gap-0", "*.idx"))
+	if err != nil || len(idx) != 1 {
+		t.Fatalf("index files of gap-0: %v %v", idx, err)
+	}
+	fi, err := os.Stat(idx[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(idx[0], fi.Size()-kfakeIndexEntrySize); err != nil {
+		t.Fatal(err)
+	}
+
+	for round := 2; round <= 3; round++ {
+		b = start(t, Config{Listen: "127.0.0.1:0", DataDir: dir, Partitions: 1})
+		p, err = txnProducer(b.Addr(), "gap-txn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendTxnTo(t, p, "gap", true, 0, fmt.Sprintf("kept-%d", round))
+		sendTxnTo(t, p, "gap", false, 0, fmt.Sprintf("lost-%d", round))
+		if err := p.AbortTxn(); err != nil {
+			t.Fatal(err)
+		}
+		killChild(t, b)
+		_ = p.Close()
+	}
+	b = start(t, Config{Listen: "127.0.0.1:0", DataDir: dir, Partitions: 1})
+	got, err := consumeCommitted(b.Addr(), "gap", 0, -1, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"kept-1", "kept-2", "kept-3"}; !slices.Equal(got, want) {
+		t.Errorf("read_committed = %q, want %q", got, want)
+	}
+}

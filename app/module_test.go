@@ -87,6 +87,7 @@ func shoutApp(egressTopic string) func() (topology.Topology, *functions.Registry
 				ctx.SendEgress("example/greets", functions.KafkaMessage(egressTopic, ctx.Self().ID, []byte(strings.ToUpper(s))))
 				return nil
 			})),
+			Egresses: []functions.TypeName{"example/greets"},
 		})
 		return topology.Topology{Functions: []functions.TypeName{"local/shout"}}, reg
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -83,6 +84,9 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 		exps: make(map[functions.TypeName]map[string]functions.Expiration), m: m}
 	for _, fn := range topo.Functions {
 		p.tables[fn] = true
+		if cfg.remote != nil && cfg.remote(fn) != nil {
+			m.setRemote(fn, remote.TypeCounts{}) // 0, not absent, before the first request
+		}
 	}
 	return p, nil
 }

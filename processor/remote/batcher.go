@@ -84,9 +84,9 @@ type Completion struct {
 // addresses run concurrently.
 //
 // A Batcher belongs to one goroutine (the worker's): Submit, Done, Retry,
-// Drain, Close and the getters must all be called from it; only the requests run
-// elsewhere, and their results come back on [Batcher.Completions]. The
-// worker loop looks like this:
+// Drain, Close and the getters must all be called from it; only the
+// requests run elsewhere, and their results come back on
+// [Batcher.Completions]. The worker loop looks like this:
 //
 //	for {
 //		select {

@@ -43,6 +43,7 @@ func echoApp() (topology.Topology, *functions.Registry) {
 			ctx.SendEgress("test/out", functions.KafkaMessage("out", ctx.Self().ID, []byte(s)))
 			return nil
 		})),
+		Egresses: []functions.TypeName{"test/out"},
 	})
 	return topology.Topology{
 		App:       "echo",

@@ -71,6 +71,8 @@ func dlqApp(app string) (topology.Topology, *functions.Registry) {
 			return nil
 		})),
 		State: []functions.StateSpec{dlqCount},
+		// not "test/nowhere": sending to it fails the invocation
+		Egresses: []functions.TypeName{dlqOut},
 	})
 	topo := topology.Topology{
 		App:        app,
@@ -171,7 +173,7 @@ func dlqCases(app string, prod *dlqProducer, retries int) []dlqCase {
 		{name: "function error", reason: "boom", fnType: string(dlqFn), failures: int64(retries + 1), write: ingress("fail")},
 		{name: "function panic", reason: "panic: kaboom", fnType: string(dlqFn), failures: int64(retries + 1), write: ingress("panic")},
 		{name: "permanent function error", reason: "nope", fnType: string(dlqFn), failures: 1, write: ingress("perm")},
-		{name: "unknown egress", reason: "unknown egress test/nowhere", fnType: string(dlqFn), write: ingress("bad-egress")},
+		{name: "undeclared egress", reason: "undeclared egress test/nowhere", fnType: string(dlqFn), failures: 1, write: ingress("bad-egress")},
 		{name: "egress to an undeclared topic", reason: `does not write to topic "` + app + `-undeclared"`, fnType: string(dlqFn), write: ingress("bad-topic")},
 	}
 }

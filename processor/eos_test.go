@@ -61,7 +61,8 @@ func cycleApp(app string) (topology.Topology, *functions.Registry) {
 				}
 				return nil
 			})),
-			State: []functions.StateSpec{hopCount},
+			State:    []functions.StateSpec{hopCount},
+			Egresses: []functions.TypeName{doneOut},
 		})
 	}
 	topo := topology.Topology{

@@ -4,6 +4,9 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor/remote"
 )
 
 // metrics are the processor's Prometheus metrics, in StateFun's
@@ -17,14 +20,15 @@ type metrics struct {
 	outgoing    *prometheus.CounterVec   // function_type, kind: message|egress|delayed
 	deadLetters *prometheus.CounterVec   // function_type ("" for records that reached none)
 
-	remoteInFlight prometheus.Gauge
-	remoteBacklog  prometheus.Gauge
-	remoteBlocked  prometheus.Gauge
+	// remote functions, from the batcher's counts (setRemote)
+	remoteInFlight *prometheus.GaugeVec // function_type
+	remoteBacklog  *prometheus.GaugeVec // function_type
+	remoteBlocked  *prometheus.GaugeVec // function_type
 
 	commits        prometheus.Counter
 	aborts         prometheus.Counter
 	commitDuration prometheus.Histogram
-	lag            *prometheus.GaugeVec // topic, partition
+	lag            *prometheus.GaugeVec // topic, partition; see lag.go
 
 	recoveredPartitions prometheus.Gauge
 	recoveredRecords    prometheus.Counter
@@ -47,12 +51,12 @@ func newMetrics(app string, reg prometheus.Registerer) (*metrics, error) {
 			Help: "What invocations of a function type sent: messages to addresses, egress records, delayed messages and cancellations."}, []string{"function_type", "kind"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stateloop_dead_letters_total", ConstLabels: c,
 			Help: "Records written to the dead-letter topic, by the function type they were for (empty when none)."}, fn),
-		remoteInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stateloop_remote_inflight_requests", ConstLabels: c,
-			Help: "Remote function requests sent and not yet applied (at most one per address)."}),
-		remoteBacklog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stateloop_remote_backlog", ConstLabels: c,
-			Help: "Messages waiting behind an in-flight request to their address."}),
-		remoteBlocked: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stateloop_remote_blocked_addresses", ConstLabels: c,
-			Help: "Addresses whose backlog reached maxNumBatchRequests; while any is, the instance takes no new input."}),
+		remoteInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stateloop_remote_inflight_requests", ConstLabels: c,
+			Help: "Remote function requests sent and not yet applied, by function type (at most one per address)."}, fn),
+		remoteBacklog: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stateloop_remote_backlog", ConstLabels: c,
+			Help: "Messages waiting behind an in-flight request to their address, by function type."}, fn),
+		remoteBlocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stateloop_remote_blocked_addresses", ConstLabels: c,
+			Help: "Addresses whose backlog reached maxNumBatchRequests, by function type; while any is, the instance takes no new input."}, fn),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "stateloop_transactions_committed_total", ConstLabels: c,
 			Help: "Kafka transactions committed."}),
 		aborts: prometheus.NewCounter(prometheus.CounterOpts{Name: "stateloop_transactions_aborted_total", ConstLabels: c,
@@ -60,7 +64,8 @@ func newMetrics(app string, reg prometheus.Registerer) (*metrics, error) {
 		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "stateloop_transaction_commit_duration_seconds", ConstLabels: c,
 			Help: "Time to commit a transaction: writing state, the offsets and the commit.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stateloop_consumer_lag_records", ConstLabels: c,
-			Help: "Records of a consumed partition after the last one handed to the worker (high water mark based; transaction markers count)."}, []string{"topic", "partition"}),
+			Help: "Records of a partition this instance consumes that are not committed yet: the high water mark minus the group's committed offset, " +
+				"as kafka-consumer-groups shows it (transaction markers count)."}, []string{"topic", "partition"}),
 		recoveredPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stateloop_recovered_partitions", ConstLabels: c,
 			Help: "Loop partitions this instance owns whose state is recovered; the instance is ready when all are."}),
 		recoveredRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "stateloop_recovery_records_total", ConstLabels: c,
@@ -80,4 +85,13 @@ func newMetrics(app string, reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// setRemote sets the remote gauges of a function type to the batcher's
+// counts; the batcher calls it whenever they change.
+func (m *metrics) setRemote(fn functions.TypeName, c remote.TypeCounts) {
+	t := string(fn)
+	m.remoteInFlight.WithLabelValues(t).Set(float64(c.InFlight))
+	m.remoteBacklog.WithLabelValues(t).Set(float64(c.Queued))
+	m.remoteBlocked.WithLabelValues(t).Set(float64(c.Blocked))
 }

@@ -36,6 +36,8 @@ type config struct {
 	remote         func(functions.TypeName) remote.Invoker
 	now            func() time.Time
 	metrics        prometheus.Registerer
+	// lagInterval is how often the consumer lag gauge is refreshed
+	lagInterval time.Duration
 
 	idempotencyWindow time.Duration
 }
@@ -56,6 +58,7 @@ func defaultConfig() config {
 		retries:        3,
 		retryBackoff:   20 * time.Millisecond,
 		now:            time.Now,
+		lagInterval:    2 * time.Second,
 
 		idempotencyWindow: DefaultIdempotencyWindow,
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -40,7 +41,10 @@ type Processor struct {
 
 // New checks the topology, the registry and the options, and returns a
 // processor ready to Run. It makes no broker calls. Every problem found is
-// returned, joined.
+// returned, joined; among them: a function type of the topology that is
+// neither registered nor remote, a registered type the topology lacks, an
+// egress a registered [functions.Spec] declares that the topology lacks
+// (see [topology.Topology.ValidateRegistry]).
 func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts ...Option) (*Processor, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -57,6 +61,12 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 		errs = append(errs, err)
 	}
 	if reg != nil {
+		// Regression (issue 10): a registered type missing from the
+		// topology, or an egress a function declares and the topology
+		// lacks, passed New and turned messages into dead letters.
+		if err := topo.ValidateRegistry(reg); err != nil {
+			errs = append(errs, err)
+		}
 		for _, fn := range topo.Functions {
 			if _, ok := reg.Lookup(fn); !ok && (cfg.remote == nil || cfg.remote(fn) == nil) {
 				errs = append(errs, fmt.Errorf("processor: function type %s is in the topology but neither registered nor served by a remote endpoint", fn))
@@ -77,6 +87,9 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 		exps: make(map[functions.TypeName]map[string]functions.Expiration), m: m}
 	for _, fn := range topo.Functions {
 		p.tables[fn] = true
+		if cfg.remote != nil && cfg.remote(fn) != nil {
+			m.setRemote(fn, remote.TypeCounts{}) // 0, not absent, before the first request
+		}
 	}
 	return p, nil
 }

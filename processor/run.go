@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -183,7 +182,8 @@ type groupHandler struct {
 	stores map[int32]*store
 	fatal  error
 
-	w *worker
+	w       *worker
+	stopLag func() // of the session's lag refresher (lag.go)
 }
 
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -212,10 +212,12 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	h.p.cfg.logger.Info("partitions assigned", "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
 	h.w = newWorker(h, sess, len(loop))
 	go h.w.run()
+	h.stopLag = h.p.watchLag(sess.Context(), h.client, sess.Claims())
 	return nil
 }
 
 func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	h.stopLag()
 	h.w.stop()
 	if err := h.w.fatalErr(); err != nil {
 		h.fatal = err
@@ -275,14 +277,12 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 	// Returning ends the session: also when the worker ends it (a failed
 	// transaction), not only when the claim's channel closes.
-	lag := h.p.m.lag.WithLabelValues(claim.Topic(), strconv.Itoa(int(claim.Partition())))
 	for {
 		select {
 		case m, ok := <-claim.Messages():
 			if !ok || !w.deliver(item{msg: m}) {
 				return nil
 			}
-			lag.Set(float64(max(claim.HighWaterMarkOffset()-m.Offset-1, 0)))
 		case <-w.ctx.Done():
 			return nil
 		}

@@ -43,7 +43,7 @@ var (
 
 func timersApp(app string) (topology.Topology, *functions.Registry) {
 	reg := functions.NewRegistry()
-	reg.MustRegister(functions.Spec{Type: schedFn, Function: functions.Router(functions.Handle(timerCmdT, func(ctx functions.Context, c timerCmd) error {
+	reg.MustRegister(functions.Spec{Type: schedFn, Egresses: []functions.TypeName{firedOut}, Function: functions.Router(functions.Handle(timerCmdT, func(ctx functions.Context, c timerCmd) error {
 		if c.Cancel {
 			ctx.CancelDelayed(timerTokens(c.Seq))
 			ctx.SendEgress(firedOut, functions.KafkaMessage("", ctx.Self().ID, fmt.Appendf(nil, "c,%d,%d", c.Seq, time.Now().UnixMilli())))
@@ -59,7 +59,7 @@ func timersApp(app string) (topology.Topology, *functions.Registry) {
 		}
 		return nil
 	}))})
-	reg.MustRegister(functions.Spec{Type: recvFn, Function: functions.Router(functions.Handle(timerCmdT, func(ctx functions.Context, c timerCmd) error {
+	reg.MustRegister(functions.Spec{Type: recvFn, Egresses: []functions.TypeName{firedOut}, Function: functions.Router(functions.Handle(timerCmdT, func(ctx functions.Context, c timerCmd) error {
 		if caller, ok := ctx.Caller(); !ok || caller != (functions.Address{Type: schedFn, ID: ctx.Self().ID}) {
 			return functions.Permanent(fmt.Errorf("delayed message with caller %v, %v; want its sender", caller, ok))
 		}

@@ -141,16 +141,25 @@ func (w *worker) startRemote() error {
 	if w.p.cfg.remote == nil {
 		return nil
 	}
-	if w.stopRemote != nil {
-		w.stopRemote()
-	}
+	w.dropRemote()
 	w.remoteCtx, w.stopRemote = context.WithCancel(context.Background())
-	b, err := remote.NewBatcher(w.remoteCtx, remote.BatcherConfig{Route: w.p.cfg.remote, State: w.remoteState})
+	b, err := remote.NewBatcher(w.remoteCtx, remote.BatcherConfig{Route: w.p.cfg.remote, State: w.remoteState, OnCounts: w.p.m.setRemote})
 	if err != nil {
 		return err
 	}
 	w.batcher, w.remoteSrc = b, make(map[functions.Address][]*sarama.ConsumerMessage)
 	return nil
+}
+
+// dropRemote cancels the requests of the batcher, if any, and drops its
+// counts from the gauges.
+func (w *worker) dropRemote() {
+	if w.stopRemote != nil {
+		w.stopRemote()
+	}
+	if w.batcher != nil {
+		w.batcher.Close()
+	}
 }
 
 // remoteState is the state of an address as a remote request carries it.
@@ -198,11 +207,7 @@ func (w *worker) run() {
 		w.setFatal(err)
 		return
 	}
-	defer func() {
-		if w.stopRemote != nil {
-			w.stopRemote()
-		}
-	}()
+	defer w.dropRemote()
 	// The timer fires when the open transaction reaches the commit
 	// interval; armedFor is the start of the transaction it is set for.
 	timer := time.NewTimer(time.Hour)
@@ -259,9 +264,6 @@ func (w *worker) run() {
 			// a completion of the current batcher belongs to the open
 			// transaction (recoverFrom replaces the batcher)
 			w.complete(c)
-			w.p.m.remoteInFlight.Set(float64(w.batcher.InFlight()))
-			w.p.m.remoteBacklog.Set(float64(w.batcher.Queued()))
-			w.p.m.remoteBlocked.Set(float64(w.batcher.Blocked()))
 		case <-timerTicker.C:
 			if w.ctx.Err() == nil {
 				if err := w.fireDue(); err != nil {

@@ -136,6 +136,23 @@ func (o *stateOptions) run(ctx context.Context, w io.Writer, show func(*goka.Vie
 	if err != nil {
 		return fmt.Errorf("--type %q: %v; want namespace/name, e.g. greeter/greet", o.fnType, err)
 	}
+	// Regression (issue 10): with a wrong --app or --type the view read an
+	// empty (or auto-created) table, and get said the address "has no
+	// state" as if the application existed.
+	client, err := connect(o.brokers, clientConfig())
+	if err != nil {
+		return err
+	}
+	a, err := findApplication(client, o.brokers, o.app)
+	if err == nil {
+		if err = a.checkType(fn); err != nil {
+			err = fmt.Errorf("%w; check --type", err)
+		}
+	}
+	client.Close()
+	if err != nil {
+		return err
+	}
 	topo := topology.Topology{App: o.app}
 	view, err := gokaview.NewView(o.brokers, topo, fn, goka.WithViewStorageBuilder(storage.MemoryBuilder()))
 	if err != nil {

@@ -51,7 +51,8 @@ func resvApp(app string) (topology.Topology, *functions.Registry) {
 			ctx.SendEgress(resvOut, functions.KafkaMessage("", id, []byte(id+"="+strconv.FormatInt(n, 10))))
 			return nil
 		})),
-		State: []functions.StateSpec{resvCount},
+		State:    []functions.StateSpec{resvCount},
+		Egresses: []functions.TypeName{resvAny, resvOut},
 	})
 	topo := topology.Topology{
 		App:        app,

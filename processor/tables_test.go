@@ -82,7 +82,8 @@ func TestNamespaceTableThatDoesNotFitIsRefusedAndOthersWork(t *testing.T) {
 				ctx.SendEgress(resvOut, functions.KafkaMessage("", a.ID, []byte(fmt.Sprintf("%s:%s=%d", a.Type, a.ID, n))))
 				return nil
 			})),
-			State: []functions.StateSpec{resvCount},
+			State:    []functions.StateSpec{resvCount},
+			Egresses: []functions.TypeName{resvOut},
 		})
 	}
 	topo := topology.Topology{App: app, Partitions: 4, Namespaces: []string{"ns"},

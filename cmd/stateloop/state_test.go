@@ -58,3 +58,26 @@ func TestStateGetAndListReadTheGreetersVisits(t *testing.T) {
 		t.Errorf("state get of an unknown id: %v, want an error saying it has no state", r.err)
 	}
 }
+
+// Regression test for issue 10, item 7: `stateloop state get|list` of a
+// function type without a table created the table topic with the broker's
+// defaults (its view asked for the table's partitions with a metadata
+// request that creates missing topics), which the application then
+// adopted. A read must create nothing and say that the table is missing.
+func TestStateOfATypeWithoutATableCreatesNoTopic(t *testing.T) {
+	brokers := kafkatest.StartKfake(t) // with auto topic creation, like Kafka's default
+	client := kafkatest.Client(t, brokers)
+	b := strings.Join(brokers, ",")
+	for _, args := range [][]string{
+		{"state", "get", "--brokers", b, "--app", "ghost", "--type", "dyn/nobody", "--id", "x", "--timeout", "5s"},
+		{"state", "list", "--brokers", b, "--app", "ghost", "--type", "dyn/nobody", "--timeout", "5s"},
+	} {
+		r := cli(context.Background(), nil, args...)
+		if r.err == nil || !strings.Contains(r.err.Error(), "ghost-dyn_.nobody-table does not exist") {
+			t.Errorf("stateloop %s: %v, want an error saying the table ghost-dyn_.nobody-table does not exist", strings.Join(args, " "), r.err)
+		}
+	}
+	if topics := kafkatest.Topics(t, client); len(topics) != 0 {
+		t.Errorf("topics after reading a missing table: %v, want none", topics)
+	}
+}

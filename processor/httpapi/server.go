@@ -32,14 +32,11 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/processor/gokaview"
 	"github.com/stateloop/stateloop/processor/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )
@@ -75,7 +72,12 @@ type Config struct {
 	Ready func() bool
 	// Metrics, if set, is served on /metrics in Prometheus's format.
 	Metrics prometheus.Gatherer
-	Logger  *slog.Logger
+	// MaxViews bounds the function types whose tables the state requests
+	// keep open views of (DefaultMaxViews if 0). Each view follows its
+	// table and holds it in memory; the least recently used one is closed
+	// to open another.
+	MaxViews int
+	Logger   *slog.Logger
 }
 
 // Server serves the HTTP API. Create it with New and start its reply
@@ -86,13 +88,20 @@ type Server struct {
 	producer sarama.SyncProducer
 	parts    int32
 
+	// ctx lasts from New to Close; the views and the console client live
+	// in it
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu      sync.Mutex
 	waiters map[string]chan wire.Envelope
 	// accepted remembers the answers to requests with an Idempotency-Key
 	accepted map[string]sendResult
-	runCtx   context.Context
-	views    map[functions.TypeName]*goka.View
-	console  sarama.Client // the console's own client (console.go), made on first use
+	console  sarama.Client // the console's own client (console_kafka.go), made on first use
+	// views are the open views of tables, by function type (views.go)
+	views        map[functions.TypeName]*tableView
+	viewClock    uint64
+	viewsRunning sync.WaitGroup
 }
 
 // New connects to Kafka and returns a server; call Close when done.
@@ -102,6 +111,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = DefaultMaxWait
+	}
+	if cfg.MaxViews <= 0 {
+		cfg.MaxViews = DefaultMaxViews
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -117,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
 	sc.Net.MaxOpenRequests = 1
 	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	// The processor creates the application's topics; writing to or reading
+	// from one must not create it with the broker's defaults first.
+	sc.Metadata.AllowAutoTopicCreation = false
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: connect to Kafka at %s: %w", strings.Join(cfg.Brokers, ","), err)
@@ -126,24 +141,26 @@ func New(cfg Config) (*Server, error) {
 		client.Close()
 		return nil, fmt.Errorf("httpapi: producer: %w", err)
 	}
-	return &Server{cfg: cfg, client: client, producer: producer, parts: cfg.Topology.PartitionCount(),
-		waiters: make(map[string]chan wire.Envelope), views: make(map[functions.TypeName]*goka.View),
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, client: client, producer: producer, parts: cfg.Topology.PartitionCount(), ctx: ctx, cancel: cancel,
+		waiters: make(map[string]chan wire.Envelope), views: make(map[functions.TypeName]*tableView),
 		accepted: make(map[string]sendResult)}, nil
 }
 
-// Close releases the Kafka clients.
+// Close stops the table views and releases every Kafka client. Stop
+// serving requests first.
 func (s *Server) Close() error {
+	s.cancel()
+	s.viewsRunning.Wait()
 	perr := s.producer.Close()
 	return errors.Join(perr, s.client.Close())
 }
 
 // Run reads the replies to this instance's requests until ctx ends. It
 // starts at the end of the replies partition: replies to requests of an
-// earlier run of the instance are not wanted.
+// earlier run of the instance are not wanted. Until the processor has
+// created the replies topic it waits for it.
 func (s *Server) Run(ctx context.Context) error {
-	s.mu.Lock()
-	s.runCtx = ctx
-	s.mu.Unlock()
 	topic := string(s.cfg.Topology.RepliesTopic())
 	part := processor.PartitionFor(s.cfg.Instance, s.parts)
 	consumer, err := sarama.NewConsumerFromClient(s.client)
@@ -151,9 +168,23 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("httpapi: consumer: %w", err)
 	}
 	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(topic, part, sarama.OffsetNewest)
-	if err != nil {
-		return fmt.Errorf("httpapi: read replies from %s/%d: %w", topic, part, err)
+	var pc sarama.PartitionConsumer
+	for logged := false; ; logged = true {
+		pc, err = consumer.ConsumePartition(topic, part, sarama.OffsetNewest)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			return fmt.Errorf("httpapi: read replies from %s/%d: %w", topic, part, err)
+		}
+		if !logged {
+			s.cfg.Logger.Info("waiting for the replies topic; the application creates it at start-up", "topic", topic)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
 	}
 	defer pc.Close()
 	for {
@@ -306,69 +337,6 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, res)
 	case <-r.Context().Done():
 	}
-}
-
-// state answers the committed state of an address, read from its
-// function type's table through a goka.View (read_committed) that follows
-// the table from the first request on.
-func (s *Server) state(w http.ResponseWriter, r *http.Request) {
-	target, ok := s.address(w, r)
-	if !ok {
-		return
-	}
-	fnType := target.Type
-	view, err := s.view(fnType)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, err.Error())
-		return
-	}
-	select {
-	case <-view.WaitRunning():
-	case <-time.After(10 * time.Second):
-		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("still reading the table of %s; retry in a moment", fnType))
-		return
-	case <-r.Context().Done():
-		return
-	}
-	v, err := view.Get(target.ID)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("reading the state of %s: %v", target, err))
-		return
-	}
-	st, _ := v.(gokaview.State)
-	if len(st) == 0 {
-		fail(w, http.StatusNotFound, fmt.Sprintf("%s has no state", target))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"address": target.String(), "state": gokaview.Display(st)})
-}
-
-// view returns the running view of a function type's table, starting it
-// on first use.
-func (s *Server) view(fn functions.TypeName) (*goka.View, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v := s.views[fn]; v != nil {
-		return v, nil
-	}
-	if s.runCtx == nil {
-		return nil, errors.New("the server is not running yet")
-	}
-	v, err := gokaview.NewView(s.cfg.Brokers, s.cfg.Topology, fn, goka.WithViewStorageBuilder(storage.MemoryBuilder()))
-	if err != nil {
-		return nil, fmt.Errorf("reading the table of %s: %v", fn, err)
-	}
-	ctx := s.runCtx
-	go func() {
-		if err := v.Run(ctx); err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Warn("table view stopped", "function_type", fn, "err", err)
-			s.mu.Lock()
-			delete(s.views, fn)
-			s.mu.Unlock()
-		}
-	}()
-	s.views[fn] = v
-	return v, nil
 }
 
 // address reads the function address of a request's path; on a bad one

@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -300,10 +299,23 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	}
 	env := wire.Envelope{Target: target, Caller: &caller, Argument: functions.NewMessage(typeName, body), IdempotencyKey: idem}
 	topic := string(s.cfg.Topology.LoopTopic())
-	part, off, err := s.producer.SendMessage(&sarama.ProducerMessage{
+	msg := &sarama.ProducerMessage{
 		Topic: topic, Partition: processor.PartitionFor(target.ID, s.parts),
 		Key: sarama.StringEncoder(target.ID), Value: sarama.ByteEncoder(wire.AppendEnvelope(nil, env)),
-	})
+	}
+	// A record over the producer's limit is refused before it is sent:
+	// answer that as what it is, a permanent failure.
+	if size, limit := msg.ByteSize(2), s.client.Config().Producer.MaxMessageBytes; size > limit {
+		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the message is too large for Kafka: %d bytes as a record (the body and %d bytes of envelope), "+
+			"over the %d bytes the producer takes; send a smaller body", size, size-len(body), limit))
+		return
+	}
+	part, off, err := s.producer.SendMessage(msg)
+	if errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrMessageSetSizeTooLarge) {
+		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the message is too large for Kafka: the broker refused its %d-byte record "+
+			"(the topic's max.message.bytes is lower); send a smaller body, or raise max.message.bytes of %s", msg.ByteSize(2), topic))
+		return
+	}
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("writing the message to Kafka failed: %v; retry later", err))
 		return
@@ -326,7 +338,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	select {
 	case reply := <-replies:
 		w.Header().Set(TypeHeader, string(reply.Argument.TypeName()))
-		w.Header().Set("Content-Type", "application/vnd."+string(reply.Argument.TypeName()))
+		w.Header().Set("Content-Type", vndPrefix+string(reply.Argument.TypeName()))
 		if reply.Caller != nil {
 			w.Header().Set("Stateloop-Replier", reply.Caller.String())
 		}
@@ -354,17 +366,16 @@ func (s *Server) address(w http.ResponseWriter, r *http.Request) (functions.Addr
 	return target, true
 }
 
+// vndPrefix starts a Content-Type that names a message type (as StateFun's
+// playground ingress does).
+const vndPrefix = "application/vnd."
+
 // messageType reads the message's type name from the Stateloop-Type
 // header, else from a Content-Type of application/vnd.<type name>.
 func messageType(r *http.Request) (functions.TypeName, error) {
 	v := r.Header.Get(TypeHeader)
 	if v == "" {
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil {
-			v, _ = strings.CutPrefix(mt, "application/vnd.")
-			if v == mt {
-				v = ""
-			}
-		}
+		v = vndType(r.Header.Get("Content-Type"))
 	}
 	if v == "" {
 		return "", fmt.Errorf("no message type: set the %s header to the message's type name (like io.statefun.types/string), or Content-Type to application/vnd.<type name>", TypeHeader)
@@ -374,6 +385,20 @@ func messageType(r *http.Request) (functions.TypeName, error) {
 		return "", fmt.Errorf("message type %q: %v", v, err)
 	}
 	return t, nil
+}
+
+// vndType returns the type name of a Content-Type
+// "application/vnd.<type name>", with any parameters after a ';', or ""
+// for another Content-Type. It is parsed by hand: every type name has a
+// '/' (namespace/name), which mime.ParseMediaType refuses after the
+// subtype's own.
+func vndType(contentType string) string {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.TrimSpace(mt)
+	if len(mt) <= len(vndPrefix) || !strings.EqualFold(mt[:len(vndPrefix)], vndPrefix) {
+		return ""
+	}
+	return mt[len(vndPrefix):]
 }
 
 func requestID() string {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -239,8 +238,11 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 		api.Close()
 		return nil, fmt.Errorf("app: HTTP listener on %s: %w; choose another address with --http", f.HTTP, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		if err := api.Serve(ln); err != nil {
+			fmt.Fprintf(out, "HTTP listener: %v\n", err)
+		}
+	}()
 	replies := make(chan struct{})
 	go func() {
 		defer close(replies)
@@ -252,7 +254,7 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		_ = api.Shutdown(sctx)
 		<-replies
 		api.Close()
 	}, nil

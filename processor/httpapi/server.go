@@ -17,6 +17,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -71,6 +72,17 @@ type Config struct {
 	Ready func() bool
 	// Metrics, if set, is served on /metrics in Prometheus's format.
 	Metrics prometheus.Gatherer
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout and
+	// MaxConns are the limits of Serve (DefaultReadHeaderTimeout and so on
+	// if 0). ReadTimeout bounds reading a whole request, its body
+	// included; WriteTimeout bounds the time from the end of its header to
+	// the end of the answer. A request with ?wait= has its own bound
+	// instead of both: the wait plus WriteTimeout.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxConns          int
 	// MaxViews bounds the function types whose tables the state requests
 	// keep open views of (DefaultMaxViews if 0). Each view follows its
 	// table and holds it in memory; the least recently used one is closed
@@ -97,6 +109,7 @@ type Server struct {
 	// accepted remembers the answers to requests with an Idempotency-Key
 	accepted map[string]sendResult
 	console  sarama.Client // the console's own client (console_kafka.go), made on first use
+	http     *http.Server  // made by Serve (listener.go)
 	// views are the open views of tables, by function type (views.go)
 	views        map[functions.TypeName]*tableView
 	viewClock    uint64
@@ -113,6 +126,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxViews <= 0 {
 		cfg.MaxViews = DefaultMaxViews
+	}
+	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -257,6 +277,13 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if wait > 0 {
+		// The request's own bound replaces the server's read and write
+		// timeouts, from before the body is read: once it is, the server
+		// reads on to notice a client that goes away, and that read timing
+		// out would cancel the request.
+		s.extendDeadlines(w, wait)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -333,6 +360,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, res)
 		return
 	}
+	s.extendDeadlines(w, wait) // the wait starts now
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
@@ -364,6 +392,15 @@ func (s *Server) address(w http.ResponseWriter, r *http.Request) (functions.Addr
 		return target, false
 	}
 	return target, true
+}
+
+// extendDeadlines lets the connection of a request with ?wait= read and
+// write for the wait and WriteTimeout from now.
+func (s *Server) extendDeadlines(w http.ResponseWriter, wait time.Duration) {
+	rc := http.NewResponseController(w)
+	until := time.Now().Add(wait + s.cfg.WriteTimeout)
+	_ = rc.SetReadDeadline(until)
+	_ = rc.SetWriteDeadline(until)
 }
 
 // vndPrefix starts a Content-Type that names a message type (as StateFun's

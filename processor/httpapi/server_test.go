@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,9 +33,9 @@ var (
 	counted = functions.NewState("n", functions.IntType)
 )
 
-// testApp is the application's HTTP API on httptest.
+// testApp is the application's HTTP API, served by its Serve.
 type testApp struct {
-	*httptest.Server
+	URL     string
 	brokers []string
 }
 
@@ -96,8 +97,23 @@ func startAppWith(t *testing.T, cfg httpapi.Config) (testApp, topology.Topology)
 		t.Fatal(err)
 	}
 	go func() { defer wg.Done(); _ = api.Run(ctx) }()
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(func() { srv.Close(); cancel(); wg.Wait(); api.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() {
+		if err := api.Serve(ln); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		_ = api.Shutdown(sctx)
+		cancel()
+		wg.Wait()
+		api.Close()
+	})
 	deadline := time.Now().Add(30 * time.Second)
 	for !p.Stats().Ready {
 		if time.Now().After(deadline) {
@@ -105,7 +121,7 @@ func startAppWith(t *testing.T, cfg httpapi.Config) (testApp, topology.Topology)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return testApp{srv, brokers}, topo
+	return testApp{URL: "http://" + ln.Addr().String(), brokers: brokers}, topo
 }
 
 type response struct {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -23,14 +23,16 @@ import (
 	"github.com/stateloop/stateloop/topology"
 )
 
-// api is an HTTP API server without a processor, on httptest.
+// api is an HTTP API server without a processor, served by its Serve.
 type api struct {
 	url  string
+	addr string
 	stop func() // stops it and waits; safe to call twice
 }
 
 // startAPI starts an HTTP API server for topo, with cfg's settings (its
-// Brokers, Topology and Instance are set here).
+// Brokers, Topology and Instance are set here), on a free port of
+// 127.0.0.1.
 func startAPI(t *testing.T, brokers []string, topo topology.Topology, cfg httpapi.Config) api {
 	t.Helper()
 	cfg.Brokers, cfg.Topology, cfg.Instance = brokers, topo, "views-test"
@@ -38,23 +40,35 @@ func startAPI(t *testing.T, brokers []string, topo topology.Topology, cfg httpap
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(ctx) }()
-	srv := httptest.NewServer(s.Handler())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.Run(ctx) })
+	wg.Go(func() {
+		if err := s.Serve(ln); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
-			srv.Close()
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer scancel()
+			if err := s.Shutdown(sctx); err != nil {
+				t.Errorf("shut the server down: %v", err)
+			}
 			cancel()
-			<-done
+			wg.Wait()
 			if err := s.Close(); err != nil {
 				t.Errorf("close the server: %v", err)
 			}
 		})
 	}
 	t.Cleanup(stop)
-	return api{url: srv.URL, stop: stop}
+	return api{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), stop: stop}
 }
 
 // settleGoroutines waits up to 20 s for the number of goroutines to drop

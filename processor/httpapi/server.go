@@ -14,6 +14,14 @@
 // its caller). Replies travel through the topic <app>-replies, in the
 // partition of the HTTP instance's id, and are read read_committed: a
 // reply is returned only once the function's invocation has committed.
+//
+// Access (access.go): /healthz and /readyz answer anyone; with
+// Config.AllowedHosts other Host names are refused; requests that a
+// browser sends for another site's page are refused; with Config.Token
+// every other request but the console page needs "Authorization: Bearer
+// <token>". Serve adds timeouts and a connection cap (listener.go). The
+// listener only reads and writes topics the application has: it never
+// creates one. docs/operations.md has the security model.
 package httpapi
 
 import (
@@ -30,6 +38,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +81,17 @@ type Config struct {
 	Ready func() bool
 	// Metrics, if set, is served on /metrics in Prometheus's format.
 	Metrics prometheus.Gatherer
+	// Token, if set, is the bearer token every request needs ("Authorization:
+	// Bearer <Token>"), except /healthz, /readyz, the console page and its
+	// files, and /metrics with OpenMetrics. It must not contain white
+	// space. See the access rules in access.go and docs/operations.md.
+	Token       string
+	OpenMetrics bool
+	// AllowedHosts, if set, are the host names (without port) a request's
+	// Host header may name; others are refused. Set it to LoopbackHosts
+	// (and the names a local reverse proxy passes on) on a loopback
+	// listener, against DNS rebinding.
+	AllowedHosts []string
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout and
 	// MaxConns are the limits of Serve (DefaultReadHeaderTimeout and so on
 	// if 0). ReadTimeout bounds reading a whole request, its body
@@ -136,6 +156,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if strings.IndexFunc(cfg.Token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return nil, errors.New("httpapi: the token contains white space or control characters; use letters, digits and punctuation")
 	}
 	if cfg.Instance == "" || strings.Contains(cfg.Instance, "/") {
 		return nil, fmt.Errorf("httpapi: instance %q: want a non-empty name without '/'", cfg.Instance)
@@ -229,7 +252,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// Handler returns the HTTP handler of the API.
+// Handler returns the HTTP handler of the API, with its access rules
+// (Config.Token, Config.AllowedHosts, no requests from other sites' pages;
+// see access.go).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/functions/{namespace}/{name}/{id}", s.send)
@@ -248,7 +273,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 	})
-	return mux
+	return s.guard(mux)
 }
 
 // sendResult is the JSON body of an accepted message.

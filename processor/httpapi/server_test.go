@@ -149,11 +149,22 @@ func postContentType(t *testing.T, url, contentType, body string) response {
 
 func postHeaders(t *testing.T, url string, h http.Header, body string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	return request(t, http.MethodPost, url, h, body)
+}
+
+// request sends a request with the headers h (a "Host" in h replaces the
+// URL's host in the Host header) and returns the answer.
+func request(t *testing.T, method, url string, h http.Header, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header = h
+	req.Header = h.Clone()
+	if host := h.Get("Host"); host != "" {
+		req.Host = host
+		req.Header.Del("Host")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

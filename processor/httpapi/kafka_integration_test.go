@@ -39,8 +39,8 @@ func kafkaBrokers(t *testing.T) []string {
 
 // Regression test for issue 10, item 7, on Apache Kafka with topic
 // auto-creation on: state GETs of function types without a table, a
-// gokaview view of one, and the listener's reply reader (before the
-// application has created its replies topic) created topics with the
+// gokaview view of one, and the listener's reply reader and producer
+// (before the application has created its topics) created topics with the
 // broker's defaults. They must create none.
 func TestKafkaReadsCreateNoTopic(t *testing.T) {
 	brokers := kafkaBrokers(t)
@@ -54,6 +54,9 @@ func TestKafkaReadsCreateNoTopic(t *testing.T) {
 		if st != http.StatusNotFound || !strings.Contains(msg, string(topo.TableTopic(fn))+" does not exist") {
 			t.Errorf("GET the state of %s/x: %d %q, want 404 saying its table does not exist", fn, st, msg)
 		}
+	}
+	if r := post(t, a.url+"/v1/functions/dyn/random-0/x", string(functions.StringType.Name()), str(t, "x")); r.status != http.StatusServiceUnavailable {
+		t.Errorf("POST before the application created its loop topic: %d %s, want 503", r.status, r.body)
 	}
 	fn := functions.TypeName("dyn/viewed")
 	if _, err := gokaview.NewView(brokers, topo, fn, goka.WithViewStorageBuilder(storage.MemoryBuilder())); !errors.Is(err, gokaview.ErrNoTable) {

@@ -126,8 +126,15 @@ func TestStateGetOfTypesWithoutATableCreatesNothing(t *testing.T) {
 			t.Errorf("GET the state of %s/x: %d %q (%v), want 404 saying its table %s does not exist", fn, resp.StatusCode, e.Error, err, table)
 		}
 	}
+	// the application has not created its loop topic: a message waits
+	start := time.Now()
+	r := post(t, a.url+"/v1/functions/dyn/random-0/x", string(functions.StringType.Name()), str(t, "x"))
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "retry later") {
+		t.Errorf("POST before the loop topic exists: %d %s, want 503 saying to retry later", r.status, r.body)
+	}
+	t.Logf("POST before the loop topic exists: %d after %v", r.status, time.Since(start).Round(time.Millisecond))
 	if got := kafkatest.Topics(t, client); !slices.Equal(got, topicsBefore) {
-		t.Errorf("topics after 30 GETs: %v, want the topics before them: %v", got, topicsBefore)
+		t.Errorf("topics after 30 GETs and a POST: %v, want the topics before them: %v", got, topicsBefore)
 	}
 	if n := settleGoroutines(base + goroutineSlack); n > base+goroutineSlack {
 		t.Errorf("after 30 GETs of types without a table: %d goroutines, want at most %d (%d before)", n, base+goroutineSlack, base)

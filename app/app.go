@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -220,8 +219,9 @@ func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology,
 	}
 }
 
-// serveHTTP starts the HTTP listener on f.HTTP: the HTTP ingress and
-// health checks of package httpapi.
+// serveHTTP starts the HTTP listener on f.HTTP: the HTTP ingress, state
+// reads, the console, metrics and health checks of package httpapi, with
+// the token and the Host names of the --http-* flags.
 func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Topology, p *processor.Processor, metrics prometheus.Gatherer, out io.Writer) (stop func(), err error) {
 	instance := f.InstanceID
 	if instance == "" {
@@ -229,8 +229,21 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 		_, _ = rand.Read(b[:])
 		instance = "http-" + hex.EncodeToString(b[:])
 	}
+	token, err := f.httpToken()
+	if err != nil {
+		return nil, err
+	}
+	hosts := f.HTTPAllowHosts
+	if host, _, err := net.SplitHostPort(f.HTTP); err == nil && isLoopback(host) {
+		// on loopback, against DNS rebinding: only the names of this machine
+		hosts = append(httpapi.LoopbackHosts(), f.HTTPAllowHosts...)
+		if !slices.Contains(hosts, host) {
+			hosts = append(hosts, host) // 127.0.0.2, say
+		}
+	}
 	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: instance,
-		Ready: func() bool { return p.Stats().Ready }, Logger: f.Logger(os.Stderr), Metrics: metrics})
+		Ready: func() bool { return p.Stats().Ready }, Logger: f.Logger(os.Stderr), Metrics: metrics,
+		Token: token, OpenMetrics: f.HTTPOpenMetrics, AllowedHosts: hosts, MaxConns: f.HTTPMaxConns})
 	if err != nil {
 		return nil, fmt.Errorf("app: HTTP listener: %w", err)
 	}
@@ -239,8 +252,11 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 		api.Close()
 		return nil, fmt.Errorf("app: HTTP listener on %s: %w; choose another address with --http", f.HTTP, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		if err := api.Serve(ln); err != nil {
+			fmt.Fprintf(out, "HTTP listener: %v\n", err)
+		}
+	}()
 	replies := make(chan struct{})
 	go func() {
 		defer close(replies)
@@ -248,11 +264,15 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 			fmt.Fprintf(out, "HTTP listener: %v\n", err)
 		}
 	}()
-	fmt.Fprintf(out, "HTTP listener on http://%s (console at /, POST /v1/functions/{namespace}/{name}/{id}, GET /v1/state/..., /metrics, /healthz, /readyz)\n", ln.Addr())
+	access := "no token: anyone on this machine can use it; give one with --http-token-file"
+	if token != "" {
+		access = "requests need the token: Authorization: Bearer <token>; the console asks for it, or open http://" + ln.Addr().String() + "/#token=<token>"
+	}
+	fmt.Fprintf(out, "HTTP listener on http://%s (console at /, POST /v1/functions/{namespace}/{name}/{id}, GET /v1/state/..., /metrics, /healthz, /readyz; %s)\n", ln.Addr(), access)
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		_ = api.Shutdown(sctx)
 		<-replies
 		api.Close()
 	}, nil

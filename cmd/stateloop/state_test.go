@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/IBM/sarama"
 
 	"github.com/stateloop/stateloop/examples/greeter/greeter"
 	"github.com/stateloop/stateloop/internal/kafkatest"
@@ -114,5 +117,37 @@ func TestStateNamesAWrongApplicationOrType(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Regression test for issue 10, item 7: `stateloop state get|list` of a
+// function type without a table created the table topic with the broker's
+// defaults (its view asked for the table's partitions with a metadata
+// request that creates missing topics), which the application then
+// adopted. A read must create nothing and say that the table is missing.
+func TestStateOfATypeWithoutATableCreatesNoTopic(t *testing.T) {
+	brokers := kafkatest.StartKfake(t) // with auto topic creation, like Kafka's default
+	client := kafkatest.Client(t, brokers)
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the application ghost exists (its loop topic does); its type
+	// dyn/nobody has never been invoked
+	if err := admin.CreateTopic("ghost-loop", &sarama.TopicDetail{NumPartitions: 4, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	b := strings.Join(brokers, ",")
+	for _, args := range [][]string{
+		{"state", "get", "--brokers", b, "--app", "ghost", "--type", "dyn/nobody", "--id", "x", "--timeout", "5s"},
+		{"state", "list", "--brokers", b, "--app", "ghost", "--type", "dyn/nobody", "--timeout", "5s"},
+	} {
+		r := cli(context.Background(), nil, args...)
+		if r.err == nil || !strings.Contains(r.err.Error(), "ghost-dyn_.nobody-table") {
+			t.Errorf("stateloop %s: %v, want an error saying the table ghost-dyn_.nobody-table does not exist", strings.Join(args, " "), r.err)
+		}
+	}
+	if topics := kafkatest.Topics(t, client); !slices.Equal(topics, []string{"ghost-loop"}) {
+		t.Errorf("topics after reading a missing table: %v, want ghost-loop only", topics)
 	}
 }

@@ -6,6 +6,7 @@ package kafkatest
 import (
 	"bytes"
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +49,21 @@ func Client(t testing.TB, brokers []string) sarama.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// Topics returns the names of the topics on the cluster, sorted, from a
+// metadata request for all topics (which creates none).
+func Topics(t testing.TB, client sarama.Client) []string {
+	t.Helper()
+	if err := client.RefreshMetadata(); err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	names, err := client.Topics()
+	if err != nil {
+		t.Fatalf("topics: %v", err)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // SyncBuffer is a bytes.Buffer safe for one writer and one reader at once.

@@ -20,7 +20,16 @@
 //
 // [Options] fixes both: its consumer reads read_committed, and its topic
 // manager ends recovery one past the last committed data record of each
-// partition. [StateCodec] decodes a table value into a [State], and [Value]
+// partition. Their metadata requests never create a topic: a view of a
+// table that does not exist is an error ([ErrNoTable] from [NewView]), not
+// a new topic with the broker's defaults (Kafka's auto.create.topics.enable
+// is true by default), which the application could not use.
+//
+// [NewView] returns a [View], a goka.View that also closes the Kafka
+// clients of its consumer and topic manager when Run returns (goka's View
+// never closes them, so a stopped goka view keeps its connections and
+// goroutines) and whose WaitRunning waits for every partition. A
+// goka.View built from [Options] yourself has goka's behaviour. [StateCodec] decodes a table value into a [State], and [Value]
 // or [Get] decode one value of it with its functions.Type or
 // functions.State.
 //

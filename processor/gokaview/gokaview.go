@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -28,21 +30,193 @@ func Table(topo topology.Topology, fn functions.TypeName) goka.Table {
 	return goka.Table(topo.TableTopic(fn))
 }
 
-// NewView returns a goka view of the state of function type fn, built with
+// ErrNoTable is the error of [NewView] when the table topic does not
+// exist: the function type has not been invoked yet (the processor creates
+// a table on the type's first invocation), or the application name is
+// wrong.
+var ErrNoTable = errors.New("gokaview: the table topic does not exist")
+
+// NewView returns a view of the state of function type fn, built with
 // [Options] and [StateCodec]: its values are [State]s. Options in opts are
 // applied after those, so they can replace the storage (goka's default keeps
 // it on disk under /tmp/goka/view), the logger or the client id. Run the
 // view and wait for it to recover before reading it.
-func NewView(brokers []string, topo topology.Topology, fn functions.TypeName, opts ...goka.ViewOption) (*goka.View, error) {
+//
+// NewView creates no topic: if the table topic does not exist it returns
+// an error wrapping [ErrNoTable]. It returns other errors when Kafka
+// cannot be reached or goka cannot build the view.
+func NewView(brokers []string, topo topology.Topology, fn functions.TypeName, opts ...goka.ViewOption) (*View, error) {
 	n, err := partitionCount(brokers, string(Table(topo, fn)))
 	if err != nil {
 		return nil, err
 	}
-	opts = append(append(Options(), goka.WithViewHasher(Hasher(n))), opts...)
-	return goka.NewView(brokers, Table(topo, fn), StateCodec{}, opts...)
+	v := &View{stopped: make(chan struct{})}
+	opts = append([]goka.ViewOption{
+		goka.WithViewConsumerSaramaBuilder(v.keepConsumer(ConsumerBuilder())),
+		goka.WithViewTopicManagerBuilder(v.keepTopicManager(TopicManagerBuilder())),
+		goka.WithViewHasher(Hasher(n)),
+	}, opts...)
+	gv, err := goka.NewView(brokers, Table(topo, fn), StateCodec{}, opts...)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("gokaview: view of %s: %w", Table(topo, fn), err), v.Close())
+	}
+	v.View = gv
+	return v, nil
 }
 
-// partitionCount asks Kafka how many partitions a table has.
+// View is a goka view of a stateloop table, made by [NewView]: a
+// *goka.View (Get, Iterator and the rest are goka's) that mends two
+// problems of goka's View:
+//
+//   - goka never closes the consumer and the topic manager it builds for a
+//     view, so every view that has run would keep their Kafka connections
+//     and goroutines for good. View owns them, and its Run closes them
+//     when it returns.
+//   - goka.View.WaitRunning can close while a partition has not started
+//     yet (goka merges the partitions' states as they report them, so the
+//     view is "running" once those that have reported are), and a Get on
+//     that partition fails. View's WaitRunning waits until every
+//     partition has recovered.
+//
+// A View runs once: after Run has returned it holds nothing and reads
+// nothing. Close releases a view that is never run.
+type View struct {
+	*goka.View
+
+	mu      sync.Mutex
+	closers []io.Closer
+	closed  bool
+
+	stopped  chan struct{} // closed by Close
+	runCtx   context.Context
+	waitOnce sync.Once
+	running  chan struct{}
+}
+
+// Run runs the view, as goka.View.Run does, until ctx is cancelled or it
+// fails; then it closes the view's Kafka clients. It returns goka's error
+// (nil after ctx was cancelled), joined with any error of closing them.
+func (v *View) Run(ctx context.Context) error {
+	v.mu.Lock()
+	v.runCtx = ctx
+	v.mu.Unlock()
+	err := v.View.Run(ctx)
+	return errors.Join(err, v.Close())
+}
+
+// WaitRunning returns a channel that is closed once every partition of the
+// view has recovered: from then on Get answers the table's committed
+// state and follows it. It stays open if the view stops first.
+func (v *View) WaitRunning() <-chan struct{} {
+	v.waitOnce.Do(func() {
+		v.running = make(chan struct{})
+		go v.waitRecovered()
+	})
+	return v.running
+}
+
+func (v *View) waitRecovered() {
+	select {
+	case <-v.View.WaitRunning():
+	case <-v.stopped:
+		return
+	}
+	v.mu.Lock()
+	ctx := v.runCtx
+	v.mu.Unlock()
+	if ctx == nil { // goka's view runs only in Run
+		ctx = context.Background()
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	// goka's Recovered reads the view's partitions, which goka drops as
+	// its Run ends: poll only while the view runs
+	for {
+		select {
+		case <-v.stopped:
+			return
+		case <-ctx.Done():
+			return
+		default:
+		}
+		if v.View.Recovered() {
+			close(v.running)
+			return
+		}
+		select {
+		case <-v.stopped:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes the view's Kafka clients. Run calls it when it returns;
+// call it for a view that is never run. Later calls do nothing.
+func (v *View) Close() error {
+	v.mu.Lock()
+	closers := v.closers
+	if !v.closed {
+		close(v.stopped)
+	}
+	v.closers, v.closed = nil, true
+	v.mu.Unlock()
+	var errs []error
+	for _, c := range closers {
+		if err := c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("gokaview: close the view's Kafka client: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// keep records c to be closed by Close, or closes it now if the view is
+// closed already.
+func (v *View) keep(c io.Closer) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return errors.Join(errors.New("gokaview: the view is closed"), c.Close())
+	}
+	v.closers = append(v.closers, c)
+	return nil
+}
+
+func (v *View) keepConsumer(b goka.SaramaConsumerBuilder) goka.SaramaConsumerBuilder {
+	return func(brokers []string, clientID string) (sarama.Consumer, error) {
+		c, err := b(brokers, clientID)
+		if err != nil {
+			return nil, err
+		}
+		return c, v.keep(c)
+	}
+}
+
+// keepTopicManager records the topic managers goka builds. goka closes
+// the one it uses to list the partitions itself, but never the one the
+// view keeps; closing one twice does nothing.
+func (v *View) keepTopicManager(b goka.TopicManagerBuilder) goka.TopicManagerBuilder {
+	return func(brokers []string) (goka.TopicManager, error) {
+		tm, err := b(brokers)
+		if err != nil {
+			return nil, err
+		}
+		return tm, v.keep(tm)
+	}
+}
+
+// Reader is what [Get] reads: a [View], or a *goka.View built with
+// [StateCodec].
+type Reader interface {
+	Get(key string) (any, error)
+	Topic() string
+}
+
+// partitionCount asks Kafka how many partitions a table has, with a
+// metadata request that does not create it; a missing table is
+// ErrNoTable.
 func partitionCount(brokers []string, topic string) (int32, error) {
 	sc, _ := newSettings(nil)
 	client, err := sarama.NewClient(brokers, &sc)
@@ -50,11 +224,15 @@ func partitionCount(brokers []string, topic string) (int32, error) {
 		return 0, fmt.Errorf("gokaview: connect to Kafka at %s: %w", strings.Join(brokers, ","), err)
 	}
 	defer client.Close()
-	parts, err := client.Partitions(topic)
+	counts, err := kafkaread.PartitionCounts(client, []string{topic})
 	if err != nil {
 		return 0, fmt.Errorf("gokaview: table %s: %w", topic, err)
 	}
-	return int32(len(parts)), nil
+	n, ok := counts[topic]
+	if !ok {
+		return 0, fmt.Errorf("%w: %s", ErrNoTable, topic)
+	}
+	return n, nil
 }
 
 // Option configures [Options], [ConsumerBuilder] and [TopicManagerBuilder].
@@ -68,8 +246,10 @@ type settings struct {
 // WithSaramaConfig sets the sarama configuration the view's consumer and
 // topic manager are built from (default: goka.DefaultConfig() with Kafka
 // version 3.0). It is copied. The copies read read_committed, their version
-// is raised to 0.11 (the first with transactions) if it is lower, and the
-// consumer gets the view's client id.
+// is raised to 0.11 (the first with transactions) if it is lower, their
+// metadata requests never create a topic (Metadata.AllowAutoTopicCreation
+// is false: a view only reads), and the consumer gets the view's client
+// id.
 func WithSaramaConfig(c *sarama.Config) Option {
 	return func(s *settings) { s.sarama = c }
 }
@@ -98,6 +278,9 @@ func newSettings(opts []Option) (sarama.Config, *goka.TopicManagerConfig) {
 		c.Version = sarama.V0_11_0_0
 	}
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
+	// Asking about a missing topic must not create it with the broker's
+	// defaults (Kafka's auto.create.topics.enable is true by default).
+	c.Metadata.AllowAutoTopicCreation = false
 	tm := s.topicManager
 	if tm == nil {
 		tm = goka.NewTopicManagerConfig()
@@ -165,9 +348,33 @@ type topicManager struct {
 	client sarama.Client
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
+// notConnectedRetries bounds the retries of GetOffset after
+// sarama.ErrNotConnected.
+const notConnectedRetries = 5
+
+// GetOffset returns an offset of a partition, as goka's topic manager
+// does, except for sarama.OffsetNewest (see TopicManagerBuilder). A view
+// asks for the offsets of all its partitions at once, on one client, and
+// sarama's Broker.Open marks a broker open before it starts connecting: a
+// request sent on it meanwhile fails with ErrNotConnected (and sarama's
+// own GetOffset then closes the broker under the others). GetOffset asks
+// again after that error.
 func (m *topicManager) GetOffset(topic string, partition int32, t int64) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		off, err := m.getOffset(topic, partition, t)
+		if !errors.Is(err, sarama.ErrNotConnected) || attempt > notConnectedRetries || m.ctx.Err() != nil {
+			return off, err
+		}
+		time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
+	}
+}
+
+func (m *topicManager) getOffset(topic string, partition int32, t int64) (int64, error) {
 	if t != sarama.OffsetNewest {
 		return m.TopicManager.GetOffset(topic, partition, t)
 	}
@@ -185,9 +392,13 @@ func (m *topicManager) GetOffset(topic string, partition int32, t int64) (int64,
 	return start, nil
 }
 
+// Close closes the topic manager's clients; later calls do nothing.
 func (m *topicManager) Close() error {
-	m.cancel()
-	return errors.Join(m.TopicManager.Close(), m.client.Close())
+	m.closeOnce.Do(func() {
+		m.cancel()
+		m.closeErr = errors.Join(m.TopicManager.Close(), m.client.Close())
+	})
+	return m.closeErr
 }
 
 // State is the state of one function address, as a table record holds it:
@@ -253,7 +464,7 @@ func Value[T any](s State, name string, t functions.Type[T]) (T, bool, error) {
 // Get reads the state value st of the function with id id from a view
 // built with [StateCodec] (see [NewView]). It returns false if the address
 // has no such value.
-func Get[T any](v *goka.View, id string, st functions.State[T]) (T, bool, error) {
+func Get[T any](v Reader, id string, st functions.State[T]) (T, bool, error) {
 	var zero T
 	x, err := v.Get(id)
 	if err != nil || x == nil {

@@ -274,8 +274,13 @@ func (l *gokaLogger) Print(v ...any)                 { l.log(fmt.Sprint(v...)) }
 func (l *gokaLogger) Println(v ...any)               { l.log(fmt.Sprintln(v...)) }
 func (l *gokaLogger) Printf(format string, v ...any) { l.log(fmt.Sprintf(format, v...)) }
 
+// runnable is a *goka.View or a *gokaview.View.
+type runnable interface {
+	Run(context.Context) error
+}
+
 // runView runs a view until stop is called or the test ends.
-func runView(t testing.TB, v *goka.View) (stop func()) {
+func runView(t testing.TB, v runnable) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -300,7 +305,7 @@ func runView(t testing.TB, v *goka.View) (stop func()) {
 }
 
 // waitRunning waits until the view has recovered, at most timeout.
-func waitRunning(v *goka.View, timeout time.Duration) (time.Duration, bool) {
+func waitRunning(v interface{ WaitRunning() <-chan struct{} }, timeout time.Duration) (time.Duration, bool) {
 	start := time.Now()
 	select {
 	case <-v.WaitRunning():
@@ -310,7 +315,7 @@ func waitRunning(v *goka.View, timeout time.Duration) (time.Duration, bool) {
 	}
 }
 
-func viewCounts(t testing.TB, v *goka.View, ids []string) map[string]int64 {
+func viewCounts(t testing.TB, v gokaview.Reader, ids []string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
 	for _, id := range ids {

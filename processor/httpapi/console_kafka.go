@@ -14,7 +14,7 @@ import (
 )
 
 // consoleClient returns the console's Kafka client, made on first use and
-// closed when the context of Run ends (so Close needs not know it). The
+// closed by Close. It also answers whether a table exists (views.go). The
 // server's own client will not do: its one connection per broker (with
 // MaxOpenRequests 1, for the idempotent producer) also carries the reply
 // reader's long-polling fetches, and every console request would wait
@@ -25,10 +25,7 @@ func (s *Server) consoleClient() (sarama.Client, error) {
 	if s.console != nil {
 		return s.console, nil
 	}
-	if s.runCtx == nil {
-		return nil, errors.New("the server is not running yet")
-	}
-	if s.runCtx.Err() != nil {
+	if s.ctx.Err() != nil {
 		return nil, errors.New("the server has stopped")
 	}
 	sc := sarama.NewConfig()
@@ -43,7 +40,7 @@ func (s *Server) consoleClient() (sarama.Client, error) {
 		return nil, fmt.Errorf("connecting to Kafka at %s: %w", strings.Join(s.cfg.Brokers, ","), err)
 	}
 	s.console = c
-	context.AfterFunc(s.runCtx, func() {
+	context.AfterFunc(s.ctx, func() {
 		s.mu.Lock()
 		s.console = nil
 		s.mu.Unlock()
@@ -72,25 +69,12 @@ func (s *Server) consoleAdmin() (sarama.Client, sarama.ClusterAdmin, error) {
 
 // partitionCounts returns the partition count of each of the topics that
 // exists, or of every topic if topics is nil, from one metadata request
-// (which never creates a topic). Unlike ClusterAdmin.ListTopics it does
-// not also describe every topic's configuration.
+// that never creates a topic. Unlike ClusterAdmin.ListTopics it does not
+// also describe every topic's configuration.
 func partitionCounts(client sarama.Client, topics []string) (map[string]int32, error) {
-	b := client.LeastLoadedBroker()
-	if b == nil {
-		return nil, errors.New("listing topics: no broker is reachable")
-	}
-	_ = b.Open(client.Config()) // ErrAlreadyConnected if it is open
-	req := sarama.NewMetadataRequest(client.Config().Version, topics)
-	req.AllowAutoTopicCreation = false
-	resp, err := b.GetMetadata(req)
+	out, err := kafkaread.PartitionCounts(client, topics)
 	if err != nil {
 		return nil, fmt.Errorf("listing topics: %w", err)
-	}
-	out := make(map[string]int32, len(resp.Topics))
-	for _, t := range resp.Topics {
-		if errors.Is(t.Err, sarama.ErrNoError) {
-			out[t.Name] = int32(len(t.Partitions))
-		}
 	}
 	return out, nil
 }

@@ -38,12 +38,20 @@ var lastMessage = functions.NewState("last", functions.StringType)
 const greeting = "hello from the console test"
 
 type consoleApp struct {
-	srv     *httptest.Server
+	srv     *httptest.Server // the API as a browser sees it
+	url     string           // the API for the test's own requests: with the token, if any
 	brokers []string
 	topo    topology.Topology
 }
 
 func startConsoleApp(t *testing.T) consoleApp {
+	t.Helper()
+	return startConsoleAppWith(t, "")
+}
+
+// startConsoleAppWith starts the console's application with an HTTP API
+// that needs token (none if "").
+func startConsoleAppWith(t *testing.T, token string) consoleApp {
 	t.Helper()
 	brokers := kafkatest.StartKfake(t)
 	reg := functions.NewRegistry()
@@ -72,13 +80,21 @@ func startConsoleApp(t *testing.T) consoleApp {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = p.Run(ctx) }()
-	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: "console-test", Ready: func() bool { return p.Stats().Ready }})
+	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: "console-test", Ready: func() bool { return p.Stats().Ready }, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { defer wg.Done(); _ = api.Run(ctx) }()
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(func() { srv.Close(); cancel(); wg.Wait(); api.Close() })
+	h := api.Handler()
+	srv := httptest.NewServer(h)
+	trusted := srv
+	if token != "" {
+		trusted = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+token)
+			h.ServeHTTP(w, r)
+		}))
+	}
+	t.Cleanup(func() { srv.Close(); trusted.Close(); cancel(); wg.Wait(); api.Close() })
 	deadline := time.Now().Add(30 * time.Second)
 	for !p.Stats().Ready {
 		if time.Now().After(deadline) {
@@ -86,7 +102,7 @@ func startConsoleApp(t *testing.T) consoleApp {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return consoleApp{srv: srv, brokers: brokers, topo: topo}
+	return consoleApp{srv: srv, url: trusted.URL, brokers: brokers, topo: topo}
 }
 
 // populate gives the console something to show: three messages to
@@ -98,14 +114,14 @@ func (a consoleApp) populate(t *testing.T) {
 	t.Helper()
 	st := string(functions.StringType.Name())
 	for i, msg := range []string{"one", "two", greeting} {
-		if r := post(t, a.srv.URL+"/v1/functions/test/counter/alice?wait=10s", st, str(t, msg)); r.status != http.StatusOK {
+		if r := post(t, a.url+"/v1/functions/test/counter/alice?wait=10s", st, str(t, msg)); r.status != http.StatusOK {
 			t.Fatalf("message %d to test/counter/alice: %d %s", i+1, r.status, r.body)
 		}
 	}
-	if r := post(t, a.srv.URL+"/v1/functions/dyn/echo/x", st, str(t, "x")); r.status != http.StatusAccepted {
+	if r := post(t, a.url+"/v1/functions/dyn/echo/x", st, str(t, "x")); r.status != http.StatusAccepted {
 		t.Fatalf("message to dyn/echo/x: %d %s", r.status, r.body)
 	}
-	if r := post(t, a.srv.URL+"/v1/functions/test/counter/mallory", "test/bogus", "poison"); r.status != http.StatusAccepted {
+	if r := post(t, a.url+"/v1/functions/test/counter/mallory", "test/bogus", "poison"); r.status != http.StatusAccepted {
 		t.Fatalf("bad message to test/counter/mallory: %d %s", r.status, r.body)
 	}
 }
@@ -204,14 +220,14 @@ func (a consoleApp) waitSettled(t *testing.T) partitionsJSON {
 	t.Helper()
 	eventually(t, func() string {
 		var dl deadLettersJSON
-		if st := getJSON(t, a.srv.URL+"/v1/console/dead-letters", &dl); st != 200 || len(dl.Records) == 0 {
+		if st := getJSON(t, a.url+"/v1/console/dead-letters", &dl); st != 200 || len(dl.Records) == 0 {
 			return fmt.Sprintf("dead letters: %d %+v, want a record", st, dl)
 		}
 		return ""
 	})
 	eventually(t, func() string {
 		var app appJSON
-		getJSON(t, a.srv.URL+"/v1/console/app", &app)
+		getJSON(t, a.url+"/v1/console/app", &app)
 		if !slices.ContainsFunc(app.Functions, func(f functionJSON) bool { return f.Type == "dyn/echo" }) {
 			return fmt.Sprintf("app: %+v, want dyn/echo among the function types once its table exists", app)
 		}
@@ -220,7 +236,7 @@ func (a consoleApp) waitSettled(t *testing.T) partitionsJSON {
 	var parts partitionsJSON
 	eventually(t, func() string {
 		parts = partitionsJSON{}
-		getJSON(t, a.srv.URL+"/v1/console/partitions", &parts)
+		getJSON(t, a.url+"/v1/console/partitions", &parts)
 		if len(parts.Partitions) != 8 || parts.Lag != 0 || len(parts.Errors) > 0 {
 			return fmt.Sprintf("partitions: %+v, want 8 partitions (loop and ingress) without lag or errors", parts)
 		}
@@ -237,7 +253,7 @@ func (a consoleApp) waitSettled(t *testing.T) partitionsJSON {
 				Value any `json:"value"`
 			} `json:"state"`
 		}
-		if code := getJSON(t, a.srv.URL+"/v1/state/test/counter/alice", &st); code != 200 || st.State["last"].Value != greeting {
+		if code := getJSON(t, a.url+"/v1/state/test/counter/alice", &st); code != 200 || st.State["last"].Value != greeting {
 			return fmt.Sprintf("state of test/counter/alice: %d %+v, want last = %q", code, st, greeting)
 		}
 		return ""
@@ -270,7 +286,7 @@ func TestConsoleAPIShowsFunctionsPartitionsAndDeadLetters(t *testing.T) {
 	parts := a.waitSettled(t)
 
 	var app appJSON
-	getJSON(t, a.srv.URL+"/v1/console/app", &app)
+	getJSON(t, a.url+"/v1/console/app", &app)
 	if app.App != "console" || !app.Ready || !slices.Equal(app.Namespaces, []string{"dyn"}) || len(app.Functions) != 2 {
 		t.Errorf("app: %+v, want console, ready, namespace dyn and two function types", app)
 	} else {
@@ -304,7 +320,7 @@ func TestConsoleAPIShowsFunctionsPartitionsAndDeadLetters(t *testing.T) {
 	}
 
 	var dl deadLettersJSON
-	getJSON(t, a.srv.URL+"/v1/console/dead-letters?n=5", &dl)
+	getJSON(t, a.url+"/v1/console/dead-letters?n=5", &dl)
 	if dl.Topic != "console-dlq" || len(dl.Records) != 1 {
 		t.Fatalf("dead letters: %+v, want one record in console-dlq", dl)
 	}
@@ -327,7 +343,7 @@ func TestConsoleAPIShowsFunctionsPartitionsAndDeadLetters(t *testing.T) {
 		{"unknown path", "/nothing-here", 404, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, err := http.Get(a.srv.URL + tc.path)
+			resp, err := http.Get(a.url + tc.path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -413,6 +429,46 @@ func TestConsoleRendersInHeadlessChromium(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "console.png"), b, 0o644); err != nil {
 				t.Errorf("STATELOOP_SCREENSHOT_DIR: %v", err)
 			}
+		}
+	}
+}
+
+// TestConsoleWithATokenInHeadlessChromium: on a listener with a token
+// (issue 10, item 8) the console takes the token once from the URL
+// fragment and shows the application with it; without the token it asks
+// for it, and with a wrong one it says that the token was refused.
+func TestConsoleWithATokenInHeadlessChromium(t *testing.T) {
+	chromium := chromiumPath(t)
+	const token = "console-token-0123456789abcdef"
+	a := startConsoleAppWith(t, token)
+	a.populate(t)
+	a.waitSettled(t)
+
+	dom := runChromium(t, chromium, "--dump-dom", a.srv.URL+"/?lookup=test/counter/alice#token="+token)
+	for _, tc := range []struct{ section, state, shows string }{
+		{"functions", "loaded", "test/counter"},
+		{"dead-letters", "loaded", "test/counter/mallory"},
+		{"partitions", "loaded", "console-loop"},
+		{"lookup", "found", greeting},
+	} {
+		if sec, state := section(dom, tc.section); state != tc.state || !strings.Contains(sec, tc.shows) {
+			t.Errorf("with the token in the fragment: section %s has data-state %q, want %q showing %q:\n%s", tc.section, state, tc.state, tc.shows, sec)
+		}
+	}
+	if sec, _ := section(dom, "auth"); !strings.Contains(sec, "hidden") {
+		t.Errorf("with the token in the fragment: the token form shows:\n%s", sec)
+	}
+
+	for _, tc := range []struct{ name, fragment, state, says string }{
+		{"no token", "", "needed", "needs its token"},
+		{"a wrong token", "#token=not-the-console-token-0123", "rejected", "refused the token"},
+	} {
+		dom := runChromium(t, chromium, "--dump-dom", a.srv.URL+"/?lookup=test/counter/alice"+tc.fragment)
+		if sec, state := section(dom, "auth"); state != tc.state || strings.Contains(sec, " hidden") || !strings.Contains(sec, tc.says) {
+			t.Errorf("%s: section auth has data-state %q, want %q, shown, saying %q:\n%s", tc.name, state, tc.state, tc.says, sec)
+		}
+		if sec, state := section(dom, "lookup"); state == "found" || strings.Contains(sec, greeting) {
+			t.Errorf("%s: the lookup shows the state:\n%s", tc.name, sec)
 		}
 	}
 }

@@ -14,9 +14,18 @@
 // its caller). Replies travel through the topic <app>-replies, in the
 // partition of the HTTP instance's id, and are read read_committed: a
 // reply is returned only once the function's invocation has committed.
+//
+// Access (access.go): /healthz and /readyz answer anyone; with
+// Config.AllowedHosts other Host names are refused; requests that a
+// browser sends for another site's page are refused; with Config.Token
+// every other request but the console page needs "Authorization: Bearer
+// <token>". Serve adds timeouts and a connection cap (listener.go). The
+// listener only reads and writes topics the application has: it never
+// creates one. docs/operations.md has the security model.
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,21 +34,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/IBM/sarama"
-	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/processor/gokaview"
 	"github.com/stateloop/stateloop/processor/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )
@@ -75,7 +81,34 @@ type Config struct {
 	Ready func() bool
 	// Metrics, if set, is served on /metrics in Prometheus's format.
 	Metrics prometheus.Gatherer
-	Logger  *slog.Logger
+	// Token, if set, is the bearer token every request needs ("Authorization:
+	// Bearer <Token>"), except /healthz, /readyz, the console page and its
+	// files, and /metrics with OpenMetrics. It must not contain white
+	// space. See the access rules in access.go and docs/operations.md.
+	Token       string
+	OpenMetrics bool
+	// AllowedHosts, if set, are the host names (without port) a request's
+	// Host header may name; others are refused. Set it to LoopbackHosts
+	// (and the names a local reverse proxy passes on) on a loopback
+	// listener, against DNS rebinding.
+	AllowedHosts []string
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout and
+	// MaxConns are the limits of Serve (DefaultReadHeaderTimeout and so on
+	// if 0). ReadTimeout bounds reading a whole request, its body
+	// included; WriteTimeout bounds the time from the end of its header to
+	// the end of the answer. A request with ?wait= has its own bound
+	// instead of both: the wait plus WriteTimeout.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxConns          int
+	// MaxViews bounds the function types whose tables the state requests
+	// keep open views of (DefaultMaxViews if 0). Each view follows its
+	// table and holds it in memory; the least recently used one is closed
+	// to open another.
+	MaxViews int
+	Logger   *slog.Logger
 }
 
 // Server serves the HTTP API. Create it with New and start its reply
@@ -86,13 +119,21 @@ type Server struct {
 	producer sarama.SyncProducer
 	parts    int32
 
+	// ctx lasts from New to Close; the views and the console client live
+	// in it
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu      sync.Mutex
 	waiters map[string]chan wire.Envelope
 	// accepted remembers the answers to requests with an Idempotency-Key
 	accepted map[string]sendResult
-	runCtx   context.Context
-	views    map[functions.TypeName]*goka.View
-	console  sarama.Client // the console's own client (console.go), made on first use
+	console  sarama.Client // the console's own client (console_kafka.go), made on first use
+	http     *http.Server  // made by Serve (listener.go)
+	// views are the open views of tables, by function type (views.go)
+	views        map[functions.TypeName]*tableView
+	viewClock    uint64
+	viewsRunning sync.WaitGroup
 }
 
 // New connects to Kafka and returns a server; call Close when done.
@@ -103,8 +144,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = DefaultMaxWait
 	}
+	if cfg.MaxViews <= 0 {
+		cfg.MaxViews = DefaultMaxViews
+	}
+	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if strings.IndexFunc(cfg.Token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return nil, errors.New("httpapi: the token contains white space or control characters; use letters, digits and punctuation")
 	}
 	if cfg.Instance == "" || strings.Contains(cfg.Instance, "/") {
 		return nil, fmt.Errorf("httpapi: instance %q: want a non-empty name without '/'", cfg.Instance)
@@ -117,6 +171,9 @@ func New(cfg Config) (*Server, error) {
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
 	sc.Net.MaxOpenRequests = 1
 	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	// The processor creates the application's topics; writing to or reading
+	// from one must not create it with the broker's defaults first.
+	sc.Metadata.AllowAutoTopicCreation = false
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: connect to Kafka at %s: %w", strings.Join(cfg.Brokers, ","), err)
@@ -126,24 +183,26 @@ func New(cfg Config) (*Server, error) {
 		client.Close()
 		return nil, fmt.Errorf("httpapi: producer: %w", err)
 	}
-	return &Server{cfg: cfg, client: client, producer: producer, parts: cfg.Topology.PartitionCount(),
-		waiters: make(map[string]chan wire.Envelope), views: make(map[functions.TypeName]*goka.View),
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, client: client, producer: producer, parts: cfg.Topology.PartitionCount(), ctx: ctx, cancel: cancel,
+		waiters: make(map[string]chan wire.Envelope), views: make(map[functions.TypeName]*tableView),
 		accepted: make(map[string]sendResult)}, nil
 }
 
-// Close releases the Kafka clients.
+// Close stops the table views and releases every Kafka client. Stop
+// serving requests first.
 func (s *Server) Close() error {
+	s.cancel()
+	s.viewsRunning.Wait()
 	perr := s.producer.Close()
 	return errors.Join(perr, s.client.Close())
 }
 
 // Run reads the replies to this instance's requests until ctx ends. It
 // starts at the end of the replies partition: replies to requests of an
-// earlier run of the instance are not wanted.
+// earlier run of the instance are not wanted. Until the processor has
+// created the replies topic it waits for it.
 func (s *Server) Run(ctx context.Context) error {
-	s.mu.Lock()
-	s.runCtx = ctx
-	s.mu.Unlock()
 	topic := string(s.cfg.Topology.RepliesTopic())
 	part := processor.PartitionFor(s.cfg.Instance, s.parts)
 	consumer, err := sarama.NewConsumerFromClient(s.client)
@@ -151,9 +210,23 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("httpapi: consumer: %w", err)
 	}
 	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(topic, part, sarama.OffsetNewest)
-	if err != nil {
-		return fmt.Errorf("httpapi: read replies from %s/%d: %w", topic, part, err)
+	var pc sarama.PartitionConsumer
+	for logged := false; ; logged = true {
+		pc, err = consumer.ConsumePartition(topic, part, sarama.OffsetNewest)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			return fmt.Errorf("httpapi: read replies from %s/%d: %w", topic, part, err)
+		}
+		if !logged {
+			s.cfg.Logger.Info("waiting for the replies topic; the application creates it at start-up", "topic", topic)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
 	}
 	defer pc.Close()
 	for {
@@ -179,7 +252,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// Handler returns the HTTP handler of the API.
+// Handler returns the HTTP handler of the API, with its access rules
+// (Config.Token, Config.AllowedHosts, no requests from other sites' pages;
+// see access.go).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/functions/{namespace}/{name}/{id}", s.send)
@@ -198,7 +273,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 	})
-	return mux
+	return s.guard(mux)
 }
 
 // sendResult is the JSON body of an accepted message.
@@ -226,6 +301,13 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusBadRequest, fmt.Sprintf("wait=%s: want a duration up to %v, like wait=5s", v, s.cfg.MaxWait))
 			return
 		}
+	}
+	if wait > 0 {
+		// The request's own bound replaces the server's read and write
+		// timeouts, from before the body is read: once it is, the server
+		// reads on to notice a client that goes away, and that read timing
+		// out would cancel the request.
+		s.extendDeadlines(w, wait)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	if err != nil {
@@ -269,10 +351,23 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	}
 	env := wire.Envelope{Target: target, Caller: &caller, Argument: functions.NewMessage(typeName, body), IdempotencyKey: idem}
 	topic := string(s.cfg.Topology.LoopTopic())
-	part, off, err := s.producer.SendMessage(&sarama.ProducerMessage{
+	msg := &sarama.ProducerMessage{
 		Topic: topic, Partition: processor.PartitionFor(target.ID, s.parts),
 		Key: sarama.StringEncoder(target.ID), Value: sarama.ByteEncoder(wire.AppendEnvelope(nil, env)),
-	})
+	}
+	// A record over the producer's limit is refused before it is sent:
+	// answer that as what it is, a permanent failure.
+	if size, limit := msg.ByteSize(2), s.client.Config().Producer.MaxMessageBytes; size > limit {
+		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the message is too large for Kafka: %d bytes as a record (the body and %d bytes of envelope), "+
+			"over the %d bytes the producer takes; send a smaller body", size, size-len(body), limit))
+		return
+	}
+	part, off, err := s.producer.SendMessage(msg)
+	if errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrMessageSetSizeTooLarge) {
+		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the message is too large for Kafka: the broker refused its %d-byte record "+
+			"(the topic's max.message.bytes is lower); send a smaller body, or raise max.message.bytes of %s", msg.ByteSize(2), topic))
+		return
+	}
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("writing the message to Kafka failed: %v; retry later", err))
 		return
@@ -290,12 +385,13 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, res)
 		return
 	}
+	s.extendDeadlines(w, wait) // the wait starts now
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case reply := <-replies:
 		w.Header().Set(TypeHeader, string(reply.Argument.TypeName()))
-		w.Header().Set("Content-Type", "application/vnd."+string(reply.Argument.TypeName()))
+		w.Header().Set("Content-Type", vndPrefix+string(reply.Argument.TypeName()))
 		if reply.Caller != nil {
 			w.Header().Set("Stateloop-Replier", reply.Caller.String())
 		}
@@ -306,69 +402,6 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, res)
 	case <-r.Context().Done():
 	}
-}
-
-// state answers the committed state of an address, read from its
-// function type's table through a goka.View (read_committed) that follows
-// the table from the first request on.
-func (s *Server) state(w http.ResponseWriter, r *http.Request) {
-	target, ok := s.address(w, r)
-	if !ok {
-		return
-	}
-	fnType := target.Type
-	view, err := s.view(fnType)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, err.Error())
-		return
-	}
-	select {
-	case <-view.WaitRunning():
-	case <-time.After(10 * time.Second):
-		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("still reading the table of %s; retry in a moment", fnType))
-		return
-	case <-r.Context().Done():
-		return
-	}
-	v, err := view.Get(target.ID)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("reading the state of %s: %v", target, err))
-		return
-	}
-	st, _ := v.(gokaview.State)
-	if len(st) == 0 {
-		fail(w, http.StatusNotFound, fmt.Sprintf("%s has no state", target))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"address": target.String(), "state": gokaview.Display(st)})
-}
-
-// view returns the running view of a function type's table, starting it
-// on first use.
-func (s *Server) view(fn functions.TypeName) (*goka.View, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v := s.views[fn]; v != nil {
-		return v, nil
-	}
-	if s.runCtx == nil {
-		return nil, errors.New("the server is not running yet")
-	}
-	v, err := gokaview.NewView(s.cfg.Brokers, s.cfg.Topology, fn, goka.WithViewStorageBuilder(storage.MemoryBuilder()))
-	if err != nil {
-		return nil, fmt.Errorf("reading the table of %s: %v", fn, err)
-	}
-	ctx := s.runCtx
-	go func() {
-		if err := v.Run(ctx); err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Warn("table view stopped", "function_type", fn, "err", err)
-			s.mu.Lock()
-			delete(s.views, fn)
-			s.mu.Unlock()
-		}
-	}()
-	s.views[fn] = v
-	return v, nil
 }
 
 // address reads the function address of a request's path; on a bad one
@@ -386,17 +419,25 @@ func (s *Server) address(w http.ResponseWriter, r *http.Request) (functions.Addr
 	return target, true
 }
 
+// extendDeadlines lets the connection of a request with ?wait= read and
+// write for the wait and WriteTimeout from now.
+func (s *Server) extendDeadlines(w http.ResponseWriter, wait time.Duration) {
+	rc := http.NewResponseController(w)
+	until := time.Now().Add(wait + s.cfg.WriteTimeout)
+	_ = rc.SetReadDeadline(until)
+	_ = rc.SetWriteDeadline(until)
+}
+
+// vndPrefix starts a Content-Type that names a message type (as StateFun's
+// playground ingress does).
+const vndPrefix = "application/vnd."
+
 // messageType reads the message's type name from the Stateloop-Type
 // header, else from a Content-Type of application/vnd.<type name>.
 func messageType(r *http.Request) (functions.TypeName, error) {
 	v := r.Header.Get(TypeHeader)
 	if v == "" {
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil {
-			v, _ = strings.CutPrefix(mt, "application/vnd.")
-			if v == mt {
-				v = ""
-			}
-		}
+		v = vndType(r.Header.Get("Content-Type"))
 	}
 	if v == "" {
 		return "", fmt.Errorf("no message type: set the %s header to the message's type name (like io.statefun.types/string), or Content-Type to application/vnd.<type name>", TypeHeader)
@@ -406,6 +447,20 @@ func messageType(r *http.Request) (functions.TypeName, error) {
 		return "", fmt.Errorf("message type %q: %v", v, err)
 	}
 	return t, nil
+}
+
+// vndType returns the type name of a Content-Type
+// "application/vnd.<type name>", with any parameters after a ';', or ""
+// for another Content-Type. It is parsed by hand: every type name has a
+// '/' (namespace/name), which mime.ParseMediaType refuses after the
+// subtype's own.
+func vndType(contentType string) string {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.TrimSpace(mt)
+	if len(mt) <= len(vndPrefix) || !strings.EqualFold(mt[:len(vndPrefix)], vndPrefix) {
+		return ""
+	}
+	return mt[len(vndPrefix):]
 }
 
 func requestID() string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/apache/flink-statefun/statefun-sdk-go/v3/pkg/statefun"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/processor/httpapi"
+	"github.com/stateloop/stateloop/processor/internal/wire"
 	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/topology"
 )
@@ -30,7 +33,21 @@ var (
 	counted = functions.NewState("n", functions.IntType)
 )
 
-func startApp(t *testing.T) (*httptest.Server, topology.Topology) {
+// testApp is the application's HTTP API, served by its Serve.
+type testApp struct {
+	URL     string
+	brokers []string
+}
+
+// startApp starts the application with a body limit of 64 bytes.
+func startApp(t *testing.T) (testApp, topology.Topology) {
+	t.Helper()
+	return startAppWith(t, httpapi.Config{MaxBody: 64})
+}
+
+// startAppWith starts the application with the HTTP API settings of cfg
+// (its Brokers, Topology, Instance, Metrics and Ready are set here).
+func startAppWith(t *testing.T, cfg httpapi.Config) (testApp, topology.Topology) {
 	t.Helper()
 	brokers := kafkatest.StartKfake(t)
 	reg := functions.NewRegistry()
@@ -73,14 +90,30 @@ func startApp(t *testing.T) (*httptest.Server, topology.Topology) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = p.Run(ctx) }()
-	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: "i1", MaxBody: 64, Metrics: metrics,
-		Ready: func() bool { return p.Stats().Ready }})
+	cfg.Brokers, cfg.Topology, cfg.Instance, cfg.Metrics = brokers, topo, "i1", metrics
+	cfg.Ready = func() bool { return p.Stats().Ready }
+	api, err := httpapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { defer wg.Done(); _ = api.Run(ctx) }()
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(func() { srv.Close(); cancel(); wg.Wait(); api.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() {
+		if err := api.Serve(ln); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		_ = api.Shutdown(sctx)
+		cancel()
+		wg.Wait()
+		api.Close()
+	})
 	deadline := time.Now().Add(30 * time.Second)
 	for !p.Stats().Ready {
 		if time.Now().After(deadline) {
@@ -88,7 +121,7 @@ func startApp(t *testing.T) (*httptest.Server, topology.Topology) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return srv, topo
+	return testApp{URL: "http://" + ln.Addr().String(), brokers: brokers}, topo
 }
 
 type response struct {
@@ -97,14 +130,40 @@ type response struct {
 	body   string
 }
 
+// post sends body with the message type typeName in the Stateloop-Type
+// header (none if "").
 func post(t *testing.T, url, typeName, body string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	h := http.Header{}
+	if typeName != "" {
+		h.Set(httpapi.TypeHeader, typeName)
+	}
+	return postHeaders(t, url, h, body)
+}
+
+// postContentType sends body with a Content-Type.
+func postContentType(t *testing.T, url, contentType, body string) response {
+	t.Helper()
+	return postHeaders(t, url, http.Header{"Content-Type": {contentType}}, body)
+}
+
+func postHeaders(t *testing.T, url string, h http.Header, body string) response {
+	t.Helper()
+	return request(t, http.MethodPost, url, h, body)
+}
+
+// request sends a request with the headers h (a "Host" in h replaces the
+// URL's host in the Host header) and returns the answer.
+func request(t *testing.T, method, url string, h http.Header, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if typeName != "" {
-		req.Header.Set(httpapi.TypeHeader, typeName)
+	req.Header = h.Clone()
+	if host := h.Get("Host"); host != "" {
+		req.Host = host
+		req.Header.Del("Host")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -116,6 +175,23 @@ func post(t *testing.T, url, typeName, body string) response {
 		t.Fatal(err)
 	}
 	return response{resp.StatusCode, resp.Header, string(b)}
+}
+
+// loopMessageType returns the type of the message in the loop topic's
+// record at partition and offset.
+func loopMessageType(t *testing.T, brokers []string, topo topology.Topology, partition int32, offset int64) functions.TypeName {
+	t.Helper()
+	for _, r := range kafkatest.Records(t, kafkatest.Client(t, brokers), string(topo.LoopTopic())) {
+		if r.Partition == partition && r.Offset == offset {
+			env, err := wire.DecodeEnvelope(r.Value)
+			if err != nil {
+				t.Fatalf("the record at %s/%d@%d does not decode: %v", topo.LoopTopic(), partition, offset, err)
+			}
+			return env.Argument.TypeName()
+		}
+	}
+	t.Fatalf("no record at %s/%d@%d", topo.LoopTopic(), partition, offset)
+	return ""
 }
 
 func str(t *testing.T, s string) string {
@@ -294,5 +370,90 @@ func TestIdempotencyKeyMakesARetryCountOnce(t *testing.T) {
 	got, err := functions.StringType.Codec().Decode([]byte(r.body))
 	if r.status != http.StatusOK || err != nil || got != "x #3" {
 		t.Errorf("after pay-1 twice and pay-2: %d %q (%v), want \"x #3\"", r.status, got, err)
+	}
+}
+
+// Regression test for issue 10, item 11: a message type given as
+// Content-Type: application/vnd.<type name>, as docs/operations.md says,
+// was always rejected, because mime.ParseMediaType fails on the '/' that
+// every type name has. Each built-in type and a namespaced user type must
+// reach the loop topic with that type.
+func TestContentTypeGivesTheMessageType(t *testing.T) {
+	srv, topo := startApp(t)
+	for _, tc := range []struct {
+		contentType string
+		want        functions.TypeName
+	}{
+		{"application/vnd.io.statefun.types/bool", functions.BoolType.Name()},
+		{"application/vnd.io.statefun.types/int", functions.IntType.Name()},
+		{"application/vnd.io.statefun.types/long", functions.LongType.Name()},
+		{"application/vnd.io.statefun.types/float", functions.FloatType.Name()},
+		{"application/vnd.io.statefun.types/double", functions.DoubleType.Name()},
+		{"application/vnd.io.statefun.types/string", functions.StringType.Name()},
+		{"application/vnd.com.example.shop/add-item", "com.example.shop/add-item"},
+		{"Application/VND.com.example.shop/add-item; charset=utf-8", "com.example.shop/add-item"},
+	} {
+		t.Run(tc.contentType, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/functions/test/quiet/ct", strings.NewReader("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", tc.contentType)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var res struct {
+				Partition int32  `json:"partition"`
+				Offset    int64  `json:"offset"`
+				Error     string `json:"error"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != http.StatusAccepted {
+				t.Fatalf("POST with Content-Type %s: %d %+v (%v), want 202", tc.contentType, resp.StatusCode, res, err)
+			}
+			if got := loopMessageType(t, srv.brokers, topo, res.Partition, res.Offset); got != tc.want {
+				t.Errorf("POST with Content-Type %s: the message has type %q, want %q", tc.contentType, got, tc.want)
+			}
+		})
+	}
+	for _, ct := range []string{"application/vnd.", "application/vnd.no-slash", "application/json", "text/plain"} {
+		r := postContentType(t, srv.URL+"/v1/functions/test/quiet/ct", ct, "x")
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "message type") {
+			t.Errorf("POST with Content-Type %q: %d %s, want 400 about the message type", ct, r.status, r.body)
+		}
+	}
+}
+
+// Regression test for issue 10, item 10: a body under the body limit
+// whose record is over the producer's max message bytes (a body just under
+// 1 MiB: the limit is 1,000,000 bytes, and the envelope adds more) was
+// answered 503 "retry later", a permanent failure that a client retries
+// for ever. So was a record the broker refuses as too large. Both must be
+// 413.
+func TestMessageTooLargeForKafkaIs413(t *testing.T) {
+	srv, _ := startAppWith(t, httpapi.Config{MaxBody: httpapi.DefaultMaxBody})
+	st := string(functions.StringType.Name())
+	r := post(t, srv.URL+"/v1/functions/test/quiet/big", st, strings.Repeat("b", httpapi.DefaultMaxBody-100))
+	if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "too large") {
+		t.Errorf("a body of 1 MiB - 100 bytes: %d %.300s, want 413 saying the message is too large", r.status, r.body)
+	}
+	if r := post(t, srv.URL+"/v1/functions/test/quiet/small", st, strings.Repeat("b", 100_000)); r.status != http.StatusAccepted {
+		t.Errorf("a body of 100 kB: %d %.300s, want 202", r.status, r.body)
+	}
+
+	// the broker's limit for the loop topic is lower than the producer's
+	client := kafkatest.Client(t, srv.brokers)
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := "20000"
+	if err := admin.AlterConfig(sarama.TopicResource, "api-loop", map[string]*string{"max.message.bytes": &limit}, false); err != nil {
+		t.Fatal(err)
+	}
+	r = post(t, srv.URL+"/v1/functions/test/quiet/big", st, strings.Repeat("b", 50_000))
+	if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "too large") {
+		t.Errorf("a body over the topic's max.message.bytes: %d %.300s, want 413 saying the message is too large", r.status, r.body)
 	}
 }

@@ -3,12 +3,62 @@
 // v1/state/{namespace}/{name}/{id}). Plain JS, no dependencies. URLs are
 // relative, so the console also works behind a proxy under a path prefix.
 // ?lookup=namespace/name/id looks an address up when the page loads.
+//
+// A listener with a token answers 401 without it. The page then asks for
+// the token, or takes it once from the URL fragment (#token=..., which no
+// browser sends to a server), removes it from the address bar, keeps it
+// in sessionStorage (this tab only, gone when it closes) and sends it as
+// "Authorization: Bearer" with every request. No cookie is ever used, so
+// no other site's page can make the browser send the token.
 "use strict";
 
 (function () {
   const REFRESH_MS = 10000;
 
   const $ = (id) => document.getElementById(id);
+
+  // ---- the listener's token
+
+  const TOKEN_KEY = "stateloop.token";
+  let memoryToken = ""; // where sessionStorage is not available
+
+  function token() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || "";
+    } catch (e) {
+      return memoryToken;
+    }
+  }
+
+  function setToken(t) {
+    memoryToken = t;
+    try {
+      if (t) sessionStorage.setItem(TOKEN_KEY, t);
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch (e) {
+      // memoryToken serves
+    }
+    $("forget-token").hidden = !t;
+  }
+
+  // takeTokenFromFragment moves a #token=... of the URL into the tab's
+  // storage and out of the address bar and history.
+  function takeTokenFromFragment() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    if (!params.has("token")) return;
+    setToken(params.get("token"));
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+  }
+
+  // askForToken shows the token form: state "needed" (none was sent) or
+  // "rejected" (the one sent is not the listener's).
+  function askForToken(state, message) {
+    $("auth").hidden = false;
+    $("auth").dataset.state = state;
+    $("auth-message").textContent = message;
+  }
 
   // h builds an element; children are nodes or strings (set as text, never
   // parsed as HTML).
@@ -48,7 +98,9 @@
 
   // getJSON fetches a JSON body; a non-2xx answer throws its "error".
   async function getJSON(path) {
-    const resp = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store" });
+    const headers = { Accept: "application/json" };
+    if (token()) headers.Authorization = "Bearer " + token();
+    const resp = await fetch(path, { headers, cache: "no-store", credentials: "omit" });
     let body = null;
     try {
       body = await resp.json();
@@ -58,6 +110,11 @@
     if (!resp.ok) {
       const err = new Error((body && body.error) || resp.status + " " + resp.statusText);
       err.status = resp.status;
+      if (resp.status === 401) {
+        askForToken(token() ? "rejected" : "needed", token()
+          ? "The listener refused the token this tab has: enter its token."
+          : "This listener needs its token: enter it to see the application.");
+      }
       throw err;
     }
     return body;
@@ -84,8 +141,8 @@
     try {
       app = await getJSON("v1/console/app");
     } catch (err) {
-      $("status").className = "badge bad";
-      $("status").textContent = "unreachable";
+      $("status").className = err.status === 401 ? "badge warn" : "badge bad";
+      $("status").textContent = err.status === 401 ? "token needed" : "unreachable";
       showError("functions", err);
       return;
     }
@@ -256,7 +313,24 @@
     }
   }
 
+  let wanted = null; // the address of ?lookup=, looked up again with a new token
+
   document.addEventListener("DOMContentLoaded", () => {
+    takeTokenFromFragment();
+    $("forget-token").hidden = !token();
+    $("forget-token").addEventListener("click", () => {
+      setToken("");
+      refresh();
+    });
+    $("auth-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      setToken($("auth-token").value.trim());
+      $("auth-token").value = "";
+      $("auth").hidden = true;
+      $("auth").dataset.state = "idle";
+      refresh();
+      if (wanted) lookup(wanted.type, wanted.id);
+    });
     $("refresh").addEventListener("click", refresh);
     $("lookup-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -265,6 +339,7 @@
       const url = new URL(location.href);
       url.searchParams.set("lookup", type + "/" + id);
       history.replaceState(null, "", url);
+      wanted = { type, id };
       lookup(type, id);
     });
     setInterval(() => {
@@ -276,6 +351,7 @@
     if (want) {
       const a = parseAddress(want);
       if (a) {
+        wanted = a;
         lookup(a.type, a.id);
       } else {
         show("lookup", "error", h("p", { class: "error" }, "?lookup=" + want + ": want namespace/name/id"));

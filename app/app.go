@@ -18,10 +18,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/httpapi"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/processor/embedded"
-	"github.com/stateloop/stateloop/processor/httpapi"
 	"github.com/stateloop/stateloop/topology"
 )
 

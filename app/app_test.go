@@ -16,9 +16,9 @@ import (
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/app/apptest"
 	"github.com/stateloop/stateloop/codec"
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkatest"
-	"github.com/stateloop/stateloop/processor/embedded"
 	"github.com/stateloop/stateloop/topology"
 )
 

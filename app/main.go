@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/embedded"
 	"github.com/stateloop/stateloop/topology"
 )
 

@@ -18,8 +18,8 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/embedded"
 	"github.com/stateloop/stateloop/topology"
 )
 

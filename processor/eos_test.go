@@ -14,7 +14,7 @@ import (
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )
 

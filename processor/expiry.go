@@ -8,7 +8,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 )
 
 // State expiration.

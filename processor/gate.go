@@ -1,7 +1,7 @@
 package processor
 
 import (
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 )
 
 // sendLoopRouted writes an ingress message for a partition that is not

@@ -7,7 +7,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 )
 
 // Input positions.

@@ -58,7 +58,7 @@ export KAFKA_BROKERS
 go test -tags integration -count=1 -timeout 15m -skip 'EmbeddedBroker' ./processor/
 # Reads (state GETs, gokaview views, the HTTP listener) create no topic on a
 # Kafka with auto.create.topics.enable=true.
-go test -tags integration -count=1 -timeout 5m -run 'Kafka' ./processor/httpapi/
+go test -tags integration -count=1 -timeout 5m -run 'Kafka' ./httpapi/
 
 step "stateloop smoke on Apache Kafka (2 workers killed 4 times at random)"
 go run ./cmd/stateloop smoke --brokers "$KAFKA_BROKERS" --messages 5000 --ids 64 --workers 2 --kills 4 \

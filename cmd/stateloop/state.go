@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/gokaview"
+	"github.com/stateloop/stateloop/gokaview"
 	"github.com/stateloop/stateloop/topology"
 )
 

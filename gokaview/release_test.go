@@ -14,8 +14,8 @@ import (
 	"github.com/lovoo/goka/storage"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/gokaview"
 	"github.com/stateloop/stateloop/internal/kafkatest"
-	"github.com/stateloop/stateloop/processor/gokaview"
 	"github.com/stateloop/stateloop/topology"
 )
 

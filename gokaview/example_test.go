@@ -9,7 +9,7 @@ import (
 	"github.com/lovoo/goka/storage"
 
 	"github.com/stateloop/stateloop/examples/greeter/greeter"
-	"github.com/stateloop/stateloop/processor/gokaview"
+	"github.com/stateloop/stateloop/gokaview"
 )
 
 // Reading how often the greeter has seen Alice. The view recovers the

@@ -16,10 +16,10 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/gokaview"
+	"github.com/stateloop/stateloop/httpapi"
 	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/processor/gokaview"
-	"github.com/stateloop/stateloop/processor/httpapi"
 	"github.com/stateloop/stateloop/topology"
 )
 

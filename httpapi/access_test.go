@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/httpapi"
+	"github.com/stateloop/stateloop/httpapi"
 )
 
 // accessCase is a request and the status it must get.

@@ -45,8 +45,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/processor/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )
 

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/httpapi"
 	"github.com/stateloop/stateloop/internal/kafkatest"
-	"github.com/stateloop/stateloop/processor/httpapi"
 	"github.com/stateloop/stateloop/topology"
 )
 

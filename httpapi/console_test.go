@@ -22,9 +22,9 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/httpapi"
 	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/processor/httpapi"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -479,7 +479,7 @@ func chromiumPath(t *testing.T) string {
 	t.Helper()
 	start := time.Now()
 	var stderr bytes.Buffer
-	cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "chromium.sh"))
+	cmd := exec.Command("bash", filepath.Join("..", "scripts", "chromium.sh"))
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	lines := strings.Fields(string(out))

@@ -20,7 +20,7 @@ import (
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkaread"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )
 

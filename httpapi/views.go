@@ -11,7 +11,7 @@ import (
 	"github.com/lovoo/goka/storage"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/gokaview"
+	"github.com/stateloop/stateloop/gokaview"
 )
 
 // DefaultMaxViews is the default of Config.MaxViews.

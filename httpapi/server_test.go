@@ -18,10 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/httpapi"
 	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/processor/httpapi"
-	"github.com/stateloop/stateloop/processor/internal/wire"
 	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/topology"
 )

@@ -15,7 +15,7 @@ import (
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/internal/kafkaread"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 )
 
 // Bounds of GET /v1/console/dead-letters.

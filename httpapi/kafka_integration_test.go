@@ -17,16 +17,16 @@ import (
 	"github.com/lovoo/goka/storage"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/gokaview"
+	"github.com/stateloop/stateloop/httpapi"
 	"github.com/stateloop/stateloop/internal/kafkatest"
-	"github.com/stateloop/stateloop/processor/gokaview"
-	"github.com/stateloop/stateloop/processor/httpapi"
 	"github.com/stateloop/stateloop/topology"
 )
 
 // The tests in this file run against a real Apache Kafka given by
 // KAFKA_BROKERS (scripts/kafka.sh start prints it; it runs Kafka with
 // auto.create.topics.enable=true, Kafka's default), with the build tag
-// integration: `go test -tags integration -run Kafka ./processor/httpapi/`.
+// integration: `go test -tags integration -run Kafka ./httpapi/`.
 
 func kafkaBrokers(t *testing.T) []string {
 	t.Helper()

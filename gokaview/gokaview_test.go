@@ -18,10 +18,10 @@ import (
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/gokaview"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/processor/gokaview"
 	"github.com/stateloop/stateloop/topology"
 )
 

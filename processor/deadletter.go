@@ -18,11 +18,11 @@ type poisoned struct {
 
 // deadLetter writes the consumed record to the dead-letter topic with the
 // reason in its headers, inside the open transaction.
-func (w *worker) deadLetter(m *sarama.ConsumerMessage, reason string, target *functions.Address) {
+func (w *worker) deadLetter(m *record, reason string, target *functions.Address) {
 	w.deadLetterValue(m, reason, target, true)
 }
 
-func (w *worker) deadLetterValue(m *sarama.ConsumerMessage, reason string, target *functions.Address, withValue bool) {
+func (w *worker) deadLetterValue(m *record, reason string, target *functions.Address, withValue bool) {
 	headers := []sarama.RecordHeader{
 		{Key: []byte("stateloop.error"), Value: []byte(reason)},
 		{Key: []byte("stateloop.source.topic"), Value: []byte(m.Topic)},

@@ -179,8 +179,8 @@ func dlqCases(app string, prod *dlqProducer, retries int) []dlqCase {
 }
 
 // dlqRecords returns the dead letters (read_committed) holding tag.
-func dlqRecords(t testing.TB, client sarama.Client, app, tag string) []record {
-	var out []record
+func dlqRecords(t testing.TB, client sarama.Client, app, tag string) []topicRecord {
+	var out []topicRecord
 	for _, r := range readTopic(t, client, app+"-dlq") {
 		if bytes.Contains(r.Value, []byte(tag)) {
 			out = append(out, r)
@@ -280,7 +280,7 @@ func TestBadRecordsGoToDeadLetterTopicOnceAndPartitionKeepsFlowing(t *testing.T)
 			}
 			return strings.Contains(strings.Join(vals, " ")+" ", want+" "), fmt.Sprintf("egress %v, stats %+v", vals, p.Stats())
 		})
-		var dl []record
+		var dl []topicRecord
 		waitFor(t, 10*time.Second, c.name+": dead letter", func() (bool, string) {
 			dl = dlqRecords(t, client, app, c.tag)
 			return len(dl) > 0, fmt.Sprintf("%d dead letters", len(dl))

@@ -56,7 +56,7 @@ func recWords(t testing.TB, client sarama.Client, app string, keys []string, rou
 func recEgress(t testing.TB, client sarama.Client, app string) (map[string][]int64, int) {
 	t.Helper()
 	recs := readTopic(t, client, app+"-out")
-	slices.SortFunc(recs, func(a, b record) int {
+	slices.SortFunc(recs, func(a, b topicRecord) int {
 		if a.Partition != b.Partition {
 			return int(a.Partition - b.Partition)
 		}

@@ -280,7 +280,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	for {
 		select {
 		case m, ok := <-claim.Messages():
-			if !ok || !w.deliver(item{msg: m}) {
+			if !ok || !w.deliver(item{msg: consumed(m)}) {
 				return nil
 			}
 		case <-w.ctx.Done():
@@ -313,7 +313,7 @@ func (h *groupHandler) recover(ctx context.Context, st *store, part int32, aside
 					// value and put the record aside
 					target := functions.Address{Type: fn, ID: string(r.Key)}
 					*asides = append(*asides, aside{
-						rec:    &sarama.ConsumerMessage{Topic: topic, Partition: part, Offset: r.Offset, Key: r.Key, Value: r.Value},
+						rec:    &record{Topic: topic, Partition: part, Offset: r.Offset, Key: r.Key, Value: r.Value},
 						reason: fmt.Sprintf("table record of %s does not decode (%v); recovery left it out, the address keeps its previous state", target, err),
 						target: target,
 					})

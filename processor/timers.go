@@ -45,7 +45,7 @@ type pendingTimer struct {
 	rec  []byte // encoded wire.Timer; nil deletes the timer
 	// src is the consumed record whose invocation made the write; nil for
 	// a timer that fired
-	src *sarama.ConsumerMessage
+	src *record
 	// oldKnown: oldDue is the due time of the stored timer this write
 	// replaces (0: none), so the store need not be asked
 	oldKnown bool
@@ -86,7 +86,7 @@ func autoToken() string {
 // addDelayed records the delayed messages and cancellations of an
 // invocation of sender, made for the consumed record m, in the open
 // transaction.
-func (w *worker) addDelayed(m *sarama.ConsumerMessage, sender functions.Address, part int32, delayed []functions.DelayedMessage) error {
+func (w *worker) addDelayed(m *record, sender functions.Address, part int32, delayed []functions.DelayedMessage) error {
 	for _, d := range delayed {
 		if d.Cancel {
 			key := wire.AppendTimerKey(nil, sender, d.Token)

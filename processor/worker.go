@@ -17,10 +17,24 @@ import (
 	"github.com/stateloop/stateloop/topology"
 )
 
+// record is a consumed record.
+type record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte // nil: the record has no key
+	Value     []byte // nil: a tombstone
+}
+
+// consumed converts a record of sarama's consumer.
+func consumed(m *sarama.ConsumerMessage) *record {
+	return &record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}
+}
+
 // item is what claims hand to the worker: a consumed record, or the news
 // that a loop partition has recovered its state.
 type item struct {
-	msg   *sarama.ConsumerMessage
+	msg   *record
 	ready *readyPartition
 }
 
@@ -38,7 +52,7 @@ type readyPartition struct {
 // because it does not decode; it goes to the dead-letter topic in the
 // worker's next transaction.
 type aside struct {
-	rec    *sarama.ConsumerMessage
+	rec    *record
 	reason string
 	target functions.Address
 }
@@ -71,7 +85,7 @@ type worker struct {
 	// the open transaction
 	inTxn    bool
 	txnStart time.Time
-	pending  []*sarama.ConsumerMessage
+	pending  []*record
 	offsets  map[string]map[int32]int64
 	overlay  map[stateRef]wire.StateRecord // nil record: cleared address
 	dirty    []stateRef
@@ -84,9 +98,9 @@ type worker struct {
 	// same for the changelog records written at commit time); poison holds
 	// consumed records whose output failed that way, which go to the
 	// dead-letter topic when their transaction is replayed.
-	current *sarama.ConsumerMessage
-	sources map[*sarama.ProducerMessage]*sarama.ConsumerMessage
-	writers map[stateRef]*sarama.ConsumerMessage
+	current *record
+	sources map[*sarama.ProducerMessage]*record
+	writers map[stateRef]*record
 	poison  map[RecordRef]poisoned
 
 	// Remote functions (WithRemoteFunctions): the batcher runs their
@@ -96,7 +110,7 @@ type worker struct {
 	batcher    *remote.Batcher
 	stopRemote context.CancelFunc
 	remoteCtx  context.Context
-	remoteSrc  map[functions.Address][]*sarama.ConsumerMessage
+	remoteSrc  map[functions.Address][]*record
 
 	// Delayed messages: the in-memory timers of each ready partition, and
 	// the open transaction's timer writes by key, in order.
@@ -147,7 +161,7 @@ func (w *worker) startRemote() error {
 	if err != nil {
 		return err
 	}
-	w.batcher, w.remoteSrc = b, make(map[functions.Address][]*sarama.ConsumerMessage)
+	w.batcher, w.remoteSrc = b, make(map[functions.Address][]*record)
 	return nil
 }
 
@@ -337,8 +351,8 @@ func (w *worker) begin() error {
 	w.inTxn, w.txnStart = true, time.Now()
 	w.offsets = make(map[string]map[int32]int64)
 	w.overlay = make(map[stateRef]wire.StateRecord)
-	w.sources = make(map[*sarama.ProducerMessage]*sarama.ConsumerMessage)
-	w.writers = make(map[stateRef]*sarama.ConsumerMessage)
+	w.sources = make(map[*sarama.ProducerMessage]*record)
+	w.writers = make(map[stateRef]*record)
 	w.timerOverlay = make(map[string]*pendingTimer)
 	w.swept = make(map[int32][][]byte)
 	w.idemOverlay = make(map[string]idemEntry)
@@ -357,7 +371,7 @@ func (w *worker) deadLetterAsides(asides []aside) {
 }
 
 // process handles one consumed record inside the open transaction.
-func (w *worker) process(m *sarama.ConsumerMessage) error {
+func (w *worker) process(m *record) error {
 	w.current = m
 	if m.Topic == string(w.p.topo.LoopTopic()) {
 		w.processLoop(m)
@@ -369,7 +383,7 @@ func (w *worker) process(m *sarama.ConsumerMessage) error {
 }
 
 // markConsumed adds m's offset to the open transaction.
-func (w *worker) markConsumed(m *sarama.ConsumerMessage) {
+func (w *worker) markConsumed(m *record) {
 	parts := w.offsets[m.Topic]
 	if parts == nil {
 		parts = make(map[int32]int64)
@@ -378,7 +392,7 @@ func (w *worker) markConsumed(m *sarama.ConsumerMessage) {
 	parts[m.Partition] = m.Offset + 1
 }
 
-func (w *worker) processIngress(m *sarama.ConsumerMessage) {
+func (w *worker) processIngress(m *record) {
 	var in topology.Ingress
 	for _, x := range w.p.topo.Ingresses {
 		if string(x.Topic) == m.Topic {
@@ -445,7 +459,7 @@ func callRouter(r topology.Router, rec topology.Record) (msgs []functions.Outgoi
 	return r(rec)
 }
 
-func (w *worker) processLoop(m *sarama.ConsumerMessage) {
+func (w *worker) processLoop(m *record) {
 	if g := w.gates[m.Partition]; g != nil && m.Offset > g.processed {
 		g.processed = m.Offset
 	}
@@ -471,7 +485,7 @@ func (w *worker) processLoop(m *sarama.ConsumerMessage) {
 // partition part, for a message that came with the consumed record m (a
 // loop record, or an ingress record delivered directly). Failures send m
 // to the dead-letter topic.
-func (w *worker) deliverTo(m *sarama.ConsumerMessage, env wire.Envelope, part int32) {
+func (w *worker) deliverTo(m *record, env wire.Envelope, part int32) {
 	target := env.Target
 	st := w.parts[part]
 	if target.Type == topology.HTTPCaller {
@@ -603,7 +617,7 @@ func (w *worker) remoteAt(t functions.TypeName) string {
 // state the invocation saw) with its changes, the expiry of expiring values
 // stamped. An invocation that changes nothing is not written, unless it
 // moves an after-call expiry.
-func (w *worker) applyState(m *sarama.ConsumerMessage, ref stateRef, current wire.StateRecord, changes []functions.StateChange) {
+func (w *worker) applyState(m *record, ref stateRef, current wire.StateRecord, changes []functions.StateChange) {
 	exps := w.p.expirations(ref.fn)
 	if len(changes) == 0 && len(exps) == 0 {
 		return
@@ -649,7 +663,7 @@ func (w *worker) dropSlowCalls(timeout time.Duration) {
 		target := addr
 		reason := fmt.Sprintf("remote call to %s did not finish within the transaction timeout of %v", addr, timeout)
 		reason += w.remoteAt(addr.Type) + "; make the endpoint answer faster, lower its call timeout, or raise the transaction timeout"
-		seen := make(map[*sarama.ConsumerMessage]bool)
+		seen := make(map[*record]bool)
 		for _, m := range srcs {
 			if !seen[m] {
 				seen[m] = true
@@ -667,7 +681,7 @@ func (w *worker) dropSlowCalls(timeout time.Duration) {
 // record m, to the open transaction: state into the overlay, messages to
 // the loop topic, egress records. It changes nothing if the egress records
 // are invalid.
-func (w *worker) apply(m *sarama.ConsumerMessage, target functions.Address, ref stateRef, current wire.StateRecord, effects functions.Effects) error {
+func (w *worker) apply(m *record, target functions.Address, ref stateRef, current wire.StateRecord, effects functions.Effects) error {
 	w.current = m
 	egress, err := w.egressRecords(effects.Egress)
 	if err != nil {

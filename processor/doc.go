@@ -47,7 +47,7 @@
 //
 // # Concurrency
 //
-// A Processor runs one worker goroutine that invokes functions, so there is
+// A Processor runs one session goroutine that invokes functions, so there is
 // never more than one invocation per address. Stats may be called from any
 // goroutine. Run must be called once.
 package processor

@@ -17,7 +17,7 @@ import (
 // group's committed offset, or minus the log start offset while the group
 // has committed none (the group starts at the earliest offset). It counts
 // every record not yet committed: records waiting to be fetched, records
-// fetched and waiting for the worker, records being processed in the open
+// fetched and waiting for the session, records being processed in the open
 // transaction, and transaction markers (so a partition written by
 // transactions shows 1 when everything is processed, as Kafka's tool
 // does). It is refreshed every lagInterval from the brokers, with or

@@ -31,7 +31,6 @@ type config struct {
 	sessionTimeout time.Duration
 	retries        int
 	retryBackoff   time.Duration
-	kafkaVersion   string
 	faults         *Faults
 	remote         func(functions.TypeName) remote.Invoker
 	now            func() time.Time

@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/IBM/sarama"
-
+	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/wire"
 )
 
@@ -31,33 +30,31 @@ import (
 // the first read covers; it grows until every wanted key is found.
 const positionsWindow = 512
 
-type topicPart struct {
-	topic string
-	part  int32
-}
-
 func (p *Processor) positionPartition(part int32) int32 { return part % p.topo.PartitionCount() }
 
-// sendPositions adds the position records of the open transaction's
-// consumed offsets to it.
-func (w *worker) sendPositions() {
-	w.current = nil
-	topic := string(w.p.topo.PositionsTopic())
-	for in, parts := range w.offsets {
+// positionsPart is the part of the input positions: written with every
+// transaction, read when a session starts (not kept in the stores).
+type positionsPart struct{}
+
+func (positionsPart) flush(s *session, t *txn) {
+	topic := string(s.p.topo.PositionsTopic())
+	for in, parts := range t.offsets {
 		for part, next := range parts {
-			w.send(&sarama.ProducerMessage{
-				Topic:     topic,
-				Partition: w.p.positionPartition(part),
-				Key:       sarama.ByteEncoder(wire.AppendPositionKey(nil, in, part)),
-				Value:     sarama.ByteEncoder(wire.AppendPosition(nil, next)),
-			})
+			s.produce(&output{Topic: topic, Partition: s.p.positionPartition(part),
+				Key: wire.AppendPositionKey(nil, in, part), Value: wire.AppendPosition(nil, next)})
 		}
 	}
 }
 
+func (positionsPart) write(*session, *txn, batches) error { return nil }
+
+func (positionsPart) committed(*session, *txn) {}
+
+func (positionsPart) changelogs(*Processor, *store, int32, *[]aside) []changelog { return nil }
+
 // readPositions returns the recorded positions of the claimed input
 // partitions that have one.
-func (p *Processor) readPositions(ctx context.Context, client sarama.Client, claims map[string][]int32) (map[topicPart]int64, error) {
+func (p *Processor) readPositions(ctx context.Context, cl cluster, claims map[string][]int32) (map[topicPart]int64, error) {
 	wanted := map[int32]map[topicPart]bool{}
 	for topic, parts := range claims {
 		for _, part := range parts {
@@ -76,7 +73,7 @@ func (p *Processor) readPositions(ctx context.Context, client sarama.Client, cla
 	)
 	for j, keys := range wanted {
 		wg.Go(func() {
-			found, err := p.readPositionPartition(ctx, client, j, keys)
+			found, err := p.readPositionPartition(ctx, cl, j, keys)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -98,16 +95,16 @@ func (p *Processor) readPositions(ctx context.Context, client sarama.Client, cla
 // readPositionPartition finds the last committed position of each wanted
 // input partition in partition j of the positions topic, reading back from
 // its end in growing windows.
-func (p *Processor) readPositionPartition(ctx context.Context, client sarama.Client, j int32, wanted map[topicPart]bool) (map[topicPart]int64, error) {
+func (p *Processor) readPositionPartition(ctx context.Context, cl cluster, j int32, wanted map[topicPart]bool) (map[topicPart]int64, error) {
 	topic := string(p.topo.PositionsTopic())
-	start, _, lso, err := partitionEnds(client, topic, j)
+	start, _, lso, err := cl.ends(topic, j)
 	if err != nil {
 		return nil, err
 	}
 	for window := int64(positionsWindow); ; window *= 8 {
 		from := max(start, lso-window)
 		found := map[topicPart]int64{}
-		_, err := readCommitted(ctx, client, topic, j, from, lso, func(r committedRecord) error {
+		_, err := cl.readCommitted(ctx, topic, j, from, lso, func(r kafkaread.Record) error {
 			t, part, err := wire.DecodePositionKey(r.Key)
 			if err != nil || !wanted[topicPart{t, part}] {
 				return nil
@@ -129,48 +126,42 @@ func (p *Processor) readPositionPartition(ctx context.Context, client sarama.Cli
 	}
 }
 
-// resumePositions moves the session's start on every claimed input
-// partition whose recorded position is ahead of the consumer group's
-// committed offset to that position.
-func (h *groupHandler) resumePositions(sess sarama.ConsumerGroupSession) error {
-	claims := sess.Claims()
-	ours, err := h.p.readPositions(sess.Context(), h.client, claims)
+// resumePositions calls mark for every claimed input partition whose
+// recorded position is ahead of the consumer group's committed offset,
+// with that position: the session starts there.
+func (p *Processor) resumePositions(ctx context.Context, cl cluster, claims map[string][]int32, mark func(topic string, part int32, next int64)) error {
+	ours, err := p.readPositions(ctx, cl, claims)
 	if err != nil {
 		return fmt.Errorf("processor: %w", err)
 	}
 	if len(ours) == 0 {
 		return nil
 	}
-	admin, err := sarama.NewClusterAdminFromClient(h.client)
+	group, err := cl.groupOffsets(p.topo.App, claims)
 	if err != nil {
-		return fmt.Errorf("processor: admin client: %w", err)
-	}
-	// closing admin would close the shared client; it holds nothing else
-	group, err := admin.ListConsumerGroupOffsets(h.p.topo.App, claims)
-	if err != nil {
-		return fmt.Errorf("processor: committed offsets of group %s: %w", h.p.topo.App, err)
+		return fmt.Errorf("processor: %w", err)
 	}
 	for tp, next := range ours {
-		committed := int64(-1)
-		if b := group.GetBlock(tp.topic, tp.part); b != nil {
-			committed = b.Offset
+		committed, ok := group[tp]
+		if !ok {
+			committed = -1
 		}
 		if next <= committed {
 			continue
 		}
-		hwm, err := h.client.GetOffset(tp.topic, tp.part, sarama.OffsetNewest)
+		_, hwm, _, err := cl.ends(tp.topic, tp.part)
 		if err != nil {
 			return fmt.Errorf("processor: end of %s/%d: %w", tp.topic, tp.part, err)
 		}
 		if next > hwm {
-			h.p.cfg.logger.Warn("recorded position is beyond the end of its partition (was the topic recreated?); using the consumer group's offset",
+			p.cfg.logger.Warn("recorded position is beyond the end of its partition (was the topic recreated?); using the consumer group's offset",
 				"topic", tp.topic, "partition", tp.part, "position", next, "high_water_mark", hwm, "group_offset", committed)
 			continue
 		}
-		h.p.cfg.logger.Warn("the consumer group's committed offset is behind the application's own record of its progress; resuming at the record",
+		p.cfg.logger.Warn("the consumer group's committed offset is behind the application's own record of its progress; resuming at the record",
 			"topic", tp.topic, "partition", tp.part, "group_offset", committed, "position", next)
-		sess.MarkOffset(tp.topic, tp.part, next, "")
-		h.p.count(func(s *Stats) { s.Resumed++ })
+		mark(tp.topic, tp.part, next)
+		p.count(func(s *Stats) { s.Resumed++ })
 	}
 	return nil
 }

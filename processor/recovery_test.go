@@ -265,12 +265,11 @@ func (h *recLog) recovered() map[int32][]int64 {
 // recRecover runs the recovery of one loop partition, white-box, into st.
 func recRecover(t testing.TB, p *Processor, client sarama.Client, st *store, part int32, timeout time.Duration) time.Duration {
 	t.Helper()
-	h := &groupHandler{p: p, client: client, stores: map[int32]*store{}}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
 	var asides []aside
-	if err := h.recover(ctx, st, part, &asides); err != nil {
+	if err := p.recover(ctx, saramaCluster{client: client}, st, part, &asides); err != nil {
 		t.Fatalf("recover partition %d: %v (after %v)", part, err, time.Since(start))
 	}
 	return time.Since(start)

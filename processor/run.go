@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,8 +12,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/internal/wire"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
 func (p *Processor) saramaConfig() *sarama.Config {
@@ -119,13 +117,16 @@ func (p *Processor) run(ctx context.Context) error {
 		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
 	}
 	defer client.Close()
-	if err := p.ensureTopics(client); err != nil {
+	cl := saramaCluster{client: client}
+	if err := p.ensureTopics(cl); err != nil {
 		return err
 	}
-	prod, err := newTxnProducer(p.brokers, p.producerConfig(txnID))
+	makeProducer := func() (producer, error) { return newSaramaProducer(p.brokers, p.producerConfig(txnID)) }
+	prod, err := makeProducer()
 	if err != nil {
 		return fmt.Errorf("processor: %w", err)
 	}
+	prods := &producerSlot{p: prod, make: makeProducer}
 	group, err := sarama.NewConsumerGroupFromClient(p.topo.App, client)
 	if err != nil {
 		prod.close()
@@ -137,7 +138,7 @@ func (p *Processor) run(ctx context.Context) error {
 		}
 	}()
 
-	h := &groupHandler{p: p, client: client, producer: prod, txnID: txnID, storeDir: storeDir, stores: make(map[int32]*store)}
+	h := &groupHandler{p: p, client: client, cl: cl, prods: prods, storeDir: storeDir, stores: make(map[int32]*store)}
 	defer h.closeStores()
 	topics := []string{string(p.topo.LoopTopic())}
 	for _, in := range p.topo.Ingresses {
@@ -162,27 +163,27 @@ func (p *Processor) run(ctx context.Context) error {
 	if err := group.Close(); err != nil && runErr == nil {
 		log.Warn("leave consumer group", "err", err)
 	}
-	if err := h.producer.close(); err != nil {
+	if err := prods.p.close(); err != nil {
 		log.Warn("close producer", "err", err)
 	}
 	log.Info("processor stopped", "app", p.topo.App)
 	return runErr
 }
 
-// groupHandler runs the sessions of the consumer group. Its fields outlive
-// a session: the producer, the local stores.
+// groupHandler runs the sessions of the consumer group on sarama. Its
+// fields outlive a session: the producer, the local stores.
 type groupHandler struct {
 	p        *Processor
 	client   sarama.Client
-	producer *txnProducer
-	txnID    string
+	cl       cluster
+	prods    *producerSlot
 	storeDir string
 
 	mu     sync.Mutex
 	stores map[int32]*store
 	fatal  error
 
-	w       *worker
+	s       *session
 	stopLag func() // of the session's lag refresher (lag.go)
 }
 
@@ -201,25 +202,29 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		}
 	}
 	h.mu.Unlock()
-	if err := h.p.discoverTables(h.client); err != nil {
+	if err := h.p.discoverTables(h.cl); err != nil {
 		return err
 	}
-	if err := h.resumePositions(sess); err != nil {
+	err := h.p.resumePositions(sess.Context(), h.cl, claims, func(topic string, part int32, next int64) {
+		sess.MarkOffset(topic, part, next, "")
+	})
+	if err != nil {
 		return err
 	}
 	h.p.count(func(s *Stats) { s.Partitions = append([]int32(nil), loop...); s.Ready = len(loop) == 0 })
 	h.p.m.recoveredPartitions.Set(0)
 	h.p.cfg.logger.Info("partitions assigned", "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
-	h.w = newWorker(h, sess, len(loop))
-	go h.w.run()
-	h.stopLag = h.p.watchLag(sess.Context(), h.client, sess.Claims())
+	meta := groupMeta{Group: h.p.topo.App, MemberID: sess.MemberID(), Generation: sess.GenerationID()}
+	h.s = newSession(sess.Context(), h.p, h.cl, h.prods, meta, len(loop))
+	go h.s.run()
+	h.stopLag = h.p.watchLag(sess.Context(), h.client, claims)
 	return nil
 }
 
 func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	h.stopLag()
-	h.w.stop()
-	if err := h.w.fatalErr(); err != nil {
+	h.s.stop()
+	if err := h.s.fatalErr(); err != nil {
 		h.fatal = err
 	}
 	return nil
@@ -249,137 +254,90 @@ func (h *groupHandler) closeStores() {
 }
 
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	w := h.w
+	s := h.s
 	if claim.Topic() == string(h.p.topo.LoopTopic()) {
-		st, err := h.storeFor(claim.Partition())
-		var asides []aside
-		if err == nil {
-			err = h.recover(sess.Context(), st, claim.Partition(), &asides)
-		}
+		r, err := h.p.recoverPartition(sess.Context(), h.cl, func(part int32) (*store, error) { return h.storeFor(part) }, claim.Partition(), claim.InitialOffset())
 		if err != nil {
 			if sess.Context().Err() != nil {
 				return nil
 			}
-			w.setFatal(fmt.Errorf("processor: recover partition %d: %w", claim.Partition(), err))
+			s.setFatal(err)
 			return err
 		}
-		backlogEnd, err := lastCommittedOffset(sess.Context(), h.client, claim.Topic(), claim.Partition(), claim.InitialOffset())
-		if err != nil {
-			if sess.Context().Err() != nil {
-				return nil
-			}
-			w.setFatal(fmt.Errorf("processor: read backlog of loop partition %d: %w", claim.Partition(), err))
-			return err
-		}
-		if !w.deliver(item{ready: &readyPartition{id: claim.Partition(), store: st, backlogEnd: backlogEnd, asides: asides}}) {
+		if !s.deliver(item{ready: r}) {
 			return nil
 		}
 	}
-	// Returning ends the session: also when the worker ends it (a failed
-	// transaction), not only when the claim's channel closes.
+	// Returning ends the session: also when the session's cycle ends it (a
+	// failed transaction), not only when the claim's channel closes.
 	for {
 		select {
 		case m, ok := <-claim.Messages():
-			if !ok || !w.deliver(item{msg: consumed(m)}) {
+			if !ok || !s.deliver(item{msg: &record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}}) {
 				return nil
 			}
-		case <-w.ctx.Done():
+		case <-s.ctx.Done():
 			return nil
 		}
 	}
 }
 
-// recover catches the local store of a loop partition up with the table
-// partitions of every function type and with its timers partition. Table
-// records that do not decode are left out and added to asides.
-func (h *groupHandler) recover(ctx context.Context, st *store, part int32, asides *[]aside) error {
+// recoverPartition opens the store of a loop partition, catches it up with
+// the changelogs of every part, and finds the end of the partition's
+// backlog (consumption starts at from).
+func (p *Processor) recoverPartition(ctx context.Context, cl cluster, storeFor func(int32) (*store, error), part int32, from int64) (*readyPartition, error) {
+	st, err := storeFor(part)
+	var asides []aside
+	if err == nil {
+		err = p.recover(ctx, cl, st, part, &asides)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("processor: recover partition %d: %w", part, err)
+	}
+	backlogEnd, err := cl.lastCommittedOffset(ctx, string(p.topo.LoopTopic()), part, from)
+	if err != nil {
+		return nil, fmt.Errorf("processor: read backlog of loop partition %d: %w", part, err)
+	}
+	return &readyPartition{id: part, store: st, backlogEnd: backlogEnd, asides: asides}, nil
+}
+
+// recover catches the local store of a loop partition up with every
+// changelog of every part. Records that do not decode are left out and
+// added to asides.
+func (p *Processor) recover(ctx context.Context, cl cluster, st *store, part int32, asides *[]aside) error {
 	start := time.Now()
 	var total int64
-	for _, fn := range h.p.tableTypes() {
-		topic := string(h.p.topo.TableTopic(fn))
-		n, err := h.recoverTopic(ctx, st, part, fn, topic,
-			func(b *storeBatch, r committedRecord) error {
-				if r.Value == nil {
-					b.put(fn, string(r.Key), nil)
-					return nil
-				}
-				rec, err := wire.DecodeStateRecord(r.Value)
-				if err == nil && len(rec) == 0 {
-					// stateloop writes a tombstone, never an empty record
-					err = errors.New("an empty state record")
-				}
-				if err != nil {
-					// written by someone else: keep the address's last good
-					// value and put the record aside
-					target := functions.Address{Type: fn, ID: string(r.Key)}
-					*asides = append(*asides, aside{
-						rec:    &record{Topic: topic, Partition: part, Offset: r.Offset, Key: r.Key, Value: r.Value},
-						reason: fmt.Sprintf("table record of %s does not decode (%v); recovery left it out, the address keeps its previous state", target, err),
-						target: target,
-					})
-					h.p.cfg.logger.Warn("table record does not decode; left out of the state", "topic", topic, "partition", part,
-						"offset", r.Offset, "function_type", fn, "function_id", string(r.Key), "err", err)
-					return nil
-				}
-				b.put(fn, string(r.Key), r.Value)
-				b.indexExpiry(fn, string(r.Key), rec)
-				return nil
-			},
-			func() error { return st.wipe(fn) })
-		if err != nil {
-			return err
-		}
-		total += n
-	}
-	n, err := h.recoverTopic(ctx, st, part, timersFn, string(h.p.topo.TimersTopic()),
-		func(b *storeBatch, r committedRecord) error {
-			var due int64
-			if r.Value != nil {
-				t, err := wire.DecodeTimer(r.Value)
-				if err != nil {
-					h.p.cfg.logger.Warn("skipping an undecodable timer record", "partition", part, "offset", r.Offset, "err", err)
-					return nil
-				}
-				due = t.DueUnixMilli
+	for _, pt := range theParts {
+		for _, c := range pt.changelogs(p, st, part, asides) {
+			n, err := p.recoverTopic(ctx, cl, st, part, c)
+			if err != nil {
+				return err
 			}
-			return b.putTimer(st, r.Key, due, r.Value, false, 0)
-		},
-		st.wipeTimers)
-	if err != nil {
-		return err
+			total += n
+		}
 	}
-	total += n
-	n, err = h.recoverTopic(ctx, st, part, idempotencyFn, string(h.p.topo.IdempotencyTopic()),
-		func(b *storeBatch, r committedRecord) error { b.putSeen(r.Key, r.Value); return nil },
-		func() error { return st.wipePrefixes(idempotencyFn, 'k') })
-	if err != nil {
-		return err
-	}
-	total += n
-	h.p.m.recoveredRecords.Add(float64(total))
-	h.p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
+	p.m.recoveredRecords.Add(float64(total))
+	p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
 
 // recoverTopic applies the committed records of one partition of a
-// changelog topic (a table, or the timers) to the store from its stored
-// offset, rebuilding the store's part (wipe) if it does not belong to the
-// topic as it is now.
-func (h *groupHandler) recoverTopic(ctx context.Context, st *store, part int32, fn functions.TypeName, topic string,
-	put func(*storeBatch, committedRecord) error, wipe func() error) (int64, error) {
-	from, err := st.offset(fn)
+// changelog to the store from its stored offset, rebuilding the store's
+// part of it (wipe) if it does not belong to the topic as it is now.
+func (p *Processor) recoverTopic(ctx context.Context, cl cluster, st *store, part int32, c changelog) (int64, error) {
+	from, err := st.offset(c.name)
 	if err != nil {
 		return 0, err
 	}
-	logStart, hwm, lso, err := partitionEnds(h.client, topic, part)
+	logStart, hwm, lso, err := cl.ends(c.topic, part)
 	if err != nil {
 		return 0, err
 	}
-	id, err := topicID(h.client, topic)
+	id, err := cl.topicID(c.topic)
 	if err != nil {
 		return 0, err
 	}
-	storedID, err := st.topicID(fn)
+	storedID, err := st.topicID(c.name)
 	if err != nil {
 		return 0, err
 	}
@@ -388,9 +346,9 @@ func (h *groupHandler) recoverTopic(ctx context.Context, st *store, part int32, 
 		// the store is ahead of the changelog or belongs to another
 		// incarnation of the topic (deleted and created again, or
 		// another cluster): rebuild it
-		h.p.cfg.logger.Warn("local store does not belong to this changelog, rebuilding", "topic", topic, "partition", part,
+		p.cfg.logger.Warn("local store does not belong to this changelog, rebuilding", "topic", c.topic, "partition", part,
 			"stored_offset", from, "high_water_mark", hwm, "stored_topic_id", storedID, "topic_id", id)
-		if err := wipe(); err != nil {
+		if err := c.wipe(); err != nil {
 			return 0, err
 		}
 		from = 0
@@ -400,8 +358,8 @@ func (h *groupHandler) recoverTopic(ctx context.Context, st *store, part int32, 
 	}
 	var b storeBatch
 	var n int64
-	next, err := readCommitted(ctx, h.client, topic, part, from, lso, func(r committedRecord) error {
-		if err := put(&b, r); err != nil {
+	next, err := cl.readCommitted(ctx, c.topic, part, from, lso, func(r kafkaread.Record) error {
+		if err := c.put(&b, r); err != nil {
 			return err
 		}
 		n++
@@ -414,31 +372,12 @@ func (h *groupHandler) recoverTopic(ctx context.Context, st *store, part int32, 
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("read %s/%d: %w", topic, part, err)
+		return 0, fmt.Errorf("read %s/%d: %w", c.topic, part, err)
 	}
-	b.setOffset(fn, next)
-	b.setTopicID(fn, id)
+	b.setOffset(c.name, next)
+	b.setTopicID(c.name, id)
 	if err := st.write(&b); err != nil {
 		return 0, err
 	}
 	return n, nil
-}
-
-// topicID returns the Kafka topic id (KIP-516) of a topic as text, or ""
-// when the broker does not report one.
-func topicID(client sarama.Client, topic string) (string, error) {
-	broker := client.LeastLoadedBroker()
-	if broker == nil {
-		return "", fmt.Errorf("topic id of %s: no broker available", topic)
-	}
-	resp, err := broker.GetMetadata(&sarama.MetadataRequest{Version: 10, Topics: []string{topic}})
-	if err != nil {
-		return "", fmt.Errorf("topic id of %s: %w", topic, err)
-	}
-	for _, t := range resp.Topics {
-		if t.Name == topic && t.Uuid != (sarama.Uuid{}) {
-			return t.Uuid.String(), nil
-		}
-	}
-	return "", nil
 }

@@ -10,10 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
 // PartitionFor returns the partition of n that holds a function id (and
@@ -48,16 +45,16 @@ type topicSpec struct {
 // check returns what is wrong with an existing topic for the spec: a
 // partition count other than the application's where it must match, no
 // compaction where records are kept by key, compaction on the loop topic.
-func (s topicSpec) check(d sarama.TopicDetail) error {
+func (s topicSpec) check(d topicInfo) error {
 	var errs []error
-	if s.exact && d.NumPartitions != s.partitions {
+	if s.exact && d.Partitions != s.partitions {
 		errs = append(errs, fmt.Errorf("topic %s has %d partitions, the application needs %d: "+
 			"set the partition count to %d, or delete the application's internal topics to start over",
-			s.name, d.NumPartitions, s.partitions, d.NumPartitions))
+			s.name, d.Partitions, s.partitions, d.Partitions))
 	}
 	policy := "delete"
-	if p := d.ConfigEntries["cleanup.policy"]; p != nil {
-		policy = *p
+	if p, ok := d.Configs["cleanup.policy"]; ok {
+		policy = p
 	}
 	compacted := slices.Contains(strings.Split(policy, ","), "compact")
 	switch {
@@ -102,18 +99,12 @@ func (p *Processor) topicSpecs() []topicSpec {
 	return specs
 }
 
-// ensureTopics creates missing topics (if allowed) and checks that the loop
-// and table topics have the configured partition count. It reports every
-// problem at once.
-func (p *Processor) ensureTopics(client sarama.Client) error {
-	admin, err := sarama.NewClusterAdminFromClient(client)
+// ensureTopics creates missing topics (if allowed) and checks that the
+// existing ones fit the application. It reports every problem at once.
+func (p *Processor) ensureTopics(cl cluster) error {
+	existing, err := cl.topics()
 	if err != nil {
-		return fmt.Errorf("processor: admin client: %w", err)
-	}
-	// closing admin would close the shared client; it holds nothing else
-	existing, err := admin.ListTopics()
-	if err != nil {
-		return fmt.Errorf("processor: list topics: %w", err)
+		return fmt.Errorf("processor: %w", err)
 	}
 	var errs []error
 	seen := make(map[string]bool)
@@ -133,17 +124,15 @@ func (p *Processor) ensureTopics(client sarama.Client) error {
 			errs = append(errs, fmt.Errorf("processor: topic %s does not exist; create it or allow topic creation", s.name))
 			continue
 		}
-		detail := &sarama.TopicDetail{NumPartitions: s.partitions, ReplicationFactor: p.cfg.replication, ConfigEntries: map[string]*string{}}
+		configs := map[string]string{}
 		if s.compacted {
-			compact := "compact"
+			configs["cleanup.policy"] = "compact"
 			if s.retention > 0 {
-				compact = "compact,delete"
-				ms := strconv.FormatInt(s.retention.Milliseconds(), 10)
-				detail.ConfigEntries["retention.ms"] = &ms
+				configs["cleanup.policy"] = "compact,delete"
+				configs["retention.ms"] = strconv.FormatInt(s.retention.Milliseconds(), 10)
 			}
-			detail.ConfigEntries["cleanup.policy"] = &compact
 		}
-		if err := admin.CreateTopic(s.name, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		if err := cl.createTopic(s.name, s.partitions, p.cfg.replication, configs); err != nil && !errors.Is(err, errTopicExists) {
 			errs = append(errs, fmt.Errorf("processor: create topic %s: %w", s.name, err))
 			continue
 		}
@@ -156,20 +145,15 @@ func (p *Processor) ensureTopics(client sarama.Client) error {
 	for n := range seen {
 		names = append(names, n)
 	}
-	if err := client.RefreshMetadata(names...); err != nil {
-		return err
-	}
 	// A topic is usable a moment after its creation is confirmed (on Kafka
 	// its partitions answer "not the leader" until then).
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := kafkaread.WaitReady(ctx, client, names...); err != nil {
+	if err := cl.waitReady(ctx, names...); err != nil {
 		return fmt.Errorf("processor: %w", err)
 	}
 	return nil
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // tableTypes returns the function types whose table topics exist, sorted.
 func (p *Processor) tableTypes() []functions.TypeName {
@@ -194,17 +178,13 @@ func (p *Processor) hasTable(fn functions.TypeName) bool {
 // created them since this one started. A table that does not fit the
 // application (partition count, compaction) is not used: messages to its
 // type go to the dead-letter topic with the reason.
-func (p *Processor) discoverTables(client sarama.Client) error {
+func (p *Processor) discoverTables(cl cluster) error {
 	if len(p.topo.Namespaces) == 0 {
 		return nil
 	}
-	admin, err := sarama.NewClusterAdminFromClient(client)
+	existing, err := cl.topics()
 	if err != nil {
-		return fmt.Errorf("processor: admin client: %w", err)
-	}
-	existing, err := admin.ListTopics()
-	if err != nil {
-		return fmt.Errorf("processor: list topics: %w", err)
+		return fmt.Errorf("processor: %w", err)
 	}
 	p.tablesMu.Lock()
 	defer p.tablesMu.Unlock()
@@ -231,7 +211,7 @@ func (p *Processor) discoverTables(client sarama.Client) error {
 // ensureTable creates the table topic of a function type of one of the
 // topology's namespaces when it is first invoked. It refuses a table that
 // exists and does not fit the application.
-func (p *Processor) ensureTable(client sarama.Client, fn functions.TypeName) error {
+func (p *Processor) ensureTable(cl cluster, fn functions.TypeName) error {
 	if p.hasTable(fn) {
 		return nil
 	}
@@ -243,26 +223,19 @@ func (p *Processor) ensureTable(client sarama.Client, fn functions.TypeName) err
 	}
 	spec := p.tableSpec(fn)
 	topic := spec.name
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		return fmt.Errorf("admin client: %w", err)
-	}
 	created := false
 	if p.cfg.createTopics {
-		compact := "compact"
-		detail := &sarama.TopicDetail{NumPartitions: spec.partitions, ReplicationFactor: p.cfg.replication,
-			ConfigEntries: map[string]*string{"cleanup.policy": &compact}}
-		err := admin.CreateTopic(topic, detail, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		err := cl.createTopic(topic, spec.partitions, p.cfg.replication, map[string]string{"cleanup.policy": "compact"})
+		if err != nil && !errors.Is(err, errTopicExists) {
 			return fmt.Errorf("create table topic %s of %s: %w", topic, fn, err)
 		}
 		created = err == nil
 	}
 	if !created {
 		// created by another instance, or by someone else: check it
-		existing, err := admin.ListTopics()
+		existing, err := cl.topics()
 		if err != nil {
-			return fmt.Errorf("list topics: %w", err)
+			return err
 		}
 		d, ok := existing[topic]
 		if !ok {
@@ -275,12 +248,9 @@ func (p *Processor) ensureTable(client sarama.Client, fn functions.TypeName) err
 			return err
 		}
 	}
-	if err := client.RefreshMetadata(topic); err != nil {
-		return fmt.Errorf("table topic %s of %s: %w", topic, fn, err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := kafkaread.WaitReady(ctx, client, topic); err != nil {
+	if err := cl.waitReady(ctx, topic); err != nil {
 		return fmt.Errorf("table topic %s of %s: %w", topic, fn, err)
 	}
 	p.tablesMu.Lock()

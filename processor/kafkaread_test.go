@@ -10,8 +10,7 @@ import (
 
 // The raw read_committed reader lives in package kafkaread (see its doc for
 // why sarama's partition consumer cannot be used to read a table up to its
-// end). These unexported names delegate to it, so that run.go and the
-// package's tests keep calling them as before.
+// end); the tests read topics with it through these names.
 
 type committedRecord = kafkaread.Record
 
@@ -28,7 +27,3 @@ func consumeBatches(block *sarama.FetchResponseBlock, from, end int64, fn func(c
 }
 
 func isAbortMarker(b *sarama.RecordBatch) bool { return kafkaread.IsAbortMarker(b) }
-
-func lastCommittedOffset(ctx context.Context, client sarama.Client, topic string, partition int32, from int64) (int64, error) {
-	return kafkaread.LastCommittedOffset(ctx, client, topic, partition, from)
-}

@@ -25,8 +25,8 @@ type fakeKafka struct {
 	open    bool
 	pending []*output
 	// faults
-	commitErr func() error           // the next commits fail while it returns an error
-	sendErr   func(o *output) error  // a refused output
+	commitErr func() error          // the next commits fail while it returns an error
+	sendErr   func(o *output) error // a refused output
 	failedOut []failedOutput
 	commits   int
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -119,22 +120,24 @@ func (p *Processor) ensureTopics(client sarama.Client) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	names := make([]string, 0, len(seen))
-	for n := range seen {
-		names = append(names, n)
-	}
-	if err := client.RefreshMetadata(names...); err != nil {
-		return err
-	}
-	// A topic is usable a moment after its creation is confirmed (on Kafka
-	// its partitions answer "not the leader" until then).
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	names := slices.Sorted(maps.Keys(seen))
+	// Kafka makes a new topic known a while after it confirmed its
+	// creation: seconds when a first start creates a few hundred
+	// partitions (issue 10). Nothing may use the topics before.
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), topicWait)
 	defer cancel()
 	if err := kafkaread.WaitReady(ctx, client, names...); err != nil {
-		return fmt.Errorf("processor: %w", err)
+		return fmt.Errorf("processor: the application's topics are not ready after %v (check the broker's log, then start again): %w",
+			time.Since(start).Round(time.Second), err)
 	}
+	p.cfg.logger.Debug("topics ready", "topics", len(names), "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
+
+// topicWait bounds the wait for the metadata of the application's topics
+// at start-up.
+const topicWait = 2 * time.Minute
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
@@ -201,9 +204,6 @@ func (p *Processor) ensureTable(client sarama.Client, fn functions.TypeName) err
 		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}
 	if err := admin.CreateTopic(topic, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 		return fmt.Errorf("create table topic %s of %s: %w", topic, fn, err)
-	}
-	if err := client.RefreshMetadata(topic); err != nil {
-		return fmt.Errorf("table topic %s of %s: %w", topic, fn, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -6,6 +6,8 @@ package kafkatest
 import (
 	"bytes"
 	"context"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +35,18 @@ func StartKfake(t testing.TB, opts ...kfake.Opt) []string {
 	}
 	t.Cleanup(c.Close)
 	return c.ListenAddrs()
+}
+
+// KafkaBrokers returns the Apache Kafka brokers of the integration tests,
+// from KAFKA_BROKERS (scripts/kafka.sh start prints it), and fails the test
+// without them.
+func KafkaBrokers(t testing.TB) []string {
+	t.Helper()
+	v := os.Getenv("KAFKA_BROKERS")
+	if v == "" {
+		t.Fatal("KAFKA_BROKERS is not set: start Kafka with scripts/kafka.sh start and export the address it prints")
+	}
+	return strings.Split(v, ",")
 }
 
 // Client returns a sarama client for brokers, closed when the test ends.

@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/processor/gokaview"
 	"github.com/stateloop/stateloop/processor/internal/wire"
@@ -117,6 +118,10 @@ func New(cfg Config) (*Server, error) {
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
 	sc.Net.MaxOpenRequests = 1
 	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	// the processor creates the application's topics with their partition
+	// count; a metadata request of this client must not create one first
+	// with the broker's default count (issue 10)
+	sc.Metadata.AllowAutoTopicCreation = false
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: connect to Kafka at %s: %w", strings.Join(cfg.Brokers, ","), err)
@@ -146,6 +151,13 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	topic := string(s.cfg.Topology.RepliesTopic())
 	part := processor.PartitionFor(s.cfg.Instance, s.parts)
+	// the processor may still be creating the topic
+	if err := kafkaread.WaitReady(ctx, s.client, topic); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("httpapi: replies topic %s: %w", topic, err)
+	}
 	consumer, err := sarama.NewConsumerFromClient(s.client)
 	if err != nil {
 		return fmt.Errorf("httpapi: consumer: %w", err)

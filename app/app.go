@@ -35,18 +35,21 @@ const dialTimeout = 3 * time.Second
 // Run runs the application that build makes until ctx is cancelled, with
 // the settings of f. It prints progress lines to out and logs to stderr.
 //
-// Without brokers it first starts an embedded broker on f.Listen with its
-// data in <f.DataDir>/broker, in a child process (see [embedded.Start]: the
-// program's main must call [embedded.ServeIfChild] first, as [Main] does).
-// The partition count of the application is f.Partitions unless the
-// topology sets one.
+// It first locks f.DataDir (see [processor.LockDataDir]) and keeps it
+// locked until it returns, and prints which data dir and instance id the
+// instance uses. Without brokers it then starts an embedded broker on
+// f.Listen with its data in <f.DataDir>/broker, in a child process (see
+// [embedded.Start]: the program's main must call [embedded.ServeIfChild]
+// first, as [Main] does). The partition count of the application is
+// f.Partitions unless the topology sets one.
 //
 // When ctx is cancelled Run stops the processor, which commits its last
 // transaction and leaves the consumer group, then closes the embedded
 // broker, and returns nil. It returns an error for invalid flags or an
-// invalid application (every problem at once), when the brokers cannot be
-// reached, when the embedded broker cannot start or stops by itself, and
-// when the processor fails.
+// invalid application (every problem at once), at once when another
+// running instance holds the data dir, when the brokers cannot be reached,
+// when the embedded broker cannot start or stops by itself, and when the
+// processor fails.
 func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functions.Registry), out io.Writer) error {
 	if err := f.Validate(); err != nil {
 		return err
@@ -92,8 +95,13 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 		return fmt.Errorf("app: invalid application: %w", err)
 	}
 	opts := append([]processor.Option{processor.WithLogger(logger)}, moduleOpts...)
-	if f.DataDir != "" {
-		opts = append(opts, processor.WithDataDir(f.DataDir))
+	dataDir, err := lockDataDir(f, out)
+	if err != nil {
+		return err
+	}
+	if dataDir != nil {
+		defer dataDir.Unlock()
+		opts = append(opts, processor.WithLockedDataDir(dataDir))
 	}
 	if f.CommitInterval > 0 {
 		opts = append(opts, processor.WithCommitInterval(f.CommitInterval))
@@ -117,13 +125,41 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 			return err
 		}
 	}
-	err := run(ctx, f, brokers, topo, reg, opts, broker, out)
+	err = run(ctx, f, brokers, topo, reg, opts, broker, out)
 	if broker != nil {
 		if cerr := broker.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("app: stop the embedded Kafka broker: %w", cerr)
 		}
 	}
 	return err
+}
+
+// lockDataDir locks f.DataDir for this instance before anything uses it
+// (the embedded broker keeps its data there too) and says which data dir
+// and instance id the instance uses. It returns nil without a data dir.
+func lockDataDir(f Flags, out io.Writer) (*processor.DataDir, error) {
+	if f.DataDir == "" {
+		id := cmp.Or(f.InstanceID, "new at every start")
+		fmt.Fprintf(out, "no data dir: local state in memory, rebuilt at every start; instance id %s\n", id)
+		return nil, nil
+	}
+	d, err := processor.LockDataDir(f.DataDir)
+	if inUse := (*processor.DataDirInUseError)(nil); errors.As(err, &inUse) {
+		return nil, fmt.Errorf("app: data dir %s is in use by another running instance (%s): stop it first, "+
+			"or pass this one another --data-dir (every instance needs a data dir of its own)", f.DataDir, inUse.Holder())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	id := f.InstanceID
+	if id == "" {
+		if id, err = d.InstanceID(); err != nil {
+			d.Unlock()
+			return nil, fmt.Errorf("app: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "data dir %s, locked while this instance runs; instance id %s\n", f.DataDir, id)
+	return d, nil
 }
 
 // startBroker starts the embedded broker and prints where it listens.

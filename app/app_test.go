@@ -195,6 +195,7 @@ func TestRunEmbeddedBroker(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	wantPrefixes := []string{
+		"data dir " + dir + ", locked while this instance runs; instance id ",
 		"embedded Kafka broker listening on 127.0.0.1:",
 		"connecting to Kafka at 127.0.0.1:",
 		"application echo ready: ",
@@ -209,8 +210,8 @@ func TestRunEmbeddedBroker(t *testing.T) {
 			t.Errorf("line %d: got %q, want it to start with %q", i+1, lines[i], p)
 		}
 	}
-	if !strings.Contains(lines[0], "(data in "+filepath.Join(dir, "broker")+")") {
-		t.Errorf("got %q, want the broker's data dir %s", lines[0], filepath.Join(dir, "broker"))
+	if !strings.Contains(lines[1], "(data in "+filepath.Join(dir, "broker")+")") {
+		t.Errorf("got %q, want the broker's data dir %s", lines[1], filepath.Join(dir, "broker"))
 	}
 	for _, p := range []string{"instance-id", "broker"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {

@@ -46,8 +46,9 @@ type Flags struct {
 	// is empty; "" means DefaultListen. Port 0 picks a free port.
 	Listen string
 	// DataDir holds the local state store, the instance id and, in
-	// <DataDir>/broker, the embedded broker's data. "" keeps everything in
-	// memory.
+	// <DataDir>/broker, the embedded broker's data. Run locks it while it
+	// runs: a second instance on the same directory fails at once. ""
+	// keeps everything in memory.
 	DataDir string
 	// Partitions is the partition count of the application's internal
 	// topics, used when the topology does not set one; 0 means
@@ -101,7 +102,7 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Listen, "listen", DefaultListen,
 		"address of the embedded broker when --brokers is not set; port 0 picks a free port")
 	fs.StringVar(&f.DataDir, "data-dir", DefaultDataDir,
-		`directory for the local state store, the instance id and the embedded broker's data (in <data-dir>/broker); "" keeps everything in memory`)
+		`directory for the local state store, the instance id and the embedded broker's data (in <data-dir>/broker); locked while the instance runs, so every instance needs its own; "" keeps everything in memory`)
 	fs.Int32Var(&f.Partitions, "partitions", topology.DefaultPartitions,
 		"partitions of the application's internal topics, unless the application sets them; cannot change once the topics exist")
 	fs.DurationVar(&f.CommitInterval, "commit-interval", DefaultCommitInterval,

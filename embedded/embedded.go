@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/stateloop/stateloop/internal/flock"
 )
 
 const (
@@ -681,11 +683,11 @@ func acquireDirLock(ctx context.Context, dir string, wait time.Duration, logger 
 	deadline := time.Now().Add(wait)
 	waiting := false
 	for {
-		err := lockFile(f)
+		err := flock.TryLock(f)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, errLocked) {
+		if !errors.Is(err, flock.ErrHeld) {
 			f.Close()
 			return nil, fmt.Errorf("embedded: locking %s: %w", path, err)
 		}

@@ -45,6 +45,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/topology"
@@ -205,6 +206,13 @@ func (s *Server) Close() error {
 func (s *Server) Run(ctx context.Context) error {
 	topic := string(s.cfg.Topology.RepliesTopic())
 	part := processor.PartitionFor(s.cfg.Instance, s.parts)
+	// the processor may still be creating the topic
+	if err := kafkaread.WaitReady(ctx, s.client, topic); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("httpapi: replies topic %s: %w", topic, err)
+	}
 	consumer, err := sarama.NewConsumerFromClient(s.client)
 	if err != nil {
 		return fmt.Errorf("httpapi: consumer: %w", err)

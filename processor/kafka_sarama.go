@@ -312,10 +312,10 @@ func (c saramaCluster) createTopic(name string, partitions int32, replication in
 	return err
 }
 
+// waitReady waits until the cluster knows every topic with a leader on
+// every partition (Kafka makes a new topic known a while after it
+// confirms its creation).
 func (c saramaCluster) waitReady(ctx context.Context, topics ...string) error {
-	if err := c.client.RefreshMetadata(topics...); err != nil {
-		return err
-	}
 	return kafkaread.WaitReady(ctx, c.client, topics...)
 }
 

@@ -21,6 +21,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	dataDir        string
+	lockedDataDir  *DataDir
 	instanceID     string
 	commitInterval time.Duration
 	commitCount    int
@@ -83,12 +84,17 @@ func (c *config) validate() error {
 	if c.logger == nil {
 		errs = append(errs, errors.New("processor: nil logger"))
 	}
+	if err := c.checkDataDir(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
-// WithDataDir keeps the local state store under dir, so a restarted
-// instance catches up from where it was instead of rebuilding every
-// partition from the changelog. The default keeps the store in memory.
+// WithDataDir keeps the local state store and the instance id under dir,
+// so a restarted instance catches up from where it was instead of
+// rebuilding every partition from the changelog. Run locks dir while it
+// runs (see [DataDir]): a second instance on it fails at once. The default
+// keeps the store in memory.
 func WithDataDir(dir string) Option { return optionFunc(func(c *config) { c.dataDir = dir }) }
 
 // WithInstanceID sets the stable identity of this instance, used in its

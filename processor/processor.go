@@ -111,9 +111,10 @@ func (p *Processor) count(f func(*Stats)) {
 
 // Run joins the consumer group and processes messages until ctx is
 // cancelled, then commits what it has done, leaves the group and returns
-// nil. It returns an error when it cannot go on: the brokers cannot be
-// reached at start-up, the topics do not match the topology, or the local
-// store cannot be written.
+// nil. It returns an error when it cannot go on: another running instance
+// holds the data directory (a *[DataDirInUseError], at once), the brokers
+// cannot be reached at start-up, the topics do not match the topology, or
+// the local store cannot be written.
 func (p *Processor) Run(ctx context.Context) error {
 	return p.run(ctx)
 }

@@ -2,10 +2,7 @@ package processor
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -74,35 +71,24 @@ func (p *Processor) producerConfig(transactionalID string) *sarama.Config {
 
 // instanceID returns the configured instance id, else the one kept in the
 // data directory (created on first use), else a random one.
-func (p *Processor) instanceID() (string, error) {
+func (p *Processor) instanceID(dir *DataDir) (string, error) {
 	if p.cfg.instanceID != "" {
 		return p.cfg.instanceID, nil
 	}
-	random := func() string {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		return hex.EncodeToString(b[:])
+	if dir == nil {
+		return newInstanceID(), nil
 	}
-	if p.cfg.dataDir == "" {
-		return random(), nil
-	}
-	path := filepath.Join(p.cfg.dataDir, "instance-id")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if err := os.MkdirAll(p.cfg.dataDir, 0o755); err != nil {
-		return "", fmt.Errorf("processor: data dir: %w", err)
-	}
-	id := random()
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("processor: data dir: %w", err)
-	}
-	return id, nil
+	return dir.InstanceID()
 }
 
 func (p *Processor) run(ctx context.Context) error {
 	log := p.cfg.logger
-	id, err := p.instanceID()
+	dir, unlock, err := p.lockDataDir()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	id, err := p.instanceID(dir)
 	if err != nil {
 		return err
 	}
@@ -144,7 +130,7 @@ func (p *Processor) run(ctx context.Context) error {
 	for _, in := range p.topo.Ingresses {
 		topics = append(topics, string(in.Topic))
 	}
-	log.Info("processor started", "app", p.topo.App, "instance", id, "partitions", p.topo.PartitionCount(), "brokers", strings.Join(p.brokers, ","))
+	log.Info("processor started", "app", p.topo.App, "instance", id, "data_dir", p.cfg.dataDir, "partitions", p.topo.PartitionCount(), "brokers", strings.Join(p.brokers, ","))
 	var runErr error
 	for ctx.Err() == nil {
 		err := group.Consume(ctx, topics, h)

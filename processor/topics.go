@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,19 +142,24 @@ func (p *Processor) ensureTopics(cl cluster) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	names := make([]string, 0, len(seen))
-	for n := range seen {
-		names = append(names, n)
-	}
-	// A topic is usable a moment after its creation is confirmed (on Kafka
-	// its partitions answer "not the leader" until then).
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	names := slices.Sorted(maps.Keys(seen))
+	// Kafka makes a new topic known a while after it confirmed its
+	// creation: seconds when a first start creates a few hundred
+	// partitions (issue 10). Nothing may use the topics before.
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), topicWait)
 	defer cancel()
 	if err := cl.waitReady(ctx, names...); err != nil {
-		return fmt.Errorf("processor: %w", err)
+		return fmt.Errorf("processor: the application's topics are not ready after %v (check the broker's log, then start again): %w",
+			time.Since(start).Round(time.Second), err)
 	}
+	p.cfg.logger.Debug("topics ready", "topics", len(names), "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
+
+// topicWait bounds the wait for the metadata of the application's topics
+// at start-up.
+const topicWait = 2 * time.Minute
 
 // tableTypes returns the function types whose table topics exist, sorted.
 func (p *Processor) tableTypes() []functions.TypeName {

@@ -22,6 +22,7 @@ import (
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/httpapi"
 	"github.com/stateloop/stateloop/processor"
+	"github.com/stateloop/stateloop/prommetrics"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -205,7 +206,11 @@ func checkReachable(ctx context.Context, brokers []string) error {
 func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology, reg *functions.Registry, opts []processor.Option, broker *embedded.Broker, out io.Writer) error {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := processor.New(brokers, topo, reg, append(opts, processor.WithMetrics(metrics))...)
+	pm, err := prommetrics.New(topo.App, metrics)
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	p, err := processor.New(brokers, topo, reg, append(opts, processor.WithMetrics(pm))...)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}

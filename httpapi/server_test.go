@@ -23,6 +23,7 @@ import (
 	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/processor/remote"
+	"github.com/stateloop/stateloop/prommetrics"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -76,7 +77,11 @@ func startAppWith(t *testing.T, cfg httpapi.Config) (testApp, topology.Topology)
 	t.Cleanup(rc.Close)
 	topo := topology.Topology{App: "api", Partitions: 4, Functions: []functions.TypeName{"test/counter", "test/quiet", "remote/echo"}}
 	metrics := prometheus.NewRegistry()
-	p, err := processor.New(brokers, topo, reg, processor.WithCommitInterval(20*time.Millisecond), processor.WithMetrics(metrics),
+	pm, err := prommetrics.New(topo.App, metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := processor.New(brokers, topo, reg, processor.WithCommitInterval(20*time.Millisecond), processor.WithMetrics(pm),
 		processor.WithRemoteFunctions(func(fn functions.TypeName) remote.Invoker {
 			if fn == "remote/echo" {
 				return rc

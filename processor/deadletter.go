@@ -60,11 +60,11 @@ func (s *session) deadLetterValue(t *txn, src *record, reason string, target *fu
 	}
 	s.produce(o)
 	s.p.count(func(s *Stats) { s.DeadLetters++ })
-	fn := ""
+	var fn functions.TypeName
 	if target != nil {
-		fn = string(target.Type)
+		fn = target.Type
 	}
-	s.p.m.deadLetters.WithLabelValues(fn).Inc()
+	s.p.m.DeadLetter(fn)
 	s.p.cfg.logger.Warn("record sent to the dead-letter topic", "topic", src.Topic, "partition", src.Partition, "offset", src.Offset, "reason", reason)
 }
 

@@ -181,9 +181,8 @@ func (s *session) complete(t *txn, c remote.Completion) {
 			s.deadLetter(t, m, reason, &target)
 		}
 	}
-	s.p.m.duration.WithLabelValues(string(target.Type), "remote").Observe(c.Took.Seconds())
 	if c.Err != nil {
-		s.p.m.failures.WithLabelValues(string(target.Type)).Inc()
+		s.p.m.Invocation(target.Type, "remote", len(c.Calls), c.Took, c.Err)
 		s.p.count(func(s *Stats) { s.Failures++ })
 		fail(c.Err.Error()) // names the endpoint URL and the address
 		return
@@ -213,7 +212,7 @@ func (s *session) complete(t *txn, c remote.Completion) {
 		return
 	}
 	s.p.count(func(s *Stats) { s.Invocations += int64(len(c.Calls)) - 1 })
-	s.p.m.invocations.WithLabelValues(string(target.Type), "remote").Add(float64(len(c.Calls)))
+	s.p.m.Invocation(target.Type, "remote", len(c.Calls), c.Took, nil)
 }
 
 // urlTeller is an invoker that tells its endpoint's URL, as
@@ -279,26 +278,20 @@ func (s *session) apply(t *txn, src *record, target functions.Address, ref state
 		s.produce(o)
 	}
 	s.p.count(func(s *Stats) { s.Invocations++; s.Egress += int64(len(egress)) })
-	fn := string(target.Type)
-	s.p.m.outgoing.WithLabelValues(fn, "message").Add(float64(len(effects.Messages)))
-	s.p.m.outgoing.WithLabelValues(fn, "egress").Add(float64(len(egress)))
-	s.p.m.outgoing.WithLabelValues(fn, "delayed").Add(float64(len(effects.Delayed)))
+	s.p.m.Outgoing(target.Type, len(effects.Messages), len(egress), len(effects.Delayed))
 	return nil
 }
 
 // invoke calls the function, retrying failures that may be transient.
 func (s *session) invoke(inv functions.Invocation) (functions.Effects, error) {
 	backoff := s.p.cfg.retryBackoff
-	fn := string(inv.Target.Type)
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		effects, err := s.p.reg.Invoke(s.ctx, inv)
-		s.p.m.duration.WithLabelValues(fn, "local").Observe(time.Since(start).Seconds())
+		s.p.m.Invocation(inv.Target.Type, "local", 1, time.Since(start), err)
 		if err == nil {
-			s.p.m.invocations.WithLabelValues(fn, "local").Inc()
 			return effects, nil
 		}
-		s.p.m.failures.WithLabelValues(fn).Inc()
 		s.p.count(func(s *Stats) { s.Failures++ })
 		if functions.IsPermanent(err) || attempt >= s.p.cfg.retries || s.ctx.Err() != nil {
 			return functions.Effects{}, err

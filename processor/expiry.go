@@ -169,7 +169,7 @@ func (s *session) sweep() error {
 			t.state.swept[pp.id] = append(t.state.swept[pp.id], k)
 			dropped := int64(len(rec) - len(live))
 			s.p.count(func(s *Stats) { s.Expired += dropped })
-			s.p.m.expired.Add(float64(dropped))
+			s.p.m.Expired(int(dropped))
 			n++
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -53,7 +52,7 @@ func (p *Processor) watchLag(ctx context.Context, client sarama.Client, claims m
 		wg.Wait()
 		for topic, parts := range claims {
 			for _, part := range parts {
-				p.m.lag.DeleteLabelValues(topic, strconv.Itoa(int(part)))
+				p.m.LagGone(topic, part)
 			}
 		}
 	}
@@ -94,7 +93,7 @@ func (p *Processor) refreshLag(client sarama.Client, claims map[string][]int32) 
 			if from < 0 {
 				from = starts[topic][part]
 			}
-			p.m.lag.WithLabelValues(topic, strconv.Itoa(int(part))).Set(float64(max(ends[topic][part]-from, 0)))
+			p.m.Lag(topic, part, max(ends[topic][part]-from, 0))
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor/remote"
+	"github.com/stateloop/stateloop/prommetrics"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -87,10 +88,14 @@ func TestMetricsTellWhatIsWaiting(t *testing.T) {
 	}
 	inv := &holdingInvoker{release: make(chan struct{})}
 	metrics := prometheus.NewRegistry()
+	pm, err := prommetrics.New(app, metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The commit interval is long enough that every record reaches the
 	// batcher before the commit waits for the held requests.
 	p, err := New(brokers, topo, functions.NewRegistry(), WithRemoteFunctions(func(functions.TypeName) remote.Invoker { return inv }),
-		WithMetrics(metrics), WithCommitInterval(5*time.Second), WithLogger(testLogger(t)),
+		WithMetrics(pm), WithCommitInterval(5*time.Second), WithLogger(testLogger(t)),
 		optionFunc(func(c *config) { c.lagInterval = 50 * time.Millisecond }))
 	if err != nil {
 		t.Fatal(err)

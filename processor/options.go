@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor/remote"
 )
@@ -35,7 +34,7 @@ type config struct {
 	faults         *Faults
 	remote         func(functions.TypeName) remote.Invoker
 	now            func() time.Time
-	metrics        prometheus.Registerer
+	metrics        Metrics
 	// lagInterval is how often the consumer lag gauge is refreshed
 	lagInterval time.Duration
 
@@ -186,12 +185,12 @@ func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) { c.now = now })
 }
 
-// WithMetrics registers the processor's Prometheus metrics (invocations,
-// durations, remote requests, transactions, lag, recovery; see
-// docs/operations.md) with reg. Each processor of a program needs a
-// registry of its own, or New fails with a duplicate registration.
-func WithMetrics(reg prometheus.Registerer) Option {
-	return optionFunc(func(c *config) { c.metrics = reg })
+// WithMetrics gives the processor's measurements (invocations, durations,
+// remote requests, transactions, lag, recovery; see docs/operations.md) to
+// m, e.g. Prometheus metrics made by package prommetrics. The default
+// measures nothing.
+func WithMetrics(m Metrics) Option {
+	return optionFunc(func(c *config) { c.metrics = m })
 }
 
 // WithIdempotencyWindow sets how long the runtime remembers the

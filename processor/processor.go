@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -36,7 +35,7 @@ type Processor struct {
 	expMu sync.Mutex
 	exps  map[functions.TypeName]map[string]functions.Expiration
 
-	m *metrics
+	m Metrics
 }
 
 // New checks the topology, the registry and the options, and returns a
@@ -76,9 +75,9 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 	if err := cfg.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	m, err := newMetrics(topo.App, cfg.metrics)
-	if err != nil {
-		errs = append(errs, err)
+	var m Metrics = noMetrics{}
+	if cfg.metrics != nil {
+		m = cfg.metrics
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -88,7 +87,7 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 	for _, fn := range topo.Functions {
 		p.tables[fn] = true
 		if cfg.remote != nil && cfg.remote(fn) != nil {
-			m.setRemote(fn, remote.TypeCounts{}) // 0, not absent, before the first request
+			m.Remote(fn, 0, 0, 0) // 0, not absent, before the first request
 		}
 	}
 	return p, nil

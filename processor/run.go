@@ -198,7 +198,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		return err
 	}
 	h.p.count(func(s *Stats) { s.Partitions = append([]int32(nil), loop...); s.Ready = len(loop) == 0 })
-	h.p.m.recoveredPartitions.Set(0)
+	h.p.m.Recovered(0)
 	h.p.cfg.logger.Info("partitions assigned", "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
 	meta := groupMeta{Group: h.p.topo.App, MemberID: sess.MemberID(), Generation: sess.GenerationID()}
 	h.s = newSession(sess.Context(), h.p, h.cl, h.prods, meta, len(loop))
@@ -302,7 +302,7 @@ func (p *Processor) recover(ctx context.Context, cl cluster, st *store, part int
 			total += n
 		}
 	}
-	p.m.recoveredRecords.Add(float64(total))
+	p.m.RecoveryRecords(total)
 	p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }

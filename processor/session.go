@@ -122,7 +122,7 @@ func (s *session) startRemote() error {
 	}
 	s.dropRemote()
 	s.remoteCtx, s.stopRemote = context.WithCancel(context.Background())
-	b, err := remote.NewBatcher(s.remoteCtx, remote.BatcherConfig{Route: s.p.cfg.remote, State: s.remoteState, OnCounts: s.p.m.setRemote})
+	b, err := remote.NewBatcher(s.remoteCtx, remote.BatcherConfig{Route: s.p.cfg.remote, State: s.remoteState, OnCounts: remoteCounts(s.p.m)})
 	if err != nil {
 		return err
 	}
@@ -299,7 +299,7 @@ func (s *session) ready(r *readyPartition) error {
 		s.setFatal(fmt.Errorf("processor: load timers of partition %d: %w", r.id, err))
 		return nil
 	}
-	s.p.m.recoveredPartitions.Set(float64(len(s.parts)))
+	s.p.m.Recovered(len(s.parts))
 	if len(s.parts) == s.loopParts {
 		s.p.count(func(s *Stats) { s.Ready = true })
 	}
@@ -363,7 +363,9 @@ func (s *session) commit() {
 	if err == nil {
 		start := time.Now()
 		acks, err = s.prod().commit(t.offsets, s.meta)
-		s.p.m.commitDuration.Observe(time.Since(start).Seconds())
+		if err == nil {
+			s.p.m.Commit(time.Since(start))
+		}
 	}
 	if err != nil {
 		s.fail(fmt.Errorf("processor: commit: %w", err))
@@ -376,7 +378,6 @@ func (s *session) commit() {
 	s.asides = nil
 	s.txn = nil
 	s.p.count(func(s *Stats) { s.Commits++ })
-	s.p.m.commits.Inc()
 	if f := s.p.cfg.faults; f != nil && f.Committed != nil {
 		f.Committed(t.refs())
 	}
@@ -432,7 +433,7 @@ func (s *session) writeStores(t *txn, acks []acked) error {
 // partitions and consumption restarts at the committed offsets.
 func (s *session) fail(cause error) {
 	s.p.count(func(s *Stats) { s.Aborts++ })
-	s.p.m.aborts.Inc()
+	s.p.m.Abort()
 	log := s.p.cfg.logger
 	abortErr := s.prod().abort()
 	s.notePoison()

@@ -257,7 +257,7 @@ func (s *session) fireDue() error {
 			t.timers.set(&pendingTimer{part: pp.id, key: e.key, oldDue: e.due, oldKnown: true})
 			t.fired++
 			s.p.count(func(s *Stats) { s.TimersFired++ })
-			s.p.m.timersFired.Inc()
+			s.p.m.TimersFired(1)
 		}
 	}
 	return nil

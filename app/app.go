@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -110,6 +111,11 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 	if f.InstanceID != "" {
 		opts = append(opts, processor.WithInstanceID(f.InstanceID))
 	}
+	threads := f.Threads
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	opts = append(opts, processor.WithThreads(threads))
 
 	var broker *embedded.Broker
 	if len(brokers) == 0 {

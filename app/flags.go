@@ -60,6 +60,9 @@ type Flags struct {
 	// InstanceID is the stable identity of this instance in its Kafka
 	// transactional id; "" keeps one in DataDir (random without one).
 	InstanceID string
+	// Threads is the number of stream threads; 0 means one per core
+	// (runtime.NumCPU).
+	Threads int
 	// LogLevel is debug, info, warn or error; "" means info.
 	LogLevel string
 	// LogFormat is text or json; "" means text.
@@ -92,7 +95,7 @@ type Flags struct {
 
 // Register adds the flags to fs, with their defaults stored in f: --brokers
 // (default from the environment variable STATELOOP_BROKERS), --listen,
-// --data-dir, --partitions, --commit-interval, --instance-id, --log-level,
+// --data-dir, --partitions, --commit-interval, --instance-id, --threads, --log-level,
 // --log-format, --module, --http and the --http-* flags. It sets
 // f.HTTPToken from the environment variable STATELOOP_HTTP_TOKEN.
 func (f *Flags) Register(fs *pflag.FlagSet) {
@@ -109,6 +112,8 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 		"how long a Kafka transaction stays open at most; bounds the latency of every hop")
 	fs.StringVar(&f.InstanceID, "instance-id", "",
 		"stable id of this instance in its Kafka transactional id (default: kept in --data-dir); every running instance needs its own")
+	fs.IntVar(&f.Threads, "threads", 0,
+		"stream threads: each owns a share of the instance's partitions with its own Kafka transactions and runs on its own core (0: one per core)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVarP(&f.ModuleFile, "module", "f", "",
@@ -157,6 +162,9 @@ func (f Flags) Validate() error {
 	}
 	if f.CommitInterval < 0 {
 		add("--commit-interval %v: must be positive, e.g. --commit-interval 100ms", f.CommitInterval)
+	}
+	if f.Threads < 0 || f.Threads > 256 {
+		add("--threads %d: must be between 1 and 256, or 0 for one per core", f.Threads)
 	}
 	if strings.IndexFunc(f.InstanceID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		add("--instance-id %q: must not contain white space", f.InstanceID)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,8 +48,9 @@ func runCrashApp() int {
 	topo, reg := testApp("crash")
 	// warnings go to stderr, which the test shows when it fails
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	threads, _ := strconv.Atoi(os.Getenv("STATELOOP_TEST_THREADS"))
 	p, err := New([]string{b.Addr()}, topo, reg, WithDataDir(filepath.Join(dir, "state")), WithInstanceID("crash-1"),
-		WithCommitInterval(20*time.Millisecond), WithCommitCount(500), WithLogger(logger))
+		WithCommitInterval(20*time.Millisecond), WithCommitCount(500), WithLogger(logger), WithThreads(max(threads, 1)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "crash app:", err)
 		return 1
@@ -87,9 +89,9 @@ type appProcess struct {
 	ready chan struct{}
 }
 
-func startCrashApp(t *testing.T, dir, listen string) *appProcess {
+func startCrashApp(t *testing.T, dir, listen string, threads int) *appProcess {
 	t.Helper()
-	return startAppProcess(t, crashAppEnv+"="+dir, "STATELOOP_TEST_LISTEN="+listen)
+	return startAppProcess(t, crashAppEnv+"="+dir, "STATELOOP_TEST_LISTEN="+listen, "STATELOOP_TEST_THREADS="+strconv.Itoa(threads))
 }
 
 // startAppProcess starts the test binary with the given environment and
@@ -146,7 +148,13 @@ func freePort(t *testing.T) string {
 // that runs the runtime and the embedded broker with SIGKILL six times at
 // random moments during a stream of 10,000 records.
 func TestExactlyOnceAcrossKill9OfRuntimeAndEmbeddedBroker(t *testing.T) {
-	crashScenario(t, 10000, 6, 400*time.Millisecond, (*appProcess).kill)
+	crashScenario(t, 10000, 6, 400*time.Millisecond, 1, (*appProcess).kill)
+}
+
+// TestExactlyOnceAcrossKill9WithFourThreads is the same with four stream
+// threads in the killed process.
+func TestExactlyOnceAcrossKill9WithFourThreads(t *testing.T) {
+	crashScenario(t, 10000, 6, 400*time.Millisecond, 4, (*appProcess).kill)
 }
 
 // crashScenario streams total records through the cycle application in a
@@ -155,7 +163,7 @@ func TestExactlyOnceAcrossKill9OfRuntimeAndEmbeddedBroker(t *testing.T) {
 // it again on its data directory, and then checks that every effect
 // happened exactly once. STATELOOP_TEST_KEEP_DIR keeps the data directory
 // there, for a look at a failed run.
-func crashScenario(t *testing.T, total, kills int, maxWait time.Duration, kill func(*appProcess, *testing.T)) {
+func crashScenario(t *testing.T, total, kills int, maxWait time.Duration, threads int, kill func(*appProcess, *testing.T)) {
 	if testing.Short() {
 		t.Skip("long-running crash test")
 	}
@@ -170,7 +178,7 @@ func crashScenario(t *testing.T, total, kills int, maxWait time.Duration, kill f
 	perID := map[string]int{}
 	const ids = 64
 	batch := total / kills
-	app := startCrashApp(t, dir, listen)
+	app := startCrashApp(t, dir, listen, threads)
 	for k := 0; k < kills; k++ {
 		client := crashClient(t, listen)
 		produceSeqs(t, client, "crash-in", k*batch, min((k+1)*batch, total), ids, perID)
@@ -178,7 +186,7 @@ func crashScenario(t *testing.T, total, kills int, maxWait time.Duration, kill f
 		time.Sleep(time.Duration(rng.Int64N(int64(maxWait))))
 		kill(app, t)
 		t.Logf("kill %d after producing %d records", k+1, min((k+1)*batch, total))
-		app = startCrashApp(t, dir, listen)
+		app = startCrashApp(t, dir, listen, threads)
 	}
 	client := crashClient(t, listen)
 	defer client.Close()
@@ -259,5 +267,5 @@ func TestExactlyOnceAcrossKill9OfWholeProcessTree(t *testing.T) {
 	if _, err := os.Stat("/proc/self/task"); err != nil {
 		t.Skip("needs /proc to find the broker child")
 	}
-	crashScenario(t, 20000, 8, 600*time.Millisecond, (*appProcess).killTree)
+	crashScenario(t, 20000, 8, 600*time.Millisecond, 1, (*appProcess).killTree)
 }

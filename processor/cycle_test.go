@@ -46,7 +46,8 @@ func newCycleRig(t *testing.T, topo topology.Topology, reg *functions.Registry, 
 func rigSession(t *testing.T, p *Processor, fk *fakeKafka) *session {
 	t.Helper()
 	n := p.topo.PartitionCount()
-	s := newSession(context.Background(), p, fk, &producerSlot{p: fk, make: func() (producer, error) { return fk, nil }},
+	p.assigned(0, nil)
+	s := newSession(context.Background(), p, 0, fk, &producerSlot{p: fk, make: func() (producer, error) { return fk, nil }},
 		groupMeta{Group: p.topo.App}, int(n))
 	for part := range n {
 		r, err := p.recoverPartition(context.Background(), fk, func(part int32) (*store, error) { return openStore("", part) }, part, 0)

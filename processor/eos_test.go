@@ -184,6 +184,15 @@ func TestExactlyOnceAcrossAbortsAndRestarts(t *testing.T) {
 	exactlyOnceScenario(t, brokers, app, false)
 }
 
+// TestExactlyOnceAcrossAbortsAndRestartsWithFourThreads is the same with
+// four stream threads: four group members in the one process, each with
+// its own producer and transactions, sharing the data directory.
+func TestExactlyOnceAcrossAbortsAndRestartsWithFourThreads(t *testing.T) {
+	brokers, app := testBroker(t, "eos4")
+	topo, reg := cycleApp(app)
+	cycleScenario(t, brokers, topo, reg, false, WithThreads(4))
+}
+
 // exactlyOnceScenario runs the cycle application through injected aborts
 // and restarts, and, with fencing, also fences the running producer twice
 // with a new producer of the same transactional id (as a restarted twin

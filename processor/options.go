@@ -37,6 +37,8 @@ type config struct {
 	metrics        Metrics
 	// lagInterval is how often the consumer lag gauge is refreshed
 	lagInterval time.Duration
+	// threads is the number of stream threads
+	threads int
 
 	idempotencyWindow time.Duration
 }
@@ -58,6 +60,7 @@ func defaultConfig() config {
 		retryBackoff:   20 * time.Millisecond,
 		now:            time.Now,
 		lagInterval:    2 * time.Second,
+		threads:        1,
 
 		idempotencyWindow: DefaultIdempotencyWindow,
 	}
@@ -79,6 +82,9 @@ func (c *config) validate() error {
 	}
 	if c.retries < 0 {
 		errs = append(errs, fmt.Errorf("processor: retries %d: must not be negative", c.retries))
+	}
+	if c.threads < 1 || c.threads > maxThreads {
+		errs = append(errs, fmt.Errorf("processor: threads %d: must be between 1 and %d", c.threads, maxThreads))
 	}
 	if c.logger == nil {
 		errs = append(errs, errors.New("processor: nil logger"))
@@ -200,3 +206,15 @@ func WithMetrics(m Metrics) Option {
 func WithIdempotencyWindow(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.idempotencyWindow = d })
 }
+
+// maxThreads bounds WithThreads.
+const maxThreads = 256
+
+// WithThreads sets the number of stream threads (default 1). Each thread
+// is a member of the application's consumer group with its own share of
+// the partitions, its own transactional producer and its own transaction
+// cycle, as a Kafka Streams stream thread; more threads use more cores.
+// With more than one, the functions of the registry are invoked
+// concurrently for addresses of different threads (never for one
+// address), so they must be safe for concurrent use.
+func WithThreads(n int) Option { return optionFunc(func(c *config) { c.threads = n }) }

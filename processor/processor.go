@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/stateloop/stateloop/functions"
@@ -22,6 +23,11 @@ type Processor struct {
 
 	mu    sync.Mutex
 	stats Stats
+	// per stream thread: the loop partitions of its session, whether they
+	// are recovered, how many are
+	threadParts     map[int][]int32
+	threadReady     map[int]bool
+	threadRecovered map[int]int
 
 	// tables are the function types whose table topics exist: those of
 	// the topology, and those of its namespaces found or created since.
@@ -83,6 +89,7 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 		return nil, errors.Join(errs...)
 	}
 	p := &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg, tables: make(map[functions.TypeName]bool), badTables: make(map[functions.TypeName]error),
+		threadParts: make(map[int][]int32), threadReady: make(map[int]bool), threadRecovered: make(map[int]int),
 		exps: make(map[functions.TypeName]map[string]functions.Expiration), m: m}
 	for _, fn := range topo.Functions {
 		p.tables[fn] = true
@@ -98,8 +105,46 @@ func (p *Processor) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.stats
-	s.Partitions = append([]int32(nil), s.Partitions...)
+	s.Partitions = nil
+	for _, parts := range p.threadParts {
+		s.Partitions = append(s.Partitions, parts...)
+	}
+	slices.Sort(s.Partitions)
+	s.Ready = len(p.threadReady) == p.cfg.threads
+	for _, r := range p.threadReady {
+		s.Ready = s.Ready && r
+	}
 	return s
+}
+
+// assigned records the loop partitions of a thread's new session.
+func (p *Processor) assigned(thread int, parts []int32) {
+	p.mu.Lock()
+	p.threadParts[thread] = append([]int32(nil), parts...)
+	p.threadReady[thread] = len(parts) == 0
+	p.threadRecovered[thread] = 0
+	n := p.recoveredLocked()
+	p.mu.Unlock()
+	p.m.Recovered(n)
+}
+
+// recovered records how many loop partitions of a thread's session have
+// recovered their state, and whether that is all of them.
+func (p *Processor) recovered(thread, n int, all bool) {
+	p.mu.Lock()
+	p.threadRecovered[thread] = n
+	p.threadReady[thread] = all
+	total := p.recoveredLocked()
+	p.mu.Unlock()
+	p.m.Recovered(total)
+}
+
+func (p *Processor) recoveredLocked() int {
+	n := 0
+	for _, r := range p.threadRecovered {
+		n += r
+	}
+	return n
 }
 
 func (p *Processor) count(f func(*Stats)) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -92,7 +93,6 @@ func (p *Processor) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	txnID := p.topo.App + "-" + id
 	storeDir := ""
 	if p.cfg.dataDir != "" {
 		storeDir = filepath.Join(p.cfg.dataDir, "state", p.topo.App)
@@ -103,10 +103,58 @@ func (p *Processor) run(ctx context.Context) error {
 		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
 	}
 	defer client.Close()
-	cl := saramaCluster{client: client}
-	if err := p.ensureTopics(cl); err != nil {
+	if err := p.ensureTopics(saramaCluster{client: client}); err != nil {
 		return err
 	}
+	stores := newStoreSet(storeDir)
+	defer stores.closeAll()
+	log.Info("processor started", "app", p.topo.App, "instance", id, "threads", p.cfg.threads, "data_dir", p.cfg.dataDir,
+		"partitions", p.topo.PartitionCount(), "brokers", strings.Join(p.brokers, ","))
+
+	// The first thread to fail stops the others.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	var runErr error
+	for k := range p.cfg.threads {
+		wg.Go(func() {
+			if err := p.runThread(ctx, k, id, stores); err != nil {
+				errMu.Lock()
+				if runErr == nil {
+					runErr = err
+				}
+				errMu.Unlock()
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	log.Info("processor stopped", "app", p.topo.App)
+	return runErr
+}
+
+// transactionalID returns the transactional id of a stream thread. The
+// first thread's is <app>-<instance>, as before threads existed, so that
+// an instance restarted after an upgrade still fences its predecessor.
+func (p *Processor) transactionalID(instance string, thread int) string {
+	if thread == 0 {
+		return p.topo.App + "-" + instance
+	}
+	return p.topo.App + "-" + instance + "-t" + strconv.Itoa(thread)
+}
+
+// runThread runs one stream thread: a member of the consumer group with
+// its own client, transactional producer and sessions, until ctx ends or
+// it cannot go on.
+func (p *Processor) runThread(ctx context.Context, thread int, instance string, stores *storeSet) error {
+	log := p.cfg.logger.With("thread", thread)
+	client, err := sarama.NewClient(p.brokers, p.consumerConfig())
+	if err != nil {
+		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
+	}
+	defer client.Close()
+	txnID := p.transactionalID(instance, thread)
 	makeProducer := func() (producer, error) { return newSaramaProducer(p.brokers, p.producerConfig(txnID)) }
 	prod, err := makeProducer()
 	if err != nil {
@@ -124,13 +172,11 @@ func (p *Processor) run(ctx context.Context) error {
 		}
 	}()
 
-	h := &groupHandler{p: p, client: client, cl: cl, prods: prods, storeDir: storeDir, stores: make(map[int32]*store)}
-	defer h.closeStores()
+	h := &groupHandler{p: p, thread: thread, client: client, cl: saramaCluster{client: client}, prods: prods, stores: stores}
 	topics := []string{string(p.topo.LoopTopic())}
 	for _, in := range p.topo.Ingresses {
 		topics = append(topics, string(in.Topic))
 	}
-	log.Info("processor started", "app", p.topo.App, "instance", id, "data_dir", p.cfg.dataDir, "partitions", p.topo.PartitionCount(), "brokers", strings.Join(p.brokers, ","))
 	var runErr error
 	for ctx.Err() == nil {
 		err := group.Consume(ctx, topics, h)
@@ -152,21 +198,21 @@ func (p *Processor) run(ctx context.Context) error {
 	if err := prods.p.close(); err != nil {
 		log.Warn("close producer", "err", err)
 	}
-	log.Info("processor stopped", "app", p.topo.App)
+	stores.releaseExcept(thread, nil)
+	p.assigned(thread, nil)
 	return runErr
 }
 
-// groupHandler runs the sessions of the consumer group on sarama. Its
-// fields outlive a session: the producer, the local stores.
+// groupHandler runs the sessions of one stream thread's consumer group
+// member on sarama. Its fields outlive a session: the producer, the local
+// stores.
 type groupHandler struct {
-	p        *Processor
-	client   sarama.Client
-	cl       cluster
-	prods    *producerSlot
-	storeDir string
-
-	mu     sync.Mutex
-	stores map[int32]*store
+	p      *Processor
+	thread int
+	client sarama.Client
+	cl     cluster
+	prods  *producerSlot
+	stores *storeSet
 	fatal  error
 
 	s       *session
@@ -174,20 +220,15 @@ type groupHandler struct {
 }
 
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.s, h.stopLag = nil, nil
 	claims := sess.Claims()
 	loop := claims[string(h.p.topo.LoopTopic())]
 	owned := make(map[int32]bool, len(loop))
 	for _, part := range loop {
 		owned[part] = true
 	}
-	h.mu.Lock()
-	for part, st := range h.stores {
-		if !owned[part] {
-			st.close()
-			delete(h.stores, part)
-		}
-	}
-	h.mu.Unlock()
+	h.stores.releaseExcept(h.thread, owned)
+	h.stores.closeUnowned()
 	if err := h.p.discoverTables(h.cl); err != nil {
 		return err
 	}
@@ -197,17 +238,19 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	if err != nil {
 		return err
 	}
-	h.p.count(func(s *Stats) { s.Partitions = append([]int32(nil), loop...); s.Ready = len(loop) == 0 })
-	h.p.m.Recovered(0)
-	h.p.cfg.logger.Info("partitions assigned", "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
+	h.p.assigned(h.thread, loop)
+	h.p.cfg.logger.Info("partitions assigned", "thread", h.thread, "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
 	meta := groupMeta{Group: h.p.topo.App, MemberID: sess.MemberID(), Generation: sess.GenerationID()}
-	h.s = newSession(sess.Context(), h.p, h.cl, h.prods, meta, len(loop))
+	h.s = newSession(sess.Context(), h.p, h.thread, h.cl, h.prods, meta, len(loop))
 	go h.s.run()
 	h.stopLag = h.p.watchLag(sess.Context(), h.client, claims)
 	return nil
 }
 
 func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	if h.s == nil {
+		return nil // Setup failed; sarama retries
+	}
 	h.stopLag()
 	h.s.stop()
 	if err := h.s.fatalErr(); err != nil {
@@ -216,33 +259,11 @@ func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
-func (h *groupHandler) storeFor(part int32) (*store, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if st, ok := h.stores[part]; ok {
-		return st, nil
-	}
-	st, err := openStore(h.storeDir, part)
-	if err != nil {
-		return nil, err
-	}
-	h.stores[part] = st
-	return st, nil
-}
-
-func (h *groupHandler) closeStores() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for part, st := range h.stores {
-		st.close()
-		delete(h.stores, part)
-	}
-}
-
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	s := h.s
 	if claim.Topic() == string(h.p.topo.LoopTopic()) {
-		r, err := h.p.recoverPartition(sess.Context(), h.cl, func(part int32) (*store, error) { return h.storeFor(part) }, claim.Partition(), claim.InitialOffset())
+		storeFor := func(part int32) (*store, error) { return h.stores.acquire(sess.Context(), part, h.thread) }
+		r, err := h.p.recoverPartition(sess.Context(), h.cl, storeFor, claim.Partition(), claim.InitialOffset())
 		if err != nil {
 			if sess.Context().Err() != nil {
 				return nil

@@ -59,7 +59,8 @@ func (ps *producerSlot) replace() error {
 // is the only goroutine that invokes functions of its partitions, so
 // there is never more than one invocation per address at a time.
 type session struct {
-	p     *Processor
+	p      *Processor
+	thread int
 	cl    cluster
 	prods *producerSlot
 	meta  groupMeta
@@ -97,10 +98,10 @@ type session struct {
 	fatal error
 }
 
-func newSession(ctx context.Context, p *Processor, cl cluster, prods *producerSlot, meta groupMeta, loopParts int) *session {
+func newSession(ctx context.Context, p *Processor, thread int, cl cluster, prods *producerSlot, meta groupMeta, loopParts int) *session {
 	ctx, cancel := context.WithCancelCause(ctx)
 	return &session{
-		p: p, cl: cl, prods: prods, meta: meta,
+		p: p, thread: thread, cl: cl, prods: prods, meta: meta,
 		items:      make(chan item, 1024),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -299,10 +300,7 @@ func (s *session) ready(r *readyPartition) error {
 		s.setFatal(fmt.Errorf("processor: load timers of partition %d: %w", r.id, err))
 		return nil
 	}
-	s.p.m.Recovered(len(s.parts))
-	if len(s.parts) == s.loopParts {
-		s.p.count(func(s *Stats) { s.Ready = true })
-	}
+	s.p.recovered(s.thread, len(s.parts), len(s.parts) == s.loopParts)
 	if len(r.asides) > 0 {
 		if s.txn != nil {
 			s.deadLetterAsides(s.txn, r.asides)

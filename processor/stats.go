@@ -14,6 +14,6 @@ type Stats struct {
 	Commits     int64   // committed transactions
 	Aborts      int64   // aborted transactions
 	Resumed     int64   // input partitions resumed at the application's recorded position, ahead of the group's offset
-	Partitions  []int32 // loop partitions owned now
-	Ready       bool    // at least one session has recovered its state
+	Partitions  []int32 // loop partitions owned now, by every thread
+	Ready       bool    // every thread's session has recovered the state of its partitions
 }

@@ -273,7 +273,7 @@ func TestDelayedMessagesSurviveKill9OfRuntimeAndEmbeddedBroker(t *testing.T) {
 	t.Setenv("STATELOOP_TEST_APP_KIND", "timers")
 	dir, listen := t.TempDir(), freePort(t)
 	plan := newTimerPlan(100_000, 3*time.Second, uint64(time.Now().UnixNano()))
-	app := startCrashApp(t, dir, listen)
+	app := startCrashApp(t, dir, listen, 1)
 	third := len(plan.cmds) / 3
 	for k := 0; k < 2; k++ {
 		client := crashClient(t, listen)
@@ -282,7 +282,7 @@ func TestDelayedMessagesSurviveKill9OfRuntimeAndEmbeddedBroker(t *testing.T) {
 		time.Sleep(time.Second)
 		app.kill(t)
 		t.Logf("kill %d after producing %d commands", k+1, (k+1)*third)
-		app = startCrashApp(t, dir, listen)
+		app = startCrashApp(t, dir, listen, 1)
 	}
 	client := crashClient(t, listen)
 	defer client.Close()

@@ -61,9 +61,9 @@ func (ps *producerSlot) replace() error {
 type session struct {
 	p      *Processor
 	thread int
-	cl    cluster
-	prods *producerSlot
-	meta  groupMeta
+	cl     cluster
+	prods  *producerSlot
+	meta   groupMeta
 
 	items   chan item
 	ctx     context.Context // ends when the session ends or fails

@@ -102,10 +102,12 @@ func (s *session) processLoop(t *txn, m *record) {
 	s.deliverTo(t, m, env, m.Partition)
 }
 
-// deliverTo invokes the function of env.Target, whose state lives in loop
-// partition part, for a message that came with the consumed record m (a
-// loop record, or an ingress record delivered directly). Failures send m
-// to the dead-letter topic.
+// deliverTo delivers a message to env.Target, whose state lives in loop
+// partition part, for the consumed record m (a loop record, or an ingress
+// record delivered directly): it invokes the function, or puts the
+// message in the address's inbox (a remote call, an address with waiting
+// messages, a type whose table is being created). Failures send m to the
+// dead-letter topic.
 func (s *session) deliverTo(t *txn, m *record, env wire.Envelope, part int32) {
 	target := env.Target
 	if target.Type == topology.HTTPCaller {
@@ -117,13 +119,9 @@ func (s *session) deliverTo(t *txn, m *record, env wire.Envelope, part int32) {
 		s.deadLetter(t, m, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
 		return
 	}
-	if !s.p.hasTable(target.Type) {
-		// a type of one of the topology's namespaces, invoked for the
-		// first time
-		if err := s.p.ensureTable(s.cl, target.Type); err != nil {
-			s.deadLetter(t, m, fmt.Sprintf("message to %s: %v", target, err), &target)
-			return
-		}
+	if err, bad := s.p.tableError(target.Type); bad {
+		s.deadLetter(t, m, fmt.Sprintf("message to %s: %v", target, err), &target)
+		return
 	}
 	if env.IdempotencyKey != "" {
 		dup, err := s.duplicate(t, part, target, env.IdempotencyKey)
@@ -136,49 +134,102 @@ func (s *session) deliverTo(t *txn, m *record, env wire.Envelope, part int32) {
 			return
 		}
 	}
-	if s.batcher != nil && s.p.cfg.remote(target.Type) != nil {
-		t.remote[target] = append(t.remote[target], m)
-		s.batcher.Submit(target, remote.Call{Caller: env.Caller, Argument: env.Argument})
+	if s.waiting(target) || s.isRemote(target.Type) || !s.tableReady(target.Type) {
+		s.enqueue(t, part, env, m)
 		return
 	}
+	s.invokeLocal(t, m, env, part, nil)
+}
+
+// tableReady reports whether the table of a function type exists, or is
+// known not to fit (its messages go to the dead-letter topic); for a type
+// of a namespace invoked for the first time it starts creating the table,
+// off the session's goroutine, and reports false meanwhile.
+func (s *session) tableReady(fn functions.TypeName) bool {
+	if s.p.hasTable(fn) {
+		return true
+	}
+	if _, bad := s.p.tableError(fn); bad {
+		return true
+	}
+	s.p.createTable(s.cl, fn)
+	return false
+}
+
+// invokeLocal invokes the Go function of env.Target for a message that
+// came with the consumed record src, once, and applies its effects. A
+// failure that may be transient parks the address: the message waits in
+// its inbox (e is its entry, nil when it has none yet) for another attempt
+// after a backoff, until the retries are used up and it goes to the
+// dead-letter topic with the error. It reports whether the message is
+// done with: delivered or dead-lettered.
+func (s *session) invokeLocal(t *txn, src *record, env wire.Envelope, part int32, e *inboxEntry) bool {
+	target := env.Target
 	if _, ok := s.p.reg.Lookup(target.Type); !ok {
-		s.deadLetter(t, m, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
-		return
+		s.deadLetter(t, src, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
+		return true
 	}
 	ref := stateRef{part: part, fn: target.Type, id: target.ID}
 	current, err := s.state(ref)
 	if err != nil {
-		s.deadLetter(t, m, fmt.Sprintf("stored state of %s does not decode: %v", target, err), &target)
-		return
+		s.deadLetter(t, src, fmt.Sprintf("stored state of %s does not decode: %v", target, err), &target)
+		return true
 	}
 	current = functions.Unexpired(current, s.p.cfg.now())
 	inv := functions.Invocation{Target: target, Caller: env.Caller, Message: env.Argument, State: current}
-	effects, err := s.invoke(inv)
+	start := time.Now()
+	effects, err := s.p.reg.Invoke(s.ctx, inv)
+	s.p.m.Invocation(target.Type, "local", 1, time.Since(start), err)
 	if err != nil {
-		s.deadLetter(t, m, err.Error(), &target)
-		return
+		s.p.count(func(s *Stats) { s.Failures++ })
+		attempts := int32(1)
+		if e != nil {
+			attempts = e.attempts + 1
+		}
+		if functions.IsPermanent(err) || attempts > int32(s.p.cfg.retries) {
+			s.deadLetter(t, src, err.Error(), &target)
+			return true
+		}
+		backoff := s.retryBackoff(attempts)
+		s.p.cfg.logger.Warn("invocation failed; the address waits for a retry", "function_type", target.Type, "function_id", target.ID,
+			"attempt", attempts, "retry_in", backoff.String(), "err", err)
+		if e == nil {
+			e = s.enqueue(t, part, env, src)
+		}
+		e.attempts, e.next = attempts, s.p.cfg.now().Add(backoff)
+		s.update(t, s.inboxes[target], e)
+		return false
 	}
-	if err := s.apply(t, m, target, ref, current, effects); err != nil {
-		s.deadLetter(t, m, err.Error(), &target)
+	if err := s.apply(t, src, target, ref, current, effects); err != nil {
+		s.deadLetter(t, src, err.Error(), &target)
 	}
+	return true
 }
 
 // complete applies a finished remote request: its effects, or its error
-// to the dead-letter topic with each of its calls' records. It then lets
-// the batcher send the address's next batch.
+// to the dead-letter topic with the records of each of its calls. Its
+// calls leave the address's inbox, and the batcher may send the address's
+// next batch.
 func (s *session) complete(t *txn, c remote.Completion) {
-	queue := t.remote[c.Address]
-	srcs := queue[:len(c.Calls)]
-	if len(queue) == len(c.Calls) {
-		delete(t.remote, c.Address)
+	out := s.remoteOut[c.Address]
+	entries := out[:len(c.Calls)]
+	if len(out) == len(c.Calls) {
+		delete(s.remoteOut, c.Address)
 	} else {
-		t.remote[c.Address] = queue[len(c.Calls):]
+		s.remoteOut[c.Address] = out[len(c.Calls):]
 	}
 	defer s.batcher.Done(c)
+	ib := s.inboxes[c.Address]
+	defer func() {
+		for range entries {
+			s.remove(t, ib)
+		}
+	}()
+	t.delivered += len(entries)
 	target := c.Address
 	fail := func(reason string) {
-		for _, m := range srcs {
-			s.deadLetter(t, m, reason, &target)
+		for _, e := range entries {
+			s.deadLetter(t, e.src, reason, &target)
 		}
 	}
 	if c.Err != nil {
@@ -207,7 +258,7 @@ func (s *session) complete(t *txn, c remote.Completion) {
 	}
 	s.p.learnExpirations(target.Type, specs)
 	// the records of a batch share its output; the last one answers for it
-	if err := s.apply(t, srcs[len(srcs)-1], target, ref, current, c.Result.Effects()); err != nil {
+	if err := s.apply(t, entries[len(entries)-1].src, target, ref, current, c.Result.Effects()); err != nil {
 		fail(err.Error())
 		return
 	}
@@ -228,28 +279,6 @@ func (s *session) remoteAt(fn functions.TypeName) string {
 		return " (remote function at " + ep.URL(fn) + ")"
 	}
 	return ""
-}
-
-// dropSlowCalls sends the records of every remote call still running or
-// queued to the dead-letter topic, and cancels those calls: they could not
-// finish within the transaction.
-func (s *session) dropSlowCalls(t *txn, timeout time.Duration) {
-	for addr, srcs := range t.remote {
-		target := addr
-		reason := fmt.Sprintf("remote call to %s did not finish within the transaction timeout of %v", addr, timeout)
-		reason += s.remoteAt(addr.Type) + "; make the endpoint answer faster, lower its call timeout, or raise the transaction timeout"
-		seen := make(map[*record]bool)
-		for _, m := range srcs {
-			if !seen[m] {
-				seen[m] = true
-				s.deadLetter(t, m, reason, &target)
-			}
-		}
-	}
-	clear(t.remote)
-	if err := s.startRemote(); err != nil {
-		s.setFatal(err)
-	}
 }
 
 // apply adds the effects of an invocation of target, made for the consumed
@@ -280,29 +309,6 @@ func (s *session) apply(t *txn, src *record, target functions.Address, ref state
 	s.p.count(func(s *Stats) { s.Invocations++; s.Egress += int64(len(egress)) })
 	s.p.m.Outgoing(target.Type, len(effects.Messages), len(egress), len(effects.Delayed))
 	return nil
-}
-
-// invoke calls the function, retrying failures that may be transient.
-func (s *session) invoke(inv functions.Invocation) (functions.Effects, error) {
-	backoff := s.p.cfg.retryBackoff
-	for attempt := 0; ; attempt++ {
-		start := time.Now()
-		effects, err := s.p.reg.Invoke(s.ctx, inv)
-		s.p.m.Invocation(inv.Target.Type, "local", 1, time.Since(start), err)
-		if err == nil {
-			return effects, nil
-		}
-		s.p.count(func(s *Stats) { s.Failures++ })
-		if functions.IsPermanent(err) || attempt >= s.p.cfg.retries || s.ctx.Err() != nil {
-			return functions.Effects{}, err
-		}
-		s.p.cfg.logger.Warn("invocation failed, retrying", "function_type", inv.Target.Type, "function_id", inv.Target.ID, "attempt", attempt+1, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-s.ctx.Done():
-		}
-		backoff *= 2
-	}
 }
 
 // egressRecords makes the output records of egress messages sent for the

@@ -43,7 +43,7 @@ type changelog struct {
 
 // theParts are the parts of every session, in the order their records are
 // written at commit.
-var theParts = []part{timersPart{}, idempotencyPart{}, positionsPart{}, statePart{}}
+var theParts = []part{timersPart{}, idempotencyPart{}, positionsPart{}, inboxPart{}, statePart{}}
 
 // batches are the store batches of a commit, by loop partition.
 type batches map[int32]*storeBatch

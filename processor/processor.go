@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/topology"
@@ -34,8 +35,10 @@ type Processor struct {
 	tablesMu sync.Mutex
 	tables   map[functions.TypeName]bool
 	// badTables are the existing tables of namespace types that do not
-	// fit the application, with the reason
+	// fit the application, with the reason; creating, the tables being
+	// created, with the time the last try began
 	badTables map[functions.TypeName]error
+	creating  map[functions.TypeName]time.Time
 
 	// exps caches the declared state expirations of each function type
 	expMu sync.Mutex
@@ -89,7 +92,7 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 		return nil, errors.Join(errs...)
 	}
 	p := &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg, tables: make(map[functions.TypeName]bool), badTables: make(map[functions.TypeName]error),
-		threadParts: make(map[int][]int32), threadReady: make(map[int]bool), threadRecovered: make(map[int]int),
+		creating: make(map[functions.TypeName]time.Time), threadParts: make(map[int][]int32), threadReady: make(map[int]bool), threadRecovered: make(map[int]int),
 		exps: make(map[functions.TypeName]map[string]functions.Expiration), m: m}
 	for _, fn := range topo.Functions {
 		p.tables[fn] = true

@@ -760,9 +760,10 @@ func minStart(a map[string]served, ids []string) time.Time {
 // has already produced records (here the output of a good record consumed
 // alongside it), must not hold the transaction until the broker aborts it
 // (which used to repeat on every replay: the bad record never
-// dead-lettered, the good one never committed). The worker stops waiting
-// before the transaction times out, dead-letters the call's record and
-// commits the rest.
+// dead-lettered, the good one never committed). Commits do not wait for
+// remote calls: the call waits in its address's inbox, the good record's
+// transaction commits, and the call's record goes to the dead-letter topic
+// when the call fails after its timeout.
 func TestRemoteCallOutlastingTransactionTimeoutIsDeadLettered(t *testing.T) {
 	callTimeout := 3 * time.Second
 	if externalBrokers != nil {

@@ -87,12 +87,20 @@ type session struct {
 	// keyless counts egress records without a key, to spread them
 	keyless int
 
+	// inboxes are the messages waiting for their address (inbox.go), as
+	// the open transaction left them; parked are the addresses whose
+	// inbox the retry pass delivers (not remote calls)
+	inboxes map[functions.Address]*inbox
+	parked  map[functions.Address]bool
+
 	// Remote functions (WithRemoteFunctions): the batcher runs their
-	// requests, at most one per address. It is replaced when a
-	// transaction fails.
+	// requests, at most one per address; remoteOut holds, per address,
+	// the inbox entries of the calls handed to it, in order. Both are
+	// replaced when a transaction fails.
 	batcher    *remote.Batcher
 	stopRemote context.CancelFunc
 	remoteCtx  context.Context
+	remoteOut  map[functions.Address][]*inboxEntry
 
 	mu    sync.Mutex
 	fatal error
@@ -110,6 +118,9 @@ func newSession(ctx context.Context, p *Processor, thread int, cl cluster, prods
 		parts:      make(map[int32]*partition),
 		cache:      make(map[stateRef]wire.StateRecord),
 		partCounts: make(map[string]int32),
+		inboxes:    make(map[functions.Address]*inbox),
+		parked:     make(map[functions.Address]bool),
+		remoteOut:  make(map[functions.Address][]*inboxEntry),
 	}
 }
 
@@ -122,6 +133,7 @@ func (s *session) startRemote() error {
 		return nil
 	}
 	s.dropRemote()
+	clear(s.remoteOut)
 	s.remoteCtx, s.stopRemote = context.WithCancel(context.Background())
 	b, err := remote.NewBatcher(s.remoteCtx, remote.BatcherConfig{Route: s.p.cfg.remote, State: s.remoteState, OnCounts: remoteCounts(s.p.m)})
 	if err != nil {
@@ -140,6 +152,20 @@ func (s *session) dropRemote() {
 	if s.batcher != nil {
 		s.batcher.Close()
 	}
+}
+
+// isRemote reports whether a function type is served by a remote
+// function.
+func (s *session) isRemote(fn functions.TypeName) bool {
+	return s.p.cfg.remote != nil && s.p.cfg.remote(fn) != nil
+}
+
+// submit hands the call of an inbox entry to the batcher.
+func (s *session) submit(e *inboxEntry) {
+	e.submitted = true
+	addr := e.env.Target
+	s.remoteOut[addr] = append(s.remoteOut[addr], e)
+	s.batcher.Submit(addr, remote.Call{Caller: e.env.Caller, Argument: e.env.Argument})
 }
 
 // remoteState is the state of an address as a remote request carries it.
@@ -234,13 +260,29 @@ func (s *session) run() {
 			}
 			s.commitIfFull()
 		case c := <-completions:
-			// a completion of the current batcher belongs to the open
-			// transaction (fail replaces the batcher)
-			s.complete(s.txn, c)
+			// a completion of the current batcher (fail replaces it): its
+			// effects join the open transaction, or a new one
+			if s.ctx.Err() != nil {
+				continue
+			}
+			t, err := s.begin()
+			if err != nil {
+				s.fail(err)
+				continue
+			}
+			s.complete(t, c)
+			s.commitIfFull()
 		case <-timerTicker.C:
 			if s.ctx.Err() == nil {
 				if err := s.fireDue(); err != nil {
 					s.setFatal(fmt.Errorf("processor: delayed messages: %w", err))
+				} else {
+					s.commitIfFull()
+				}
+			}
+			if s.ctx.Err() == nil {
+				if err := s.retryParked(); err != nil {
+					s.setFatal(fmt.Errorf("processor: parked addresses: %w", err))
 				} else {
 					s.commitIfFull()
 				}
@@ -300,6 +342,10 @@ func (s *session) ready(r *readyPartition) error {
 		s.setFatal(fmt.Errorf("processor: load timers of partition %d: %w", r.id, err))
 		return nil
 	}
+	if err := s.loadInboxes(pp); err != nil {
+		s.setFatal(fmt.Errorf("processor: load inboxes of partition %d: %w", r.id, err))
+		return nil
+	}
 	s.p.recovered(s.thread, len(s.parts), len(s.parts) == s.loopParts)
 	if len(r.asides) > 0 {
 		if s.txn != nil {
@@ -333,23 +379,8 @@ func (s *session) produce(o *output) { s.prod().send(o) }
 // Any failure aborts the transaction and processes its input again.
 func (s *session) commit() {
 	t := s.txn
-	if s.batcher != nil && s.batcher.Busy() {
-		// The consumed offsets cover every call submitted: wait for their
-		// results, which belong in this transaction, but not so long that
-		// Kafka aborts the transaction for its age.
-		timeout := s.p.cfg.txnTimeout
-		deadline := t.start.Add(timeout - min(timeout/4, 5*time.Second))
-		ctx, cancel := context.WithDeadline(s.remoteCtx, deadline)
-		err := s.batcher.Drain(ctx, func(c remote.Completion) { s.complete(t, c) })
-		cancel()
-		switch {
-		case err != nil && s.remoteCtx.Err() == nil:
-			s.dropSlowCalls(t, timeout)
-		case err != nil:
-			s.fail(fmt.Errorf("processor: remote functions: %w", err))
-			return
-		}
-	}
+	// Remote calls still running are in their addresses' inboxes: the
+	// commit does not wait for them.
 	for _, pt := range theParts {
 		pt.flush(s, t)
 	}
@@ -446,12 +477,18 @@ func (s *session) fail(cause error) {
 		s.setFatal(err)
 		return
 	}
-	// timers fired in the failed transaction left memory but not the store
+	// timers fired in the failed transaction left memory but not the
+	// store; inboxes are as the last commit left them, and their remote
+	// calls go to the new batcher
 	for _, pp := range s.parts {
 		if err := s.loadTimers(pp); err != nil {
 			s.setFatal(fmt.Errorf("processor: load timers of partition %d: %w", pp.id, err))
 			return
 		}
+	}
+	if err := s.reloadInboxes(); err != nil {
+		s.setFatal(fmt.Errorf("processor: %w", err))
+		return
 	}
 	if abortErr != nil || s.prod().fatal() || errors.Is(cause, errFenced) || s.ctx.Err() != nil {
 		log.Warn("transaction failed; restarting the session", "err", cause, "abort_err", abortErr)

@@ -84,6 +84,7 @@ func (p *Processor) topicSpecs() []topicSpec {
 		{name: string(p.topo.RepliesTopic()), partitions: n},
 		{name: string(p.topo.IdempotencyTopic()), partitions: n, compacted: true, exact: true, retention: 2 * p.cfg.idempotencyWindow},
 		{name: string(p.topo.PositionsTopic()), partitions: n, compacted: true, exact: true},
+		{name: string(p.topo.InboxTopic()), partitions: n, compacted: true, exact: true},
 	}
 	for _, fn := range p.topo.Functions {
 		specs = append(specs, p.tableSpec(fn))
@@ -212,6 +213,46 @@ func (p *Processor) discoverTables(cl cluster) error {
 		p.cfg.logger.Info("found the table of a function type", "function_type", fn, "topic", name)
 	}
 	return nil
+}
+
+// tableError returns why the table of a function type does not fit the
+// application, if it does not.
+func (p *Processor) tableError(fn functions.TypeName) (error, bool) {
+	p.tablesMu.Lock()
+	defer p.tablesMu.Unlock()
+	err := p.badTables[fn]
+	return err, err != nil
+}
+
+// retryTableAfter is how long createTable waits before it tries again to
+// create a table whose creation failed for another reason than a table
+// that does not fit.
+const retryTableAfter = time.Second
+
+// createTable creates the table of a function type of one of the
+// topology's namespaces on a goroutine of its own (at most one at a time
+// per type), so that no session waits for it: hasTable turns true, or
+// tableError names why the table cannot be used.
+func (p *Processor) createTable(cl cluster, fn functions.TypeName) {
+	p.tablesMu.Lock()
+	last, busy := p.creating[fn]
+	if p.tables[fn] || p.badTables[fn] != nil || busy && (last.IsZero() || time.Since(last) < retryTableAfter) {
+		p.tablesMu.Unlock()
+		return
+	}
+	p.creating[fn] = time.Time{} // running
+	p.tablesMu.Unlock()
+	go func() {
+		err := p.ensureTable(cl, fn)
+		p.tablesMu.Lock()
+		defer p.tablesMu.Unlock()
+		if err == nil || p.badTables[fn] != nil {
+			delete(p.creating, fn)
+			return
+		}
+		p.creating[fn] = time.Now()
+		p.cfg.logger.Warn("creating the table of a function type failed; trying again", "function_type", fn, "err", err)
+	}()
 }
 
 // ensureTable creates the table topic of a function type of one of the

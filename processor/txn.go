@@ -2,8 +2,6 @@ package processor
 
 import (
 	"time"
-
-	"github.com/stateloop/stateloop/functions"
 )
 
 // txn is one transaction of a session: everything it consumed and staged,
@@ -17,20 +15,19 @@ type txn struct {
 	consumed []*record
 	// offsets are the next offsets to consume, by topic and partition
 	offsets map[string]map[int32]int64
-	// fired counts the delayed messages the transaction sent
-	fired int
+	// fired counts the delayed messages the transaction sent, delivered
+	// the messages it delivered from inboxes
+	fired, delivered int
 
 	// the stages of the parts (changelog-backed state)
 	state  stateStage
 	timers timerStage
 	idem   idemStage
+	inbox  inboxStage
 
 	// routed counts the loop records written to each partition for its
 	// gate; their offsets are known after the commit
 	routed map[int32]int
-	// remote holds, per address, the consumed record of each remote call
-	// submitted in the transaction and not completed yet, in order
-	remote map[functions.Address][]*record
 }
 
 func newTxn(now time.Time) *txn {
@@ -40,14 +37,14 @@ func newTxn(now time.Time) *txn {
 		state:   newStateStage(),
 		timers:  newTimerStage(),
 		idem:    newIdemStage(),
+		inbox:   newInboxStage(),
 		routed:  make(map[int32]int),
-		remote:  make(map[functions.Address][]*record),
 	}
 }
 
-// size is what counts towards the commit count: the records consumed and
-// the delayed messages fired.
-func (t *txn) size() int { return len(t.consumed) + t.fired }
+// size is what counts towards the commit count: the records consumed, the
+// delayed messages fired and the messages delivered from inboxes.
+func (t *txn) size() int { return len(t.consumed) + t.fired + t.delivered }
 
 // consume adds a record's offset to the transaction.
 func (t *txn) consume(r *record) {

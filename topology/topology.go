@@ -144,6 +144,11 @@ func (t Topology) RepliesTopic() Topic { return Topic(t.App + "-replies") }
 // sent, co-partitioned with the loop topic by the sender's id.
 func (t Topology) TimersTopic() Topic { return Topic(t.App + "-timers") }
 
+// InboxTopic returns the compacted topic of the messages that wait in
+// their address's inbox (a parked address, a remote call not finished at
+// commit), co-partitioned with the loop topic by the address's id.
+func (t Topology) InboxTopic() Topic { return Topic(t.App + "-inbox") }
+
 // PositionsTopic returns the compacted topic where each transaction
 // records the input positions it consumed, keyed by input partition: the
 // application's own record of its progress, next to the consumer group's
@@ -152,7 +157,7 @@ func (t Topology) PositionsTopic() Topic { return Topic(t.App + "-positions") }
 
 // Reserved reports whether topic is an internal topic, of this
 // application or of Kafka, and names it: the application's loop,
-// dead-letter, timers, replies, idempotency and positions topics, the
+// dead-letter, timers, replies, idempotency, positions and inbox topics, the
 // table topic of any function type (listed or not), and every topic whose
 // name starts with "__" (Kafka's __consumer_offsets,
 // __transaction_state, ...). Ingresses may not read them and egress
@@ -171,6 +176,8 @@ func (t Topology) Reserved(topic Topic) (string, bool) {
 		return "the idempotency topic of application " + t.App, true
 	case t.PositionsTopic():
 		return "the positions topic of application " + t.App, true
+	case t.InboxTopic():
+		return "the inbox topic of application " + t.App, true
 	}
 	if fn, ok := t.TableFunction(string(topic)); ok {
 		return "the state table of function type " + string(fn) + " of application " + t.App, true

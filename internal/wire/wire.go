@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -408,4 +409,164 @@ func DecodePosition(b []byte) (int64, error) {
 		return 0, fmt.Errorf("%w: position without an offset", ErrMalformed)
 	}
 	return next, nil
+}
+
+// AppendInboxKey appends the key of inbox entry seq of address a: its
+// function type and id, each with its length as a uvarint before it, and
+// seq as 8 bytes, big endian. The entries of one address share a prefix
+// and sort by seq.
+func AppendInboxKey(b []byte, a functions.Address, seq uint64) []byte {
+	b = protowire.AppendVarint(b, uint64(len(a.Type)))
+	b = append(b, a.Type...)
+	b = protowire.AppendVarint(b, uint64(len(a.ID)))
+	b = append(b, a.ID...)
+	return binary.BigEndian.AppendUint64(b, seq)
+}
+
+// DecodeInboxKey inverts [AppendInboxKey].
+func DecodeInboxKey(b []byte) (functions.Address, uint64, error) {
+	part := func() (string, bool) {
+		n, m := protowire.ConsumeVarint(b)
+		if m < 0 || uint64(len(b)-m) < n {
+			return "", false
+		}
+		s := string(b[m : m+int(n)])
+		b = b[m+int(n):]
+		return s, true
+	}
+	t, ok1 := part()
+	id, ok2 := part()
+	if !ok1 || !ok2 || len(b) != 8 {
+		return functions.Address{}, 0, fmt.Errorf("%w: inbox key", ErrMalformed)
+	}
+	fn, err := functions.ParseTypeName(t)
+	if err != nil {
+		return functions.Address{}, 0, fmt.Errorf("%w: inbox key: %w", ErrMalformed, err)
+	}
+	return functions.Address{Type: fn, ID: id}, binary.BigEndian.Uint64(b), nil
+}
+
+// Source names the consumed record a message came with, for the
+// dead-letter topic.
+type Source struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte // nil: none
+	Value     []byte
+}
+
+// InboxEntry is a message waiting in its address's inbox: one that failed
+// and is retried later, one queued behind it, or a remote call not
+// finished when its transaction committed.
+//
+//	message InboxEntry {
+//	  Envelope message = 1;
+//	  Source source = 2;
+//	  int32 attempts = 3;                   // failed attempts so far
+//	  int64 next_attempt_unix_millis = 4;   // 0: as soon as its turn comes
+//	}
+//	message Source { string topic = 1; int32 partition = 2; int64 offset = 3; bytes key = 4; bytes value = 5; bool has_key = 6; }
+type InboxEntry struct {
+	Message              Envelope
+	Source               Source
+	Attempts             int32
+	NextAttemptUnixMilli int64
+}
+
+// AppendInboxEntry appends the encoding of e to b.
+func AppendInboxEntry(b []byte, e InboxEntry) []byte {
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendBytes(b, AppendEnvelope(nil, e.Message))
+	var s []byte
+	s = appendString(s, 1, e.Source.Topic)
+	s = protowire.AppendTag(s, 2, protowire.VarintType)
+	s = protowire.AppendVarint(s, uint64(e.Source.Partition))
+	s = protowire.AppendTag(s, 3, protowire.VarintType)
+	s = protowire.AppendVarint(s, uint64(e.Source.Offset))
+	if e.Source.Key != nil {
+		s = protowire.AppendTag(s, 4, protowire.BytesType)
+		s = protowire.AppendBytes(s, e.Source.Key)
+		s = protowire.AppendTag(s, 6, protowire.VarintType)
+		s = protowire.AppendVarint(s, 1)
+	}
+	s = protowire.AppendTag(s, 5, protowire.BytesType)
+	s = protowire.AppendBytes(s, e.Source.Value)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendBytes(b, s)
+	b = protowire.AppendTag(b, 3, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(e.Attempts))
+	b = protowire.AppendTag(b, 4, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(e.NextAttemptUnixMilli))
+}
+
+// DecodeInboxEntry decodes an inbox entry.
+func DecodeInboxEntry(b []byte) (InboxEntry, error) {
+	var e InboxEntry
+	var haveMsg, haveSource bool
+	varint := func(v []byte) (uint64, error) {
+		x, n := protowire.ConsumeVarint(v)
+		if n < 0 {
+			return 0, fmt.Errorf("%w: %w", ErrMalformed, protowire.ParseError(n))
+		}
+		return x, nil
+	}
+	err := fieldsAny(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			m, err := DecodeEnvelope(v)
+			if err != nil {
+				return fmt.Errorf("message: %w", err)
+			}
+			e.Message, haveMsg = m, true
+		case num == 2 && typ == protowire.BytesType:
+			haveSource = true
+			var hasKey bool
+			err := fieldsAny(v, func(num protowire.Number, typ protowire.Type, f []byte) error {
+				switch {
+				case num == 1 && typ == protowire.BytesType:
+					e.Source.Topic = string(f)
+				case num == 2 && typ == protowire.VarintType:
+					x, err := varint(f)
+					e.Source.Partition = int32(x)
+					return err
+				case num == 3 && typ == protowire.VarintType:
+					x, err := varint(f)
+					e.Source.Offset = int64(x)
+					return err
+				case num == 4 && typ == protowire.BytesType:
+					e.Source.Key = append([]byte(nil), f...)
+				case num == 5 && typ == protowire.BytesType:
+					e.Source.Value = append([]byte(nil), f...)
+				case num == 6 && typ == protowire.VarintType:
+					x, err := varint(f)
+					hasKey = x != 0
+					return err
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("source: %w", err)
+			}
+			if hasKey && e.Source.Key == nil {
+				e.Source.Key = []byte{}
+			}
+		case num == 3 && typ == protowire.VarintType:
+			x, err := varint(v)
+			e.Attempts = int32(x)
+			return err
+		case num == 4 && typ == protowire.VarintType:
+			x, err := varint(v)
+			e.NextAttemptUnixMilli = int64(x)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return InboxEntry{}, err
+	}
+	if !haveMsg || !haveSource {
+		return InboxEntry{}, fmt.Errorf("%w: inbox entry without message or source", ErrMalformed)
+	}
+	return e, nil
 }

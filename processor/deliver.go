@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/topology"
@@ -151,8 +152,8 @@ func (s *session) deliverTo(t *txn, m *record, env wire.Envelope, part int32) {
 		s.deadLetter(t, m, fmt.Sprintf("stored state of %s does not decode: %v", target, err), &target)
 		return
 	}
-	current = functions.Unexpired(current, s.p.cfg.now())
-	inv := functions.Invocation{Target: target, Caller: env.Caller, Message: env.Argument, State: current}
+	current = driver.Unexpired(current, s.p.cfg.now())
+	inv := driver.Invocation{Target: target, Caller: env.Caller, Message: env.Argument, State: current}
 	effects, err := s.invoke(inv)
 	if err != nil {
 		s.deadLetter(t, m, err.Error(), &target)
@@ -201,12 +202,8 @@ func (s *session) complete(t *txn, c remote.Completion) {
 		fail(fmt.Sprintf("stored state of %s does not decode: %v", target, err))
 		return
 	}
-	current = functions.Unexpired(current, s.p.cfg.now())
-	specs := make([]functions.StateInfo, len(c.Result.Specs))
-	for i, sp := range c.Result.Specs {
-		specs[i] = functions.StateInfo{Name: sp.Name, TypeName: sp.TypeName, Expiration: sp.Expiration}
-	}
-	s.p.learnExpirations(target.Type, specs)
+	current = driver.Unexpired(current, s.p.cfg.now())
+	s.p.learnExpirations(target.Type, c.Result.Specs)
 	// the records of a batch share its output; the last one answers for it
 	if err := s.apply(t, srcs[len(srcs)-1], target, ref, current, c.Result.Effects()); err != nil {
 		fail(err.Error())
@@ -257,7 +254,7 @@ func (s *session) dropSlowCalls(t *txn, timeout time.Duration) {
 // record src, to the transaction: state into its stage, messages to the
 // loop topic, egress records. It changes nothing if the egress records are
 // invalid.
-func (s *session) apply(t *txn, src *record, target functions.Address, ref stateRef, current wire.StateRecord, effects functions.Effects) error {
+func (s *session) apply(t *txn, src *record, target functions.Address, ref stateRef, current wire.StateRecord, effects driver.Effects) error {
 	egress, err := s.egressRecords(src, effects.Egress)
 	if err != nil {
 		return fmt.Errorf("invocation of %s sent an invalid egress record: %v", target, err)
@@ -287,12 +284,12 @@ func (s *session) apply(t *txn, src *record, target functions.Address, ref state
 }
 
 // invoke calls the function, retrying failures that may be transient.
-func (s *session) invoke(inv functions.Invocation) (functions.Effects, error) {
+func (s *session) invoke(inv driver.Invocation) (driver.Effects, error) {
 	backoff := s.p.cfg.retryBackoff
 	fn := string(inv.Target.Type)
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		effects, err := s.p.reg.Invoke(s.ctx, inv)
+		effects, err := driver.Invoke(s.ctx, s.p.reg, inv)
 		s.p.m.duration.WithLabelValues(fn, "local").Observe(time.Since(start).Seconds())
 		if err == nil {
 			s.p.m.invocations.WithLabelValues(fn, "local").Inc()
@@ -301,7 +298,7 @@ func (s *session) invoke(inv functions.Invocation) (functions.Effects, error) {
 		s.p.m.failures.WithLabelValues(fn).Inc()
 		s.p.count(func(s *Stats) { s.Failures++ })
 		if functions.IsPermanent(err) || attempt >= s.p.cfg.retries || s.ctx.Err() != nil {
-			return functions.Effects{}, err
+			return driver.Effects{}, err
 		}
 		s.p.cfg.logger.Warn("invocation failed, retrying", "function_type", inv.Target.Type, "function_id", inv.Target.ID, "attempt", attempt+1, "err", err)
 		select {

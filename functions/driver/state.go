@@ -81,8 +81,8 @@ func Unexpired(state map[string]StoredValue, now time.Time) map[string]StoredVal
 //
 // With owned true, ApplyState may change current in place (the caller's
 // own map, which nothing else refers to). Otherwise current stays as it
-// is and next is a new map. next may be empty: the address has no values
-// left.
+// is, and next is a new map when write is true. next may be empty: the
+// address has no values left.
 func ApplyState(current map[string]StoredValue, owned bool, changes []StateChange,
 	exps map[string]functions.Expiration, now time.Time) (next map[string]StoredValue, write bool) {
 	if len(changes) == 0 && !stamp(current, nil, exps, now, false) {

@@ -57,4 +57,12 @@
 //
 // A [Context] belongs to one invocation and one goroutine. [Registry],
 // [Type] and [State] values are safe for concurrent use.
+//
+// # Tests and runtimes
+//
+// Package functions/functionstest runs functions in memory, for unit
+// tests. This package holds only what function code uses: a runtime (the
+// stateloop processor, functionstest) invokes functions and applies their
+// effects through package functions/driver, which function code never
+// needs.
 package functions

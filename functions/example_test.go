@@ -1,54 +1,12 @@
 package functions_test
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/functionstest"
 )
-
-// A runtime hands Invoke the stored state of the address and applies the
-// effects it returns; this is what the processor does for each record.
-func ExampleRegistry_Invoke() {
-	visits := functions.NewState("visits", functions.LongType)
-	greet := func(ctx functions.Context, name string) error {
-		n, _ := visits.Get(ctx)
-		visits.Set(ctx, n+1)
-		ctx.SendEgress("example/greetings", functions.KafkaMessage("greetings", name, fmt.Appendf(nil, "Hello %s, visit %d", name, n+1)))
-		return nil
-	}
-	reg := functions.NewRegistry()
-	reg.MustRegister(functions.Spec{
-		Type:     "example/greeter",
-		Function: functions.Router(functions.Handle(functions.StringType, greet)),
-		State:    []functions.StateSpec{visits},
-		Egresses: []functions.TypeName{"example/greetings"},
-	})
-
-	stored := map[string]functions.StoredValue{}
-	for range 2 {
-		effects, err := reg.Invoke(context.Background(), functions.Invocation{
-			Target:  functions.Address{Type: "example/greeter", ID: "bob"},
-			Message: functions.StringType.Of("Bob"),
-			State:   stored,
-		})
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		for _, c := range effects.State {
-			stored[c.Name] = c.Value
-		}
-		for _, e := range effects.Egress {
-			rec, _ := functions.KafkaRecordType.As(e.Message)
-			fmt.Printf("%s %s: %s\n", e.Egress, rec.Topic, rec.Value)
-		}
-	}
-	// Output:
-	// example/greetings greetings: Hello Bob, visit 1
-	// example/greetings greetings: Hello Bob, visit 2
-}
 
 // A Router decodes each message with the type of its handler.
 func ExampleRouter() {
@@ -66,9 +24,10 @@ func ExampleRouter() {
 	)
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{Type: "example/shop", Function: fn})
+	h := functionstest.New(reg)
 	to := functions.Address{Type: "example/shop", ID: "1"}
 	for _, m := range []functions.Message{orderType.Of(order{ID: "o-1"}), functions.StringType.Of("hi"), functions.LongType.Of(3)} {
-		if _, err := reg.Invoke(context.Background(), functions.Invocation{Target: to, Message: m}); err != nil {
+		if _, err := h.Invoke(to, m); err != nil {
 			fmt.Println(err)
 		}
 	}
@@ -98,18 +57,18 @@ func ExampleState() {
 	})
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{Type: "example/adder", Function: add, State: []functions.StateSpec{total, last}})
-	effects, err := reg.Invoke(context.Background(), functions.Invocation{
-		Target:  functions.Address{Type: "example/adder", ID: "a"},
-		Message: functions.LongType.Of(5),
-		State: map[string]functions.StoredValue{
-			"total": {TypeName: functions.LongType.Name(), Value: functions.LongType.Of(10).Bytes()},
-		},
-	})
+	h := functionstest.New(reg)
+	a := functions.Address{Type: "example/adder", ID: "a"}
+	if err := functionstest.SetState(h, a, total, 10); err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, err := h.Invoke(a, functions.LongType.Of(5))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	for _, c := range effects.State {
+	for _, c := range res.State {
 		if c.Deleted {
 			fmt.Println(c.Name, "deleted")
 			continue

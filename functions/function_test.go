@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 )
 
 var greetType = functions.NewType("test/greet", functions.StringType.Codec())
@@ -27,7 +28,7 @@ func TestRouter(t *testing.T) {
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{Type: self.Type, Function: r})
 	for _, m := range []functions.Message{functions.StringType.Of("a"), greetType.Of("b")} {
-		if _, err := reg.Invoke(context.Background(), functions.Invocation{Target: self, Message: m}); err != nil {
+		if _, err := driver.Invoke(context.Background(), reg, driver.Invocation{Target: self, Message: m}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -42,7 +43,7 @@ func TestRouterErrors(t *testing.T) {
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{Type: self.Type, Function: r})
 	invoke := func(m functions.Message) error {
-		_, err := reg.Invoke(context.Background(), functions.Invocation{Target: self, Message: m})
+		_, err := driver.Invoke(context.Background(), reg, driver.Invocation{Target: self, Message: m})
 		return err
 	}
 

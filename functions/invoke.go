@@ -4,128 +4,98 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/stateloop/stateloop/functions/internal/hook"
 )
 
-// This file is the contract between a runtime (the processor, the
-// functionstest harness) and function code: a runtime hands an Invocation
-// with the address's stored state to Registry.Invoke and applies the
-// returned Effects if, and only if, the error is nil.
+// This file is the invocation engine. A runtime reaches it through
+// package functions/driver (driver.Invoke), which holds the types a runtime
+// exchanges with it; internal/hook carries it there, so that nothing of it
+// is part of this package's API.
 
-// StoredValue is a state value as a runtime stores it: the type name it was
-// written with and its bytes.
-type StoredValue struct {
-	TypeName TypeName
-	Value    []byte
-	// ExpiresAt is when an expiring value expires (set by the runtime from
-	// the state's [Expiration]); zero for a value that does not.
-	ExpiresAt time.Time
-}
+func init() { hook.Invoke = invoke }
 
-// Invocation is one call of a function, as a runtime builds it.
-type Invocation struct {
-	Target  Address
-	Caller  *Address // nil for a message from an ingress
-	Message Message
-	// State holds the address's stored values by state name. Values of
-	// names the function type does not declare are ignored.
-	State map[string]StoredValue
-}
-
-// Effects are what a successful invocation asks the runtime to do, in the
-// order the function recorded them.
-type Effects struct {
-	// State has one entry per declared state value that the invocation
-	// changed, in declaration order.
-	State    []StateChange
-	Messages []OutgoingMessage
-	Egress   []EgressMessage
-	// Delayed are delayed messages and their cancellations, in order.
-	Delayed []DelayedMessage
-}
-
-// DelayedMessage is a message to send after a delay, or (Cancel) the
-// cancellation of one by its token.
-type DelayedMessage struct {
-	// Delay is at least 0.
-	Delay   time.Duration
-	To      Address
-	Message Message
-	// Token, if not empty, names the message for CancelDelayed; tokens
-	// belong to the sending address.
-	Token string
-	// Cancel marks a cancellation of the message sent with Token; Delay,
-	// To and Message are then unset.
-	Cancel bool
-}
-
-// StateChange is the new value of one state value; Deleted means cleared.
-type StateChange struct {
-	Name    string
-	Value   StoredValue
-	Deleted bool
-}
-
-// OutgoingMessage is a message to an address.
-type OutgoingMessage struct {
-	To      Address
-	Message Message
-}
-
-// EgressMessage is a message to an egress.
-type EgressMessage struct {
-	Egress  TypeName
-	Message Message
-}
-
-// Invoke runs the function of inv.Target.Type for one message.
-//
-// It returns an error wrapping [ErrUnknownFunction] for an unregistered
-// type, a *[DecodeError] (inside an *[InvocationError]) when stored state
-// does not decode, and an *[InvocationError] when the function returns an
-// error, panics or records an invalid effect. Effects are returned only
-// with a nil error.
-func (r *Registry) Invoke(ctx context.Context, inv Invocation) (Effects, error) {
-	reg := r.lookup(inv.Target.Type)
-	if reg == nil {
-		return Effects{}, fmt.Errorf("%w %s", ErrUnknownFunction, inv.Target.Type)
+// The types below are driver.StoredValue, driver.StateChange and
+// driver.DelayedMessage: driver declares them as aliases of the same
+// unnamed struct types, so the engine builds values of them without
+// copying and without naming driver (which imports this package). Driver
+// asserts the engine's type when it is initialised, so a difference
+// between the two spellings fails every program and test that uses driver
+// at once; change both together.
+type (
+	storedValue = struct {
+		TypeName  TypeName
+		Value     []byte
+		ExpiresAt time.Time
 	}
-	in := &invocation{Context: ctx, self: inv.Target, caller: inv.Caller, decls: reg.state, egresses: reg.spec.Egresses}
+	stateChange = struct {
+		Name    string
+		Value   storedValue
+		Deleted bool
+	}
+	delayedMessage = struct {
+		Delay   time.Duration
+		To      Address
+		Message Message
+		Token   string
+		Cancel  bool
+	}
+)
+
+// recorded are the effects an invocation records, in order.
+type recorded struct {
+	messages []OutgoingMessage
+	egress   []EgressMessage
+	delayed  []delayedMessage
+}
+
+// invoke runs the function of target.Type for one message, with state
+// holding the address's stored values by state name. It is driver.Invoke,
+// whose documentation states the contract; effects are returned only with
+// a nil error.
+func invoke(ctx context.Context, r *Registry, target Address, caller *Address, msg Message, state map[string]storedValue) (
+	[]stateChange, []OutgoingMessage, []EgressMessage, []delayedMessage, error) {
+	reg := r.lookup(target.Type)
+	if reg == nil {
+		return nil, nil, nil, nil, fmt.Errorf("%w %s", ErrUnknownFunction, target.Type)
+	}
+	in := &invocation{Context: ctx, self: target, caller: caller, decls: reg.state, egresses: reg.spec.Egresses}
 	in.cells = make([]cell, len(reg.state))
 	for i, d := range reg.state {
-		sv, ok := inv.State[d.name]
+		sv, ok := state[d.name]
 		if !ok {
 			continue
 		}
 		if sv.TypeName != d.typeName {
-			return Effects{}, &InvocationError{Address: inv.Target, Err: &DecodeError{State: d.name, TypeName: sv.TypeName,
+			return nil, nil, nil, nil, &InvocationError{Address: target, Err: &DecodeError{State: d.name, TypeName: sv.TypeName,
 				Err: fmt.Errorf("stored with type %s, declared as %s", sv.TypeName, d.typeName)}}
 		}
 		v, err := d.decode(sv.Value)
 		if err != nil {
-			return Effects{}, &InvocationError{Address: inv.Target, Err: &DecodeError{State: d.name, TypeName: sv.TypeName, Err: err}}
+			return nil, nil, nil, nil, &InvocationError{Address: target, Err: &DecodeError{State: d.name, TypeName: sv.TypeName, Err: err}}
 		}
 		in.cells[i] = cell{decoded: v, encoded: sv.Value, present: true}
 	}
-	if err := in.run(reg.spec.Function, inv.Message); err != nil {
-		return Effects{}, err
+	if err := in.run(reg.spec.Function, msg); err != nil {
+		return nil, nil, nil, nil, err
 	}
+	var changes []stateChange
 	for i, c := range in.cells {
 		if !c.dirty {
 			continue
 		}
 		d := reg.state[i]
-		in.effects.State = append(in.effects.State, StateChange{
+		changes = append(changes, stateChange{
 			Name:    d.name,
-			Value:   StoredValue{TypeName: d.typeName, Value: c.encoded},
+			Value:   storedValue{TypeName: d.typeName, Value: c.encoded},
 			Deleted: !c.present,
 		})
 	}
-	return in.effects, nil
+	return changes, in.rec.messages, in.rec.egress, in.rec.delayed, nil
 }
 
 type cell struct {
@@ -142,7 +112,7 @@ type invocation struct {
 	decls    []stateDecl
 	egresses []TypeName // declared
 	cells    []cell
-	effects  Effects
+	rec      recorded
 	err      error
 }
 
@@ -224,7 +194,7 @@ func (in *invocation) Send(to Address, msg Message) {
 		in.fail(fmt.Errorf("functions: send to %s: %w", to, err))
 		return
 	}
-	in.effects.Messages = append(in.effects.Messages, OutgoingMessage{To: to, Message: msg})
+	in.rec.messages = append(in.rec.messages, OutgoingMessage{To: to, Message: msg})
 }
 
 func (in *invocation) Reply(msg Message) {
@@ -248,7 +218,7 @@ func (in *invocation) SendEgress(egress TypeName, msg Message) {
 		in.fail(fmt.Errorf("functions: send to egress %s: %w", egress, err))
 		return
 	}
-	in.effects.Egress = append(in.effects.Egress, EgressMessage{Egress: egress, Message: msg})
+	in.rec.egress = append(in.rec.egress, EgressMessage{Egress: egress, Message: msg})
 }
 
 func (in *invocation) SendAfter(delay time.Duration, to Address, msg Message) {
@@ -276,7 +246,7 @@ func (in *invocation) sendAfter(delay time.Duration, token string, to Address, m
 		in.fail(fmt.Errorf("functions: send after %v to %s: %w", delay, to, err))
 		return
 	}
-	in.effects.Delayed = append(in.effects.Delayed, DelayedMessage{Delay: delay, To: to, Message: msg, Token: token})
+	in.rec.delayed = append(in.rec.delayed, delayedMessage{Delay: delay, To: to, Message: msg, Token: token})
 }
 
 func (in *invocation) CancelDelayed(token string) {
@@ -284,7 +254,7 @@ func (in *invocation) CancelDelayed(token string) {
 		in.fail(errors.New("functions: cancel a delayed message: empty token"))
 		return
 	}
-	in.effects.Delayed = append(in.effects.Delayed, DelayedMessage{Token: token, Cancel: true})
+	in.rec.delayed = append(in.rec.delayed, delayedMessage{Token: token, Cancel: true})
 }
 
 func checkMessage(m Message) error {
@@ -295,45 +265,4 @@ func checkMessage(m Message) error {
 		return errors.New("functions: message has no valid type name (build it with Type.Of or NewMessage)")
 	}
 	return nil
-}
-
-// Unexpired returns the values of state that have not expired at now: the
-// state an invocation at now sees. It returns state itself when nothing
-// expired.
-func Unexpired(state map[string]StoredValue, now time.Time) map[string]StoredValue {
-	var out map[string]StoredValue
-	for name, v := range state {
-		if v.ExpiresAt.IsZero() || now.Before(v.ExpiresAt) {
-			continue
-		}
-		if out == nil {
-			out = maps.Clone(state)
-		}
-		delete(out, name)
-	}
-	if out == nil {
-		return state
-	}
-	return out
-}
-
-// StampExpiry sets the expiry of the values of state after an invocation
-// at now that wrote the values named in written: a value of a state that
-// expires after write gets now + After when written; one that expires
-// after call gets it at every invocation. exps holds the declared
-// expirations by name. It reports whether any expiry changed.
-func StampExpiry(state map[string]StoredValue, written []string, exps map[string]Expiration, now time.Time) bool {
-	changed := false
-	for name, v := range state {
-		e := exps[name]
-		if e.Mode == ExpireNever || (e.Mode == ExpireAfterWrite && !slices.Contains(written, name)) {
-			continue
-		}
-		if at := now.Add(e.After); !at.Equal(v.ExpiresAt) {
-			v.ExpiresAt = at
-			state[name] = v
-			changed = true
-		}
-	}
-	return changed
 }

@@ -7,12 +7,12 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 )
 
 var (
@@ -40,13 +40,13 @@ func register(t testing.TB, fn functions.FunctionFunc) *functions.Registry {
 	return reg
 }
 
-func invoke(reg *functions.Registry, state map[string]functions.StoredValue) (functions.Effects, error) {
-	return reg.Invoke(context.Background(), functions.Invocation{Target: self, Message: functions.StringType.Of("hi"), State: state})
+func invoke(reg *functions.Registry, state map[string]driver.StoredValue) (driver.Effects, error) {
+	return driver.Invoke(context.Background(), reg, driver.Invocation{Target: self, Message: functions.StringType.Of("hi"), State: state})
 }
 
-func stored[T any](t functions.Type[T], v T) functions.StoredValue {
+func stored[T any](t functions.Type[T], v T) driver.StoredValue {
 	m := t.Of(v)
-	return functions.StoredValue{TypeName: m.TypeName(), Value: m.Bytes()}
+	return driver.StoredValue{TypeName: m.TypeName(), Value: m.Bytes()}
 }
 
 // TestInvokeEffects checks that a successful invocation returns every
@@ -64,11 +64,11 @@ func TestInvokeEffects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := functions.Effects{
+	want := driver.Effects{
 		// Declaration order (count, name), not the order of the Set calls.
-		State: []functions.StateChange{
-			{Name: "count", Value: functions.StoredValue{TypeName: "io.statefun.types/long", Value: []byte{0x09, 5, 0, 0, 0, 0, 0, 0, 0}}},
-			{Name: "name", Value: functions.StoredValue{TypeName: "io.statefun.types/string", Value: []byte{0x0a, 3, 'B', 'o', 'b'}}},
+		State: []driver.StateChange{
+			{Name: "count", Value: driver.StoredValue{TypeName: "io.statefun.types/long", Value: []byte{0x09, 5, 0, 0, 0, 0, 0, 0, 0}}},
+			{Name: "name", Value: driver.StoredValue{TypeName: "io.statefun.types/string", Value: []byte{0x0a, 3, 'B', 'o', 'b'}}},
 		},
 		Messages: []functions.OutgoingMessage{
 			{To: other, Message: functions.StringType.Of("one")},
@@ -99,14 +99,14 @@ func TestInvokeFunctionError(t *testing.T) {
 	if ie.Address != self || ie.Panic || ie.Stack != "" {
 		t.Errorf("InvocationError: got address %v, panic %v, stack %q, want %v, false, \"\"", ie.Address, ie.Panic, ie.Stack, self)
 	}
-	if diff := cmp.Diff(functions.Effects{}, effects, cmpMessages, cmpopts.EquateEmpty()); diff != "" {
+	if diff := cmp.Diff(driver.Effects{}, effects, cmpMessages, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("Effects of a failed invocation (-want +got):\n%s", diff)
 	}
 }
 
 func TestInvokeUnknownFunction(t *testing.T) {
 	reg := functions.NewRegistry()
-	_, err := reg.Invoke(context.Background(), functions.Invocation{Target: other, Message: functions.StringType.Of("hi")})
+	_, err := driver.Invoke(context.Background(), reg, driver.Invocation{Target: other, Message: functions.StringType.Of("hi")})
 	if !errors.Is(err, functions.ErrUnknownFunction) {
 		t.Errorf("Invoke of an unregistered type: got %v, want ErrUnknownFunction", err)
 	}
@@ -123,9 +123,11 @@ func panicString(functions.Context, functions.Message) error { panic("boom") }
 
 func panicInt(functions.Context, functions.Message) error { panic(42) }
 
-func panicNilMap(functions.Context, functions.Message) error {
-	var m map[string]int
-	m["x"]++
+// panicIndex reads past the end of the message's bytes: a runtime error,
+// as a nil map or pointer would cause.
+func panicIndex(_ functions.Context, msg functions.Message) error {
+	b := msg.Bytes()
+	_ = b[len(b)]
 	return nil
 }
 
@@ -144,7 +146,7 @@ func TestInvokePanic(t *testing.T) {
 		{"error value", functions.FunctionFunc(panicError), "functions_test.panicError(", func(err error) bool { return err == errPanicValue }},
 		{"string value", functions.FunctionFunc(panicString), "functions_test.panicString(", func(err error) bool { return err.Error() == "boom" }},
 		{"int value", functions.FunctionFunc(panicInt), "functions_test.panicInt(", func(err error) bool { return err.Error() == "42" }},
-		{"runtime error", functions.FunctionFunc(panicNilMap), "functions_test.panicNilMap(", func(err error) bool {
+		{"runtime error", functions.FunctionFunc(panicIndex), "functions_test.panicIndex(", func(err error) bool {
 			var re runtime.Error
 			return errors.As(err, &re)
 		}},
@@ -217,7 +219,7 @@ func TestInvokeStickyErrors(t *testing.T) {
 				ctx.Send(functions.Address{}, functions.StringType.Of("second misuse"))
 				return nil
 			})
-			effects, err := invoke(reg, map[string]functions.StoredValue{"count": stored(functions.LongType, 7)})
+			effects, err := invoke(reg, map[string]driver.StoredValue{"count": stored(functions.LongType, 7)})
 			var ie *functions.InvocationError
 			if !errors.As(err, &ie) || ie.Panic {
 				t.Fatalf("Invoke: got %v, want a non-panic *InvocationError", err)
@@ -241,15 +243,15 @@ func TestInvokeStickyErrors(t *testing.T) {
 func TestInvokeStateDecodedFirst(t *testing.T) {
 	tests := []struct {
 		name      string
-		state     map[string]functions.StoredValue
+		state     map[string]driver.StoredValue
 		wantState string
 		wantType  functions.TypeName
 		wantIs    error
 	}{
-		{"corrupt bytes", map[string]functions.StoredValue{"count": {TypeName: functions.LongType.Name(), Value: []byte{0x09, 1, 2}}}, "count", functions.LongType.Name(), codec.ErrCorrupt},
-		{"wrong wire type", map[string]functions.StoredValue{"name": {TypeName: functions.StringType.Name(), Value: []byte{0x08, 1}}}, "name", functions.StringType.Name(), codec.ErrCorrupt},
-		{"another type name", map[string]functions.StoredValue{"count": stored(functions.IntType, 5)}, "count", functions.IntType.Name(), nil},
-		{"another type name with the same bytes", map[string]functions.StoredValue{"name": {TypeName: "test/other", Value: []byte{0x0a, 1, 'x'}}}, "name", "test/other", nil},
+		{"corrupt bytes", map[string]driver.StoredValue{"count": {TypeName: functions.LongType.Name(), Value: []byte{0x09, 1, 2}}}, "count", functions.LongType.Name(), codec.ErrCorrupt},
+		{"wrong wire type", map[string]driver.StoredValue{"name": {TypeName: functions.StringType.Name(), Value: []byte{0x08, 1}}}, "name", functions.StringType.Name(), codec.ErrCorrupt},
+		{"another type name", map[string]driver.StoredValue{"count": stored(functions.IntType, 5)}, "count", functions.IntType.Name(), nil},
+		{"another type name with the same bytes", map[string]driver.StoredValue{"name": {TypeName: "test/other", Value: []byte{0x0a, 1, 'x'}}}, "name", "test/other", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,7 +288,7 @@ func TestInvokeStateDecodedFirst(t *testing.T) {
 // do not fail the invocation and produce no change.
 func TestInvokeIgnoresUndeclaredStoredState(t *testing.T) {
 	reg := register(t, func(functions.Context, functions.Message) error { return nil })
-	effects, err := invoke(reg, map[string]functions.StoredValue{"gone": {TypeName: "x/y", Value: []byte{0xff}}})
+	effects, err := invoke(reg, map[string]driver.StoredValue{"gone": {TypeName: "x/y", Value: []byte{0xff}}})
 	if err != nil || len(effects.State) != 0 {
 		t.Errorf("Invoke: got %+v, %v, want no state changes, nil", effects, err)
 	}
@@ -306,10 +308,10 @@ func TestStateGetSetClear(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
-		stored      map[string]functions.StoredValue
+		stored      map[string]driver.StoredValue
 		fn          func(ctx functions.Context)
 		wantSeen    []seen
-		wantChanges []functions.StateChange
+		wantChanges []driver.StateChange
 	}{
 		{
 			name:     "unset",
@@ -318,30 +320,30 @@ func TestStateGetSetClear(t *testing.T) {
 		},
 		{
 			name:     "stored value, untouched: no change",
-			stored:   map[string]functions.StoredValue{"count": stored(functions.LongType, 7)},
+			stored:   map[string]driver.StoredValue{"count": stored(functions.LongType, 7)},
 			fn:       get,
 			wantSeen: []seen{{7, true}},
 		},
 		{
 			name:   "get after set sees the new value",
-			stored: map[string]functions.StoredValue{"count": stored(functions.LongType, 7)},
+			stored: map[string]driver.StoredValue{"count": stored(functions.LongType, 7)},
 			fn: func(ctx functions.Context) {
 				get(ctx)
 				countState.Set(ctx, 8)
 				get(ctx)
 			},
 			wantSeen:    []seen{{7, true}, {8, true}},
-			wantChanges: []functions.StateChange{{Name: "count", Value: stored(functions.LongType, 8)}},
+			wantChanges: []driver.StateChange{{Name: "count", Value: stored(functions.LongType, 8)}},
 		},
 		{
 			name:   "clear deletes",
-			stored: map[string]functions.StoredValue{"count": stored(functions.LongType, 7)},
+			stored: map[string]driver.StoredValue{"count": stored(functions.LongType, 7)},
 			fn: func(ctx functions.Context) {
 				countState.Clear(ctx)
 				get(ctx)
 			},
 			wantSeen:    []seen{{0, false}},
-			wantChanges: []functions.StateChange{{Name: "count", Value: functions.StoredValue{TypeName: functions.LongType.Name()}, Deleted: true}},
+			wantChanges: []driver.StateChange{{Name: "count", Value: driver.StoredValue{TypeName: functions.LongType.Name()}, Deleted: true}},
 		},
 		{
 			name: "set after clear is set",
@@ -351,7 +353,7 @@ func TestStateGetSetClear(t *testing.T) {
 				get(ctx)
 			},
 			wantSeen:    []seen{{1, true}},
-			wantChanges: []functions.StateChange{{Name: "count", Value: stored(functions.LongType, 1)}},
+			wantChanges: []driver.StateChange{{Name: "count", Value: stored(functions.LongType, 1)}},
 		},
 		{
 			name: "zero value is set, with no bytes",
@@ -360,7 +362,7 @@ func TestStateGetSetClear(t *testing.T) {
 				get(ctx)
 			},
 			wantSeen:    []seen{{0, true}},
-			wantChanges: []functions.StateChange{{Name: "count", Value: functions.StoredValue{TypeName: functions.LongType.Name()}}},
+			wantChanges: []driver.StateChange{{Name: "count", Value: driver.StoredValue{TypeName: functions.LongType.Name()}}},
 		},
 		{
 			name: "changes in declaration order",
@@ -368,8 +370,8 @@ func TestStateGetSetClear(t *testing.T) {
 				nameState.Set(ctx, "Bob")
 				countState.Clear(ctx)
 			},
-			wantChanges: []functions.StateChange{
-				{Name: "count", Value: functions.StoredValue{TypeName: functions.LongType.Name()}, Deleted: true},
+			wantChanges: []driver.StateChange{
+				{Name: "count", Value: driver.StoredValue{TypeName: functions.LongType.Name()}, Deleted: true},
 				{Name: "name", Value: stored(functions.StringType, "Bob")},
 			},
 		},
@@ -407,7 +409,7 @@ func TestStateOfInterfaceType(t *testing.T) {
 			gotV, gotOK = anyState.Get(ctx)
 			return nil
 		})})
-	_, err := invoke(reg, map[string]functions.StoredValue{"any": {TypeName: "test/any", Value: []byte("null")}})
+	_, err := invoke(reg, map[string]driver.StoredValue{"any": {TypeName: "test/any", Value: []byte("null")}})
 	if err != nil || gotV != nil || !gotOK {
 		t.Errorf("Get of a stored null: got %v, %v, invocation error %v, want nil, true, nil", gotV, gotOK, err)
 	}
@@ -421,8 +423,8 @@ func TestInvokeDoesNotChangeInput(t *testing.T) {
 		nameState.Clear(ctx)
 		return nil
 	})
-	state := map[string]functions.StoredValue{"count": stored(functions.LongType, 7), "name": stored(functions.StringType, "Bob")}
-	want := map[string]functions.StoredValue{"count": stored(functions.LongType, 7), "name": stored(functions.StringType, "Bob")}
+	state := map[string]driver.StoredValue{"count": stored(functions.LongType, 7), "name": stored(functions.StringType, "Bob")}
+	want := map[string]driver.StoredValue{"count": stored(functions.LongType, 7), "name": stored(functions.StringType, "Bob")}
 	if _, err := invoke(reg, state); err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +455,7 @@ func TestContextSelfAndCaller(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got = seen{}
-		if _, err := reg.Invoke(context.Background(), functions.Invocation{Target: self, Caller: tt.caller, Message: functions.StringType.Of("x")}); err != nil {
+		if _, err := driver.Invoke(context.Background(), reg, driver.Invocation{Target: self, Caller: tt.caller, Message: functions.StringType.Of("x")}); err != nil {
 			t.Fatal(err)
 		}
 		if got != tt.want {
@@ -474,7 +476,7 @@ func TestContextIsTheInvokeContext(t *testing.T) {
 	})
 	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
 	cancel()
-	if _, err := reg.Invoke(parent, functions.Invocation{Target: self, Message: functions.StringType.Of("x")}); err != nil {
+	if _, err := driver.Invoke(parent, reg, driver.Invocation{Target: self, Message: functions.StringType.Of("x")}); err != nil {
 		t.Fatal(err)
 	}
 	if gotValue != "v" || !errors.Is(gotErr, context.Canceled) {
@@ -506,14 +508,14 @@ func BenchmarkInvoke(b *testing.B) {
 		ctx.Send(other, msg)
 		return nil
 	})
-	inv := functions.Invocation{
+	inv := driver.Invocation{
 		Target:  self,
 		Message: functions.StringType.Of("hi"),
-		State:   map[string]functions.StoredValue{"count": stored(functions.LongType, 41)},
+		State:   map[string]driver.StoredValue{"count": stored(functions.LongType, 41)},
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := reg.Invoke(context.Background(), inv); err != nil {
+		if _, err := driver.Invoke(context.Background(), reg, inv); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -527,46 +529,12 @@ func TestInvokeAPIMisuseIsPermanent(t *testing.T) {
 		ctx.Send(functions.Address{Type: "test/other"}, functions.StringType.Of("x")) // empty id
 		return nil
 	})})
-	_, err := reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "test/misuse", ID: "a"}, Message: functions.StringType.Of("m")})
+	_, err := driver.Invoke(context.Background(), reg, driver.Invocation{Target: functions.Address{Type: "test/misuse", ID: "a"}, Message: functions.StringType.Of("m")})
 	if err == nil {
 		t.Fatal("got nil error, want the send to an address without id to fail the invocation")
 	}
 	if !functions.IsPermanent(err) {
 		t.Errorf("IsPermanent(%v) = false, want true", err)
-	}
-}
-
-func TestExpiryStampsAndHidesValues(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	exps := map[string]functions.Expiration{
-		"w": {Mode: functions.ExpireAfterWrite, After: time.Hour},
-		"c": {Mode: functions.ExpireAfterCall, After: time.Minute},
-	}
-	st := map[string]functions.StoredValue{"w": {TypeName: "a/b"}, "c": {TypeName: "a/b"}, "n": {TypeName: "a/b"}}
-	if !functions.StampExpiry(st, []string{"w", "c", "n"}, exps, t0) {
-		t.Fatal("StampExpiry reported no change for new values")
-	}
-	if !st["w"].ExpiresAt.Equal(t0.Add(time.Hour)) || !st["c"].ExpiresAt.Equal(t0.Add(time.Minute)) || !st["n"].ExpiresAt.IsZero() {
-		t.Errorf("after the first write: %+v", st)
-	}
-	// a later call that writes nothing moves only the after-call value
-	t1 := t0.Add(30 * time.Second)
-	functions.StampExpiry(st, nil, exps, t1)
-	if !st["w"].ExpiresAt.Equal(t0.Add(time.Hour)) || !st["c"].ExpiresAt.Equal(t1.Add(time.Minute)) {
-		t.Errorf("after a call without writes: %+v", st)
-	}
-	if functions.StampExpiry(st, nil, exps, t1) {
-		t.Error("StampExpiry reported a change when nothing moved")
-	}
-	seen := functions.Unexpired(st, t1.Add(time.Minute))
-	if _, ok := seen["c"]; ok || len(seen) != 2 {
-		t.Errorf("Unexpired at c's expiry = %v, want w and n", seen)
-	}
-	if _, ok := st["c"]; !ok {
-		t.Error("Unexpired changed its argument")
-	}
-	if got := functions.Unexpired(st, t0); len(got) != 3 {
-		t.Errorf("Unexpired before any expiry = %v, want all three", got)
 	}
 }
 
@@ -587,11 +555,11 @@ func TestReplySendsToTheCallerAndFailsWithoutOne(t *testing.T) {
 	})})
 	caller := functions.Address{Type: "a/asker", ID: "q"}
 	msg := functions.StringType.Of("hi")
-	eff, err := reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Caller: &caller, Message: msg})
+	eff, err := driver.Invoke(context.Background(), reg, driver.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Caller: &caller, Message: msg})
 	if err != nil || len(eff.Messages) != 1 || eff.Messages[0].To != caller {
 		t.Errorf("Reply with a caller: effects %+v, err %v; want one message to %s", eff, err, caller)
 	}
-	_, err = reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Message: msg})
+	_, err = driver.Invoke(context.Background(), reg, driver.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Message: msg})
 	if err == nil || !strings.Contains(err.Error(), "no caller to reply to") || !functions.IsPermanent(err) {
 		t.Errorf("Reply without a caller: %v, want a permanent error saying there is no caller", err)
 	}
@@ -609,7 +577,7 @@ func TestSendEgressNeedsADeclaredEgress(t *testing.T) {
 		ctx.SendEgress("test/undeclared", functions.StringType.Of("x"))
 		return nil
 	})})
-	effects, err := reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "test/sender", ID: "a"}, Message: functions.StringType.Of("m")})
+	effects, err := driver.Invoke(context.Background(), reg, driver.Invocation{Target: functions.Address{Type: "test/sender", ID: "a"}, Message: functions.StringType.Of("m")})
 	if err == nil {
 		t.Fatalf("got effects %+v and no error, want the send to an undeclared egress to fail the invocation", effects)
 	}
@@ -630,7 +598,7 @@ func TestSendEgressNeedsADeclaredEgress(t *testing.T) {
 			ctx.SendEgress("test/undeclared", functions.StringType.Of("x"))
 			return nil
 		})})
-	effects, err = reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "test/sender", ID: "a"}, Message: functions.StringType.Of("m")})
+	effects, err = driver.Invoke(context.Background(), reg, driver.Invocation{Target: functions.Address{Type: "test/sender", ID: "a"}, Message: functions.StringType.Of("m")})
 	if err != nil || len(effects.Egress) != 1 || effects.Egress[0].Egress != "test/undeclared" {
 		t.Errorf("with the egress declared: got %+v, %v, want one egress record", effects, err)
 	}

@@ -32,6 +32,21 @@ func (m Message) Bytes() []byte { return m.value }
 // Err returns the encode error the message was built with, if any.
 func (m Message) Err() error { return m.err }
 
+// OutgoingMessage is a message to an address: one that a function sent
+// with [Context.Send] or [Context.Reply], or that an ingress router
+// returns for a record.
+type OutgoingMessage struct {
+	To      Address
+	Message Message
+}
+
+// EgressMessage is a message that a function sent to an egress with
+// [Context.SendEgress].
+type EgressMessage struct {
+	Egress  TypeName
+	Message Message
+}
+
 // Type binds a type name to a codec: the declaration of a message or state
 // type, made once at package level.
 //

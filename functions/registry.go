@@ -129,24 +129,3 @@ func (r *Registry) Types() []TypeName {
 	slices.Sort(ts)
 	return ts
 }
-
-// StateNames returns the declared state names of a function type with their
-// type names, in declaration order, and false for an unknown type.
-func (r *Registry) StateNames(t TypeName) ([]StateInfo, bool) {
-	reg := r.lookup(t)
-	if reg == nil {
-		return nil, false
-	}
-	out := make([]StateInfo, len(reg.state))
-	for i, d := range reg.state {
-		out[i] = StateInfo{Name: d.name, TypeName: d.typeName, Expiration: d.exp}
-	}
-	return out, true
-}
-
-// StateInfo names a declared state value, its type and its expiration.
-type StateInfo struct {
-	Name       string
-	TypeName   TypeName
-	Expiration Expiration
-}

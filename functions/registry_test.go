@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 )
 
 var nop = functions.FunctionFunc(func(functions.Context, functions.Message) error { return nil })
@@ -81,9 +82,9 @@ func TestRegisterDuplicateKeepsFirst(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "duplicate function type") {
 		t.Fatalf("second Register: got %v, want a duplicate function type error", err)
 	}
-	got, _ := reg.StateNames("test/f")
-	if want := []functions.StateInfo{{Name: "first", TypeName: functions.LongType.Name()}}; !cmp.Equal(got, want) {
-		t.Errorf("StateNames after the duplicate: got %v, want %v", got, want)
+	got, _ := driver.States(reg, "test/f")
+	if want := []driver.StateInfo{{Name: "first", TypeName: functions.LongType.Name()}}; !cmp.Equal(got, want) {
+		t.Errorf("driver.States after the duplicate: got %v, want %v", got, want)
 	}
 }
 
@@ -115,13 +116,13 @@ func TestRegistryLookup(t *testing.T) {
 	if _, ok := reg.Lookup("test/missing"); ok {
 		t.Errorf("Lookup(test/missing): got true, want false")
 	}
-	got, ok := reg.StateNames("test/z")
-	want := []functions.StateInfo{{Name: "b", TypeName: "io.statefun.types/string"}, {Name: "a", TypeName: "io.statefun.types/long"}}
+	got, ok := driver.States(reg, "test/z")
+	want := []driver.StateInfo{{Name: "b", TypeName: "io.statefun.types/string"}, {Name: "a", TypeName: "io.statefun.types/long"}}
 	if diff := cmp.Diff(want, got); !ok || diff != "" {
-		t.Errorf("StateNames(test/z): ok %v, (-want +got):\n%s", ok, diff)
+		t.Errorf("driver.States(test/z): ok %v, (-want +got):\n%s", ok, diff)
 	}
-	if got, ok := reg.StateNames("test/missing"); ok || got != nil {
-		t.Errorf("StateNames(test/missing): got %v, %v, want nil, false", got, ok)
+	if got, ok := driver.States(reg, "test/missing"); ok || got != nil {
+		t.Errorf("driver.States(test/missing): got %v, %v, want nil, false", got, ok)
 	}
 }
 
@@ -135,8 +136,8 @@ func TestRegisterCopiesState(t *testing.T) {
 	reg.MustRegister(functions.Spec{Type: "test/f", Function: nop, State: states, Egresses: egresses})
 	states[0] = functions.NewState("b", functions.StringType)
 	egresses[0] = "test/changed"
-	if got, _ := reg.StateNames("test/f"); len(got) != 1 || got[0].Name != "a" {
-		t.Errorf("StateNames after changing the caller's slice: got %v, want [a]", got)
+	if got, _ := driver.States(reg, "test/f"); len(got) != 1 || got[0].Name != "a" {
+		t.Errorf("driver.States after changing the caller's slice: got %v, want [a]", got)
 	}
 	spec, _ := reg.Lookup("test/f")
 	if s, ok := spec.State[0].(functions.State[int64]); !ok || s.Name() != "a" {
@@ -160,7 +161,7 @@ func TestRegistryConcurrentUse(t *testing.T) {
 				return
 			}
 			_ = reg.Types()
-			if _, err := reg.Invoke(context.Background(), functions.Invocation{
+			if _, err := driver.Invoke(context.Background(), reg, driver.Invocation{
 				Target:  functions.Address{Type: typ, ID: "x"},
 				Message: functions.StringType.Of("hi"),
 			}); err != nil {

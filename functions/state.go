@@ -84,8 +84,9 @@ func (s State[T]) Name() string { return s.name }
 // TypeName returns the type name the value is stored with.
 func (s State[T]) TypeName() TypeName { return s.typ.name }
 
-// Type returns the state's type, whose codec encodes the stored bytes. It
-// is for runtimes and test harnesses that read or seed stored state.
+// Type returns the state's type, whose codec encodes the stored bytes (for
+// reading or seeding stored state, as functionstest.StateOf and SetState
+// do).
 func (s State[T]) Type() Type[T] { return s.typ }
 
 // Get returns the current value and whether it is set. A value set earlier
@@ -142,6 +143,13 @@ func (s State[T]) decl() stateDecl {
 
 // StateSpec is implemented by [State] values, for listing them in a [Spec].
 type StateSpec interface {
+	// Name returns the state's name.
+	Name() string
+	// TypeName returns the type name its value is stored with.
+	TypeName() TypeName
+	// Expiration returns when its value expires.
+	Expiration() Expiration
+
 	decl() stateDecl
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/topology"
@@ -404,7 +405,7 @@ func (m *topicManager) Close() error {
 // State is the state of one function address, as a table record holds it:
 // every value the address has, by state name, with the type name it was
 // written with and its encoded bytes. Decode a value with [Value].
-type State map[string]functions.StoredValue
+type State map[string]driver.StoredValue
 
 // StateCodec is the goka codec of table values: it decodes a table record
 // into a [State] and encodes a State (or *State) into one.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/topology"
@@ -175,10 +176,10 @@ func (s *session) invokeLocal(t *txn, src *record, env wire.Envelope, part int32
 		s.deadLetter(t, src, fmt.Sprintf("stored state of %s does not decode: %v", target, err), &target)
 		return true
 	}
-	current = functions.Unexpired(current, s.p.cfg.now())
-	inv := functions.Invocation{Target: target, Caller: env.Caller, Message: env.Argument, State: current}
+	current = driver.Unexpired(current, s.p.cfg.now())
+	inv := driver.Invocation{Target: target, Caller: env.Caller, Message: env.Argument, State: current}
 	start := time.Now()
-	effects, err := s.p.reg.Invoke(s.ctx, inv)
+	effects, err := driver.Invoke(s.ctx, s.p.reg, inv)
 	s.p.m.Invocation(target.Type, "local", 1, time.Since(start), err)
 	if err != nil {
 		s.p.count(func(s *Stats) { s.Failures++ })
@@ -251,12 +252,8 @@ func (s *session) complete(t *txn, c remote.Completion) {
 		fail(fmt.Sprintf("stored state of %s does not decode: %v", target, err))
 		return
 	}
-	current = functions.Unexpired(current, s.p.cfg.now())
-	specs := make([]functions.StateInfo, len(c.Result.Specs))
-	for i, sp := range c.Result.Specs {
-		specs[i] = functions.StateInfo{Name: sp.Name, TypeName: sp.TypeName, Expiration: sp.Expiration}
-	}
-	s.p.learnExpirations(target.Type, specs)
+	current = driver.Unexpired(current, s.p.cfg.now())
+	s.p.learnExpirations(target.Type, c.Result.Specs)
 	// the records of a batch share its output; the last one answers for it
 	if err := s.apply(t, entries[len(entries)-1].src, target, ref, current, c.Result.Effects()); err != nil {
 		fail(err.Error())
@@ -285,7 +282,7 @@ func (s *session) remoteAt(fn functions.TypeName) string {
 // record src, to the transaction: state into its stage, messages to the
 // loop topic, egress records. It changes nothing if the egress records are
 // invalid.
-func (s *session) apply(t *txn, src *record, target functions.Address, ref stateRef, current wire.StateRecord, effects functions.Effects) error {
+func (s *session) apply(t *txn, src *record, target functions.Address, ref stateRef, current wire.StateRecord, effects driver.Effects) error {
 	egress, err := s.egressRecords(src, effects.Egress)
 	if err != nil {
 		return fmt.Errorf("invocation of %s sent an invalid egress record: %v", target, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/internal/wire"
 )
 
@@ -15,8 +16,8 @@ import (
 //
 // A state value that its function declares expiring carries its expiry
 // time in the table record (wire.StateRecord). Invocations never see an
-// expired value (functions.Unexpired), and each write stamps the expiry
-// anew (functions.StampExpiry; every call, for after-call values). To make
+// expired value (driver.Unexpired), and each write stamps the expiry
+// anew (driver.ApplyState; every call, for after-call values). To make
 // the changelog shrink, the local store indexes every record that holds
 // an expiring value by its earliest expiry ('x' key); once a second the
 // session sweeps the index up to now and writes the records of the
@@ -40,31 +41,16 @@ func (p *Processor) expirations(fn functions.TypeName) map[string]functions.Expi
 		return m
 	}
 	var m map[string]functions.Expiration
-	if infos, ok := p.reg.StateNames(fn); ok {
-		for _, info := range infos {
-			if info.Expiration.Mode != functions.ExpireNever {
-				if m == nil {
-					m = make(map[string]functions.Expiration)
-				}
-				m[info.Name] = info.Expiration
-			}
-		}
+	if infos, ok := driver.States(p.reg, fn); ok {
+		m = driver.Expirations(infos)
 		p.exps[fn] = m
 	}
 	return m
 }
 
 // learnExpirations records the expirations a remote function type declared.
-func (p *Processor) learnExpirations(fn functions.TypeName, specs []functions.StateInfo) {
-	var m map[string]functions.Expiration
-	for _, s := range specs {
-		if s.Expiration.Mode != functions.ExpireNever {
-			if m == nil {
-				m = make(map[string]functions.Expiration)
-			}
-			m[s.Name] = s.Expiration
-		}
-	}
+func (p *Processor) learnExpirations(fn functions.TypeName, specs []driver.StateInfo) {
+	m := driver.Expirations(specs)
 	p.expMu.Lock()
 	p.exps[fn] = m
 	p.expMu.Unlock()
@@ -153,7 +139,7 @@ func (s *session) sweep() error {
 			if err != nil {
 				return err
 			}
-			live := functions.Unexpired(rec, now)
+			live := driver.Unexpired(rec, now)
 			if len(live) == len(rec) {
 				// nothing expired: a stale entry
 				if err := s.dropIndexEntry(pp, k); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/prommetrics"
 	"github.com/stateloop/stateloop/topology"
@@ -25,7 +26,7 @@ type holdingInvoker struct {
 	requests atomic.Int64
 }
 
-func (h *holdingInvoker) Invoke(ctx context.Context, _ functions.Address, _ map[string]functions.StoredValue, _ []remote.Call) (*remote.Result, error) {
+func (h *holdingInvoker) Invoke(ctx context.Context, _ functions.Address, _ map[string]driver.StoredValue, _ []remote.Call) (*remote.Result, error) {
 	h.requests.Add(1)
 	select {
 	case <-h.release:

@@ -21,6 +21,7 @@ import (
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/processor/remote/pb"
 	"github.com/stateloop/stateloop/topology"
@@ -287,7 +288,7 @@ type timedInvoker struct {
 	spans   []span
 }
 
-func (ti *timedInvoker) Invoke(ctx context.Context, target functions.Address, state map[string]functions.StoredValue, batch []remote.Call) (*remote.Result, error) {
+func (ti *timedInvoker) Invoke(ctx context.Context, target functions.Address, state map[string]driver.StoredValue, batch []remote.Call) (*remote.Result, error) {
 	start := time.Now()
 	ti.once.Do(func() { close(ti.started) })
 	res, err := ti.Client.Invoke(ctx, target, state, batch)

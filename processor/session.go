@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/processor/remote"
 )
@@ -169,9 +170,9 @@ func (s *session) submit(e *inboxEntry) {
 }
 
 // remoteState is the state of an address as a remote request carries it.
-func (s *session) remoteState(a functions.Address) (map[string]functions.StoredValue, error) {
+func (s *session) remoteState(a functions.Address) (map[string]driver.StoredValue, error) {
 	rec, err := s.state(stateRef{part: partitionFor(a.ID, s.p.topo.PartitionCount()), fn: a.Type, id: a.ID})
-	return functions.Unexpired(rec, s.p.cfg.now()), err
+	return driver.Unexpired(rec, s.p.cfg.now()), err
 }
 
 // deliver hands an item to the session; false means the session is over.

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/wire"
 )
@@ -181,35 +182,17 @@ func (s *session) remember(ref stateRef, rec wire.StateRecord) {
 
 // applyState stages the state of an address after an invocation, made for
 // the consumed record src: current (the state the invocation saw) with its
-// changes, the expiry of expiring values stamped. An invocation that
-// changes nothing is not written, unless it moves an after-call expiry.
-func (s *session) applyState(t *txn, src *record, ref stateRef, current wire.StateRecord, changes []functions.StateChange) {
-	exps := s.p.expirations(ref.fn)
-	if len(changes) == 0 && len(exps) == 0 {
-		return
-	}
+// changes, by the rules of driver.ApplyState (expiry stamped; an
+// invocation that changes nothing is not written, unless it moves an
+// after-call expiry).
+func (s *session) applyState(t *txn, src *record, ref stateRef, current wire.StateRecord, changes []driver.StateChange) {
 	// A record from the overlay belongs to this transaction and may be
-	// changed in place; a committed one (cache, store) is copied, since an
-	// abort must find it unchanged. current has no expired values, so an
-	// overlay record that had some is copied too.
-	next, own := t.state.overlay[ref]
-	if !own || next == nil || len(next) != len(current) {
-		next = make(wire.StateRecord, len(current)+len(changes))
-		for k, v := range current {
-			next[k] = v
-		}
+	// changed in place; a committed one (cache, store) must stay as it is,
+	// since an abort must find it unchanged. current has no expired values,
+	// so it is the overlay record only if that had none.
+	mine, staged := t.state.overlay[ref]
+	owned := staged && mine != nil && len(mine) == len(current)
+	if next, write := driver.ApplyState(current, owned, changes, s.p.expirations(ref.fn), s.p.cfg.now()); write {
+		t.state.set(ref, next, src)
 	}
-	written := make([]string, 0, len(changes))
-	for _, c := range changes {
-		if c.Deleted {
-			delete(next, c.Name)
-		} else {
-			next[c.Name] = c.Value
-			written = append(written, c.Name)
-		}
-	}
-	if stamped := functions.StampExpiry(next, written, exps, s.p.cfg.now()); len(changes) == 0 && !stamped {
-		return
-	}
-	t.state.set(ref, next, src)
 }

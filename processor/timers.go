@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/wire"
 )
@@ -147,7 +148,7 @@ func autoToken() string {
 
 // addDelayed stages the delayed messages and cancellations of an
 // invocation of sender, made for the consumed record src.
-func (s *session) addDelayed(t *txn, src *record, sender functions.Address, part int32, delayed []functions.DelayedMessage) error {
+func (s *session) addDelayed(t *txn, src *record, sender functions.Address, part int32, delayed []driver.DelayedMessage) error {
 	for _, d := range delayed {
 		if d.Cancel {
 			key := wire.AppendTimerKey(nil, sender, d.Token)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; CI runs it too).
-# Needs Go (modules come from the Go module proxy), Python 3.11 with venv
+# Needs Go (modules, and staticcheck for the lint step, come from the Go
+# module proxy; staticcheck is built once into the cache, as below),
+# Python 3.11 with venv
 # and Node with npm (internal/interop installs the official StateFun SDKs
 # from PyPI and npm, pinned by the repo's requirements.txt and
 # package-lock.json, into a cache), Debian's chromium for the console test
@@ -25,6 +27,19 @@ fi
 
 step "go vet"
 go vet ./...
+
+# staticcheck, pinned, built once per version and Go release into the cache
+# (the first run on a machine downloads and builds it: about 1.5 min, and
+# its first analysis of the tree takes about 3 min; then about 10 s after a
+# change, 1 s without one). It needs no network once built.
+step "staticcheck"
+STATICCHECK_VERSION=v0.8.2 # honnef.co/go/tools, staticcheck 2026.2.2
+tools="${STATELOOP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stateloop}/tools/staticcheck-$STATICCHECK_VERSION-$(go env GOVERSION)"
+if [ ! -x "$tools/staticcheck" ]; then
+  GOBIN="$tools" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+"$tools/staticcheck" ./...
+"$tools/staticcheck" -tags integration ./...
 
 step "go test -race (unit, integration on the embedded broker, examples)"
 go test -race -count=1 -timeout 30m ./...

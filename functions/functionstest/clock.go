@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 )
 
 // Epoch is the time of a new Harness's clock.
@@ -40,7 +41,7 @@ func (h *Harness) Pending() []Delayed {
 // invocation of from, as the runtime does: a token belongs to the sender,
 // a message sent with the token of a waiting one replaces it, and a
 // cancellation of an unknown or delivered token does nothing.
-func (h *Harness) schedule(from functions.Address, delayed []functions.DelayedMessage) {
+func (h *Harness) schedule(from functions.Address, delayed []driver.DelayedMessage) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, d := range delayed {

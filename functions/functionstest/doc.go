@@ -2,10 +2,11 @@
 // for unit tests, as net/http/httptest does for HTTP handlers.
 //
 // A [Harness] holds the state of every address and records the messages
-// and egress records that functions send. It calls [functions.Registry.Invoke]
-// exactly as the runtime does and applies the effects only when the
-// invocation succeeds, so a function behaves the same here as in
-// production:
+// and egress records that functions send. It runs functions as the runtime
+// does, through package functions/driver: it invokes them with
+// [driver.Invoke], applies the effects only when the invocation succeeds,
+// and changes state with [driver.ApplyState], the runtime's own rules, so
+// a function behaves the same here as in production:
 //
 //	func TestGreeter(t *testing.T) {
 //		reg := functions.NewRegistry()

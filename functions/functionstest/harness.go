@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -24,7 +25,7 @@ type Harness struct {
 	reg *functions.Registry
 
 	mu     sync.Mutex
-	state  map[functions.Address]map[string]functions.StoredValue
+	state  map[functions.Address]map[string]driver.StoredValue
 	sent   []functions.OutgoingMessage
 	egress []functions.EgressMessage
 
@@ -42,11 +43,11 @@ type Result struct {
 	Egress []functions.EgressMessage
 	// State are the changes to the invoked address's state, in declaration
 	// order; the harness has applied them.
-	State []functions.StateChange
+	State []driver.StateChange
 	// Delayed are the delayed messages and cancellations the function
 	// sent; the harness keeps the messages until [Harness.Advance] makes
 	// them due.
-	Delayed []functions.DelayedMessage
+	Delayed []driver.DelayedMessage
 }
 
 // New returns a harness for the function types of reg, with empty state
@@ -66,7 +67,7 @@ func New(reg *functions.Registry, opts ...Option) *Harness {
 	if err := errors.Join(errs...); err != nil {
 		panic(fmt.Errorf("functionstest: New: %w", err))
 	}
-	return &Harness{reg: reg, state: make(map[functions.Address]map[string]functions.StoredValue), now: Epoch}
+	return &Harness{reg: reg, state: make(map[functions.Address]map[string]driver.StoredValue), now: Epoch}
 }
 
 // Option configures a [Harness]; pass options to [New].
@@ -133,7 +134,7 @@ func (h *Harness) invoke(caller *functions.Address, to functions.Address, msg fu
 	if _, err := functions.ParseTypeName(string(msg.TypeName())); err != nil {
 		return nil, fmt.Errorf("functionstest: invoke %s: message: %w", to, err)
 	}
-	effects, err := h.reg.Invoke(context.Background(), functions.Invocation{
+	effects, err := driver.Invoke(context.Background(), h.reg, driver.Invocation{
 		Target:  to,
 		Caller:  caller,
 		Message: msg,
@@ -149,56 +150,41 @@ func (h *Harness) invoke(caller *functions.Address, to functions.Address, msg fu
 
 // load returns a copy of the stored state of addr, as the runtime reads it
 // afresh from its store for each invocation: without expired values.
-func (h *Harness) load(addr functions.Address) map[string]functions.StoredValue {
+func (h *Harness) load(addr functions.Address) map[string]driver.StoredValue {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := functions.Unexpired(h.state[addr], h.now)
-	out := make(map[string]functions.StoredValue, len(st))
+	st := driver.Unexpired(h.state[addr], h.now)
+	out := make(map[string]driver.StoredValue, len(st))
 	for name, v := range st {
-		out[name] = functions.StoredValue{TypeName: v.TypeName, Value: bytes.Clone(v.Value)}
+		out[name] = driver.StoredValue{TypeName: v.TypeName, Value: bytes.Clone(v.Value)}
 	}
 	return out
 }
 
-// apply applies an invocation's state changes, drops expired values and
-// stamps the expiry of expiring ones, as the runtime does.
-func (h *Harness) apply(addr functions.Address, changes []functions.StateChange) {
+// apply applies an invocation's state changes with the runtime's rules
+// (driver.ApplyState): expired values dropped, changes applied, expiry
+// stamped. The values are copied: the test keeps the ones in its Result.
+func (h *Harness) apply(addr functions.Address, changes []driver.StateChange) {
+	infos, _ := driver.States(h.reg, addr.Type)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if st := h.state[addr]; st != nil {
-		h.state[addr] = functions.Unexpired(st, h.now)
+	owned := make([]driver.StateChange, len(changes))
+	for i, c := range changes {
+		c.Value.Value = bytes.Clone(c.Value.Value)
+		owned[i] = c
 	}
-	var written []string
-	for _, c := range changes {
-		if c.Deleted {
-			delete(h.state[addr], c.Name)
-			continue
-		}
-		h.store(addr, c.Name, c.Value)
-		written = append(written, c.Name)
-	}
-	if st := h.state[addr]; st != nil {
-		if infos, ok := h.reg.StateNames(addr.Type); ok {
-			exps := make(map[string]functions.Expiration, len(infos))
-			for _, info := range infos {
-				exps[info.Name] = info.Expiration
-			}
-			functions.StampExpiry(st, written, exps, h.now)
-		}
-	}
-	if len(h.state[addr]) == 0 {
-		delete(h.state, addr)
-	}
+	h.put(addr, owned, driver.Expirations(infos))
 }
 
-// store keeps a copy of v; h.mu must be held.
-func (h *Harness) store(addr functions.Address, name string, v functions.StoredValue) {
-	st := h.state[addr]
-	if st == nil {
-		st = make(map[string]functions.StoredValue)
-		h.state[addr] = st
+// put applies changes to the state of addr, which the harness owns, with
+// the expirations exps; h.mu must be held.
+func (h *Harness) put(addr functions.Address, changes []driver.StateChange, exps map[string]functions.Expiration) {
+	st, _ := driver.ApplyState(driver.Unexpired(h.state[addr], h.now), true, changes, exps, h.now)
+	if len(st) == 0 {
+		delete(h.state, addr)
+		return
 	}
-	st[name] = functions.StoredValue{TypeName: v.TypeName, Value: bytes.Clone(v.Value)}
+	h.state[addr] = st
 }
 
 // Run delivers msg to the function at to, then every message sent during
@@ -320,11 +306,11 @@ func SetState[T any](h *Harness, addr functions.Address, s functions.State[T], v
 	if err := addr.Validate(); err != nil {
 		return fmt.Errorf("functionstest: SetState: %w", err)
 	}
-	infos, ok := h.reg.StateNames(addr.Type)
+	infos, ok := driver.States(h.reg, addr.Type)
 	if !ok {
 		return fmt.Errorf("functionstest: SetState: %w %s", functions.ErrUnknownFunction, addr.Type)
 	}
-	i := slices.IndexFunc(infos, func(info functions.StateInfo) bool { return info.Name == s.Name() })
+	i := slices.IndexFunc(infos, func(info driver.StateInfo) bool { return info.Name == s.Name() })
 	if i < 0 {
 		return fmt.Errorf("functionstest: SetState: %w %q: %s declares %v", functions.ErrUndeclaredState, s.Name(), addr.Type, names(infos))
 	}
@@ -337,12 +323,12 @@ func SetState[T any](h *Harness, addr functions.Address, s functions.State[T], v
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.store(addr, s.Name(), functions.StoredValue{TypeName: s.TypeName(), Value: b})
-	functions.StampExpiry(h.state[addr], []string{s.Name()}, map[string]functions.Expiration{s.Name(): infos[i].Expiration}, h.now)
+	h.put(addr, []driver.StateChange{{Name: s.Name(), Value: driver.StoredValue{TypeName: s.TypeName(), Value: bytes.Clone(b)}}},
+		driver.Expirations(infos[i:i+1]))
 	return nil
 }
 
-func names(infos []functions.StateInfo) []string {
+func names(infos []driver.StateInfo) []string {
 	out := make([]string, len(infos))
 	for i, info := range infos {
 		out[i] = info.Name

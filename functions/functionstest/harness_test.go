@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/functions/functionstest"
 	"github.com/stateloop/stateloop/topology"
 )
@@ -70,7 +71,7 @@ func TestInvoke(t *testing.T) {
 		want := &functionstest.Result{
 			Messages: []functions.OutgoingMessage{{To: remote, Message: functions.LongType.Of(total)}},
 			Egress:   []functions.EgressMessage{{Egress: out, Message: functions.LongType.Of(total)}},
-			State:    []functions.StateChange{{Name: "count", Value: functions.StoredValue{TypeName: functions.LongType.Name(), Value: functions.LongType.Of(total).Bytes()}}},
+			State:    []driver.StateChange{{Name: "count", Value: driver.StoredValue{TypeName: functions.LongType.Name(), Value: functions.LongType.Of(total).Bytes()}}},
 		}
 		if diff := cmp.Diff(want, res, cmpMessages); diff != "" {
 			t.Errorf("Invoke %d: Result (-want +got):\n%s", i, diff)

@@ -295,7 +295,7 @@ func runDelayedScenario(t *testing.T, sdk delayedSDK) {
 	ready1 := time.Now()
 	produceJSON(t, client, later, keys, reqs)
 	sentAt := time.Now()
-	byText := waitForArrivals(t, client, arrivals, markers, 30*time.Second)
+	waitForArrivals(t, client, arrivals, markers, 30*time.Second)
 	if t.Failed() {
 		logDeadLetters(t, client, appName)
 		return
@@ -323,7 +323,7 @@ func runDelayedScenario(t *testing.T, sdk delayedSDK) {
 			want = append(want, s.text)
 		}
 	}
-	byText = waitForArrivals(t, client, arrivals, want, 30*time.Second)
+	byText := waitForArrivals(t, client, arrivals, want, 30*time.Second)
 	allAt := time.Now()
 	// A cancelled message was sent (and its due time fixed) before its
 	// address's marker arrived: wait until it would have been due, and

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 )
 
 // ErrMalformed is wrapped by every decode error.
@@ -211,7 +212,7 @@ func fieldsAny(b []byte, fn func(protowire.Number, protowire.Type, []byte) error
 //	  string name = 1; string typename = 2; bytes value = 3;
 //	  int64 expires_at_unix_millis = 4; // absent: never
 //	}
-type StateRecord map[string]functions.StoredValue
+type StateRecord map[string]driver.StoredValue
 
 // AppendStateRecord appends the encoding of r to b, values sorted by name.
 func AppendStateRecord(b []byte, r StateRecord, names []string) []byte {
@@ -269,7 +270,7 @@ func DecodeStateRecord(b []byte) (StateRecord, error) {
 		if name == "" {
 			return fmt.Errorf("%w: state value without a name", ErrMalformed)
 		}
-		r[name] = functions.StoredValue{TypeName: functions.TypeName(tn), Value: val, ExpiresAt: expires}
+		r[name] = driver.StoredValue{TypeName: functions.TypeName(tn), Value: val, ExpiresAt: expires}
 		return nil
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 )
 
 // Invoker sends a batch of calls to one address and returns the effects.
@@ -17,7 +18,7 @@ import (
 // An Invoker that also has a MaxBatch() int method (as *Client has)
 // bounds the batches of its addresses itself; see [BatcherConfig].
 type Invoker interface {
-	Invoke(ctx context.Context, target functions.Address, state map[string]functions.StoredValue, batch []Call) (*Result, error)
+	Invoke(ctx context.Context, target functions.Address, state map[string]driver.StoredValue, batch []Call) (*Result, error)
 }
 
 // ErrNoInvoker is the completion error of calls to a function type that
@@ -33,7 +34,7 @@ type BatcherConfig struct {
 	// completion the worker has marked [Batcher.Done]. It is called on the
 	// worker's goroutine, at the moment a request is dispatched; the
 	// Batcher hands a shallow copy of the map to the request. Required.
-	State func(functions.Address) (map[string]functions.StoredValue, error)
+	State func(functions.Address) (map[string]driver.StoredValue, error)
 	// MaxBatch bounds the calls in one request and is the backlog per
 	// address at which Submit reports backpressure, for invokers without
 	// a MaxBatch method. Default 1000 (StateFun's maxNumBatchRequests);

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/flink-statefun/statefun-sdk-go/v3/pkg/statefun"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote"
 )
 
@@ -20,7 +21,7 @@ type stepInvoker struct{ reqs chan *stepReq }
 
 type stepReq struct {
 	target functions.Address
-	state  map[string]functions.StoredValue
+	state  map[string]driver.StoredValue
 	batch  []remote.Call
 	reply  chan stepReply
 }
@@ -32,7 +33,7 @@ type stepReply struct {
 
 func newStepInvoker() *stepInvoker { return &stepInvoker{reqs: make(chan *stepReq)} }
 
-func (s *stepInvoker) Invoke(ctx context.Context, target functions.Address, state map[string]functions.StoredValue, batch []remote.Call) (*remote.Result, error) {
+func (s *stepInvoker) Invoke(ctx context.Context, target functions.Address, state map[string]driver.StoredValue, batch []remote.Call) (*remote.Result, error) {
 	r := &stepReq{target: target, state: state, batch: batch, reply: make(chan stepReply, 1)}
 	select {
 	case s.reqs <- r:
@@ -79,9 +80,9 @@ func completion(t *testing.T, b *remote.Batcher) remote.Completion {
 }
 
 // store is the worker's state in these tests.
-type store map[functions.Address]map[string]functions.StoredValue
+type store map[functions.Address]map[string]driver.StoredValue
 
-func (s store) read(a functions.Address) (map[string]functions.StoredValue, error) { return s[a], nil }
+func (s store) read(a functions.Address) (map[string]driver.StoredValue, error) { return s[a], nil }
 
 func long(v int64) functions.Message { return functions.LongType.Of(v) }
 
@@ -133,8 +134,8 @@ func TestBatcherOnePerAddress(t *testing.T) {
 		t.Errorf("in flight %d, queued %d, want 2, 2", b.InFlight(), b.Queued())
 	}
 
-	written := functions.StoredValue{TypeName: "io.statefun.types/long", Value: []byte("after first")}
-	r1.reply <- stepReply{res: &remote.Result{State: []functions.StateChange{{Name: "n", Value: written}}}}
+	written := driver.StoredValue{TypeName: "io.statefun.types/long", Value: []byte("after first")}
+	r1.reply <- stepReply{res: &remote.Result{State: []driver.StateChange{{Name: "n", Value: written}}}}
 	c := completion(t, b)
 	if c.Address != a || c.Err != nil || len(c.Calls) != 1 {
 		t.Fatalf("completion %+v", c)
@@ -146,7 +147,7 @@ func TestBatcherOnePerAddress(t *testing.T) {
 	if r3.target != a || !slices.Equal(values(t, r3.batch), []int64{2, 3}) {
 		t.Fatalf("next request %s %v, want a [2 3]", r3.target, values(t, r3.batch))
 	}
-	if diff := cmp.Diff(map[string]functions.StoredValue{"n": written}, r3.state); diff != "" {
+	if diff := cmp.Diff(map[string]driver.StoredValue{"n": written}, r3.state); diff != "" {
 		t.Errorf("state of the second request (-want +got):\n%s", diff)
 	}
 	r3.reply <- stepReply{res: &remote.Result{}}
@@ -272,7 +273,7 @@ func TestBatcherErrors(t *testing.T) {
 	if _, err := remote.NewBatcher(ctx, remote.BatcherConfig{}); err == nil {
 		t.Error("NewBatcher without Route and State succeeded")
 	}
-	failing := func(a functions.Address) (map[string]functions.StoredValue, error) {
+	failing := func(a functions.Address) (map[string]driver.StoredValue, error) {
 		return nil, errors.New("disk on fire")
 	}
 	b, err := remote.NewBatcher(ctx, remote.BatcherConfig{
@@ -313,7 +314,7 @@ type counterInvoker struct {
 	batches map[functions.Address][][]int64
 }
 
-func (f *counterInvoker) Invoke(_ context.Context, target functions.Address, state map[string]functions.StoredValue, batch []remote.Call) (*remote.Result, error) {
+func (f *counterInvoker) Invoke(_ context.Context, target functions.Address, state map[string]driver.StoredValue, batch []remote.Call) (*remote.Result, error) {
 	var n int64
 	if v, ok := state["n"]; ok {
 		n, _ = functions.LongType.Codec().Decode(v.Value)
@@ -329,7 +330,7 @@ func (f *counterInvoker) Invoke(_ context.Context, target functions.Address, sta
 	f.mu.Unlock()
 	time.Sleep(time.Millisecond)
 	b, _ := functions.LongType.Codec().Encode(n)
-	return &remote.Result{State: []functions.StateChange{{Name: "n", Value: functions.StoredValue{TypeName: functions.LongType.Name(), Value: b}}}}, nil
+	return &remote.Result{State: []driver.StateChange{{Name: "n", Value: driver.StoredValue{TypeName: functions.LongType.Name(), Value: b}}}}, nil
 }
 
 // TestBatcherDrain: a worker loop that submits calls to several

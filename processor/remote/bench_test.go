@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/flink-statefun/statefun-sdk-go/v3/pkg/statefun"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkInvokeGoSDK(b *testing.B) {
 			for i := range batch {
 				batch[i] = call(functions.StringType.Of("Bob"))
 			}
-			var state map[string]functions.StoredValue
+			var state map[string]driver.StoredValue
 			res, err := c.Invoke(ctx, bob, state, batch) // learns the specs
 			if err != nil {
 				b.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote/pb"
 	"google.golang.org/protobuf/proto"
 )
@@ -102,9 +103,10 @@ func (c *Client) MaxBatch() int {
 // URL returns the URL that requests for function type t go to.
 func (c *Client) URL(t functions.TypeName) string { return c.typeState(t).url }
 
-// Specs returns the state specs the client has learned for function type
-// t, sorted by name. The slice is shared: do not change it.
-func (c *Client) Specs(t functions.TypeName) []StateSpec { return c.typeState(t).snapshot() }
+// Specs returns the state values the client has learned that function
+// type t declares (from the function's IncompleteInvocationContext),
+// sorted by name. The slice is shared: do not change it.
+func (c *Client) Specs(t functions.TypeName) []driver.StateInfo { return c.typeState(t).snapshot() }
 
 // Invoke sends batch, one or more calls in arrival order, to target and
 // returns the checked effects of the whole batch.
@@ -132,7 +134,7 @@ func (c *Client) Specs(t functions.TypeName) []StateSpec { return c.typeState(t)
 // type changed). An empty batch is a permanent error too. A nil Client
 // (say, a Route func that returns a nil *Client from a map as an
 // [Invoker]) returns an error wrapping [ErrNoInvoker].
-func (c *Client) Invoke(ctx context.Context, target functions.Address, state map[string]functions.StoredValue, batch []Call) (*Result, error) {
+func (c *Client) Invoke(ctx context.Context, target functions.Address, state map[string]driver.StoredValue, batch []Call) (*Result, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w %s", ErrNoInvoker, target.Type)
 	}
@@ -204,7 +206,7 @@ func (c *Client) Invoke(ctx context.Context, target functions.Address, state map
 
 // attachState builds the request's state list: every learned spec, with
 // the stored value if there is one.
-func attachState(specs []StateSpec, state map[string]functions.StoredValue, out []*pb.ToFunction_PersistedValue) ([]*pb.ToFunction_PersistedValue, error) {
+func attachState(specs []driver.StateInfo, state map[string]driver.StoredValue, out []*pb.ToFunction_PersistedValue) ([]*pb.ToFunction_PersistedValue, error) {
 	for _, s := range specs {
 		pv := &pb.ToFunction_PersistedValue{StateName: s.Name}
 		if v, ok := state[s.Name]; ok {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote/pb"
 	"google.golang.org/protobuf/proto"
 )
@@ -52,7 +53,7 @@ func FuzzDecodeResponse(f *testing.F) {
 			resp.Request = r
 			return resp, nil
 		})
-		state := map[string]functions.StoredValue{"seen": {TypeName: "io.statefun.types/int", Value: []byte{0x0d, 1, 0, 0, 0}}}
+		state := map[string]driver.StoredValue{"seen": {TypeName: "io.statefun.types/int", Value: []byte{0x0d, 1, 0, 0, 0}}}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		res, err := c.Invoke(ctx, bob, state, []Call{{Argument: functions.StringType.Of("x")}})
@@ -74,7 +75,7 @@ func FuzzDecodeResponse(f *testing.F) {
 			}
 		}
 		for _, d := range res.Delayed {
-			if d.Cancel && d.CancellationToken == "" || !d.Cancel && (d.Delay < 0 || d.To.Validate() != nil || checkTypeName(d.Message) != nil) {
+			if d.Cancel && d.Token == "" || !d.Cancel && (d.Delay < 0 || d.To.Validate() != nil || checkTypeName(d.Message) != nil) {
 				t.Fatalf("invalid delayed message %+v", d)
 			}
 		}

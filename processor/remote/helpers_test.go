@@ -14,6 +14,7 @@ import (
 
 	"github.com/apache/flink-statefun/statefun-sdk-go/v3/pkg/statefun"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/processor/remote/pb"
 	"google.golang.org/protobuf/proto"
@@ -103,20 +104,10 @@ func addr(typ, id string) functions.Address {
 	return functions.Address{Type: functions.TypeName(typ), ID: id}
 }
 
-// applyState applies state changes to a stored state map, as the worker
-// does with its overlay.
-func applyState(state map[string]functions.StoredValue, changes []functions.StateChange) map[string]functions.StoredValue {
-	next := make(map[string]functions.StoredValue, len(state))
-	for k, v := range state {
-		next[k] = v
-	}
-	for _, c := range changes {
-		if c.Deleted {
-			delete(next, c.Name)
-		} else {
-			next[c.Name] = c.Value
-		}
-	}
+// applyState applies state changes to a stored state map with the
+// runtime's rules (driver.ApplyState), without expiring state.
+func applyState(state map[string]driver.StoredValue, changes []driver.StateChange) map[string]driver.StoredValue {
+	next, _ := driver.ApplyState(state, false, changes, nil, time.Time{})
 	return next
 }
 

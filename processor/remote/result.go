@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote/pb"
 )
 
@@ -23,55 +24,37 @@ type Call struct {
 type Result struct {
 	// State has the final value of each state value the batch changed,
 	// sorted by name, with the declared type name (for a deletion too, as
-	// [functions.Registry.Invoke] does). A value of zero bytes that is not
+	// [driver.Invoke] does). A value of zero bytes that is not
 	// Deleted is present (an int 0, say) and must be stored as such.
-	State []functions.StateChange
+	State []driver.StateChange
 	// Messages are sent with the invoked address as caller.
 	Messages []functions.OutgoingMessage
 	// Delayed are messages to send later, and cancellations of such
-	// messages.
-	Delayed []DelayedMessage
+	// messages; a delay is in whole milliseconds (the wire's unit).
+	Delayed []driver.DelayedMessage
 	// Egress are messages to egresses; the egress type name is
 	// egress_namespace/egress_type.
 	Egress []functions.EgressMessage
-	// Specs are the state specs the client knows for the function type
-	// after this invocation, sorted by name: what a runtime needs for
-	// expiration. The slice is shared: do not change it.
-	Specs []StateSpec
+	// Specs are the state values the client knows the function type
+	// declares after this invocation (learned from the function's
+	// IncompleteInvocationContext), sorted by name: what a runtime needs
+	// for expiration. The slice is shared: do not change it.
+	Specs []driver.StateInfo
 }
 
 // Effects returns the state changes, messages, egress messages and
-// delayed messages of r as [functions.Effects], for runtimes that apply
+// delayed messages of r as [driver.Effects], for runtimes that apply
 // embedded and remote invocations the same way.
-func (r *Result) Effects() functions.Effects {
-	e := functions.Effects{State: r.State, Messages: r.Messages, Egress: r.Egress}
-	for _, d := range r.Delayed {
-		e.Delayed = append(e.Delayed, functions.DelayedMessage{Delay: d.Delay, To: d.To, Message: d.Message, Token: d.CancellationToken, Cancel: d.Cancel})
-	}
-	return e
-}
-
-// DelayedMessage is a message to send after a delay, or a cancellation.
-type DelayedMessage struct {
-	// Delay is at least 0, in whole milliseconds (the wire's unit).
-	Delay   time.Duration
-	To      functions.Address
-	Message functions.Message
-	// CancellationToken, if not empty, lets the sending address cancel
-	// the message while it waits. Tokens are scoped to the sender.
-	CancellationToken string
-	// Cancel is true for a cancellation: the delayed message that the
-	// invoked address sent with CancellationToken is dropped if it is
-	// still pending. Delay, To and Message are then unset.
-	Cancel bool
+func (r *Result) Effects() driver.Effects {
+	return driver.Effects{State: r.State, Messages: r.Messages, Egress: r.Egress, Delayed: r.Delayed}
 }
 
 // resultFrom checks an InvocationResponse against the specs the request
 // carried and converts it. Every problem is a permanent protocol error.
-func resultFrom(r *pb.FromFunction_InvocationResponse, specs []StateSpec) (*Result, error) {
+func resultFrom(r *pb.FromFunction_InvocationResponse, specs []driver.StateInfo) (*Result, error) {
 	res := &Result{Specs: specs}
 	if n := len(r.GetStateMutations()); n > 0 {
-		res.State = make([]functions.StateChange, 0, n)
+		res.State = make([]driver.StateChange, 0, n)
 	}
 	for _, m := range r.GetStateMutations() {
 		name := m.GetStateName()
@@ -82,7 +65,7 @@ func resultFrom(r *pb.FromFunction_InvocationResponse, specs []StateSpec) (*Resu
 		declared := specs[i].TypeName
 		switch m.GetMutationType() {
 		case pb.FromFunction_PersistedValueMutation_DELETE:
-			res.State = append(res.State, functions.StateChange{Name: name, Value: functions.StoredValue{TypeName: declared}, Deleted: true})
+			res.State = append(res.State, driver.StateChange{Name: name, Value: driver.StoredValue{TypeName: declared}, Deleted: true})
 		case pb.FromFunction_PersistedValueMutation_MODIFY:
 			v := m.GetStateValue()
 			if v == nil {
@@ -91,14 +74,14 @@ func resultFrom(r *pb.FromFunction_InvocationResponse, specs []StateSpec) (*Resu
 			if got := functions.TypeName(v.GetTypename()); got != declared {
 				return nil, protocolError("function wrote state %q with type %q, but declared it with type %s: the function must write the type it declares", name, got, declared)
 			}
-			res.State = append(res.State, functions.StateChange{Name: name, Value: functions.StoredValue{TypeName: declared, Value: v.GetValue()}})
+			res.State = append(res.State, driver.StateChange{Name: name, Value: driver.StoredValue{TypeName: declared, Value: v.GetValue()}})
 		default:
 			return nil, protocolError("unknown mutation type %d for state %q: the function's SDK speaks a newer protocol", m.GetMutationType(), name)
 		}
 	}
 	// The Go SDK emits mutations in map order; sort them so that equal
 	// responses give equal results (stable: a repeated name keeps order).
-	slices.SortStableFunc(res.State, func(a, b functions.StateChange) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(res.State, func(a, b driver.StateChange) int { return strings.Compare(a.Name, b.Name) })
 	if n := len(r.GetOutgoingMessages()); n > 0 {
 		res.Messages = make([]functions.OutgoingMessage, 0, n)
 	}
@@ -114,14 +97,14 @@ func resultFrom(r *pb.FromFunction_InvocationResponse, specs []StateSpec) (*Resu
 		res.Messages = append(res.Messages, functions.OutgoingMessage{To: to, Message: msg})
 	}
 	if n := len(r.GetDelayedInvocations()); n > 0 {
-		res.Delayed = make([]DelayedMessage, 0, n)
+		res.Delayed = make([]driver.DelayedMessage, 0, n)
 	}
 	for _, d := range r.GetDelayedInvocations() {
 		if d.GetIsCancellationRequest() {
 			if d.GetCancellationToken() == "" {
 				return nil, protocolError("cancellation of a delayed message without a cancellation token")
 			}
-			res.Delayed = append(res.Delayed, DelayedMessage{CancellationToken: d.GetCancellationToken(), Cancel: true})
+			res.Delayed = append(res.Delayed, driver.DelayedMessage{Token: d.GetCancellationToken(), Cancel: true})
 			continue
 		}
 		ms := d.GetDelayInMs()
@@ -136,8 +119,8 @@ func resultFrom(r *pb.FromFunction_InvocationResponse, specs []StateSpec) (*Resu
 		if err != nil {
 			return nil, err
 		}
-		res.Delayed = append(res.Delayed, DelayedMessage{
-			Delay: time.Duration(ms) * time.Millisecond, To: to, Message: msg, CancellationToken: d.GetCancellationToken(),
+		res.Delayed = append(res.Delayed, driver.DelayedMessage{
+			Delay: time.Duration(ms) * time.Millisecond, To: to, Message: msg, Token: d.GetCancellationToken(),
 		})
 	}
 	if n := len(r.GetOutgoingEgresses()); n > 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/flink-statefun/statefun-sdk-go/v3/pkg/statefun"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote"
 )
 
@@ -72,7 +73,7 @@ func TestSDKMissingStateRoundTrip(t *testing.T) {
 	if reqs[0].path != "/fn/greeter" {
 		t.Errorf("request path %q, want /fn/greeter", reqs[0].path)
 	}
-	wantSpecs := []remote.StateSpec{{Name: "seen", TypeName: "io.statefun.types/int"}}
+	wantSpecs := []driver.StateInfo{{Name: "seen", TypeName: "io.statefun.types/int"}}
 	if diff := cmp.Diff(wantSpecs, c.Specs("example/greeter")); diff != "" {
 		t.Errorf("learned specs (-want +got):\n%s", diff)
 	}
@@ -208,10 +209,10 @@ func TestSDKDelayedMessages(t *testing.T) {
 		t.Fatalf("Invoke: %v", err)
 	}
 	bob := addr("example/greeter", "Bob")
-	want := []remote.DelayedMessage{
-		{Delay: 90 * time.Second, To: bob, Message: functions.StringType.Of("later"), CancellationToken: "reminder-1"},
+	want := []driver.DelayedMessage{
+		{Delay: 90 * time.Second, To: bob, Message: functions.StringType.Of("later"), Token: "reminder-1"},
 		{Delay: time.Millisecond, To: bob, Message: functions.StringType.Of("soon")},
-		{CancellationToken: "reminder-0", Cancel: true},
+		{Token: "reminder-0", Cancel: true},
 	}
 	if diff := cmp.Diff(want, res.Delayed, cmp.Comparer(sameMessage)); diff != "" {
 		t.Errorf("delayed (-want +got):\n%s", diff)
@@ -239,12 +240,12 @@ func TestSDKExpirationSpecs(t *testing.T) {
 	srv := newSDKServer(t, statefun.StatefulFunctionSpec{FunctionType: statefun.TypeNameFrom("example/session"),
 		States: []statefun.ValueSpec{last, hits, flag}, Function: statefun.StatefulFunctionPointer(fn)})
 	c := newClient(t, remote.Config{URL: srv.URL + "/{function.name}"})
-	state := map[string]functions.StoredValue{"flag": {TypeName: "io.statefun.types/bool", Value: []byte{8, 1}}}
+	state := map[string]driver.StoredValue{"flag": {TypeName: "io.statefun.types/bool", Value: []byte{8, 1}}}
 	res, err := c.Invoke(ctxTimeout(t, 10*time.Second), addr("example/session", "s1"), state, []remote.Call{call(functions.StringType.Of("x"))})
 	if err != nil {
 		t.Fatalf("Invoke: %v", err)
 	}
-	wantSpecs := []remote.StateSpec{
+	wantSpecs := []driver.StateInfo{
 		{Name: "flag", TypeName: "io.statefun.types/bool"},
 		{Name: "hits", TypeName: "io.statefun.types/long", Expiration: remote.Expiration{Mode: remote.ExpireAfterCall, After: 90 * time.Second}},
 		{Name: "last", TypeName: "io.statefun.types/string", Expiration: remote.Expiration{Mode: remote.ExpireAfterWrite, After: time.Hour}},
@@ -252,7 +253,7 @@ func TestSDKExpirationSpecs(t *testing.T) {
 	if diff := cmp.Diff(wantSpecs, res.Specs); diff != "" {
 		t.Errorf("specs (-want +got):\n%s", diff)
 	}
-	got := map[string]functions.StateChange{}
+	got := map[string]driver.StateChange{}
 	for _, s := range res.State {
 		got[s.Name] = s
 	}
@@ -291,7 +292,7 @@ func TestSDKBatch(t *testing.T) {
 	c := newClient(t, remote.Config{URL: srv.URL + "/{function.name}"})
 	ctx := ctxTimeout(t, 10*time.Second)
 	counter := addr("example/counter", "c")
-	state := map[string]functions.StoredValue{"n": {TypeName: "io.statefun.types/long", Value: mustEncode(functions.LongType, 100)}}
+	state := map[string]driver.StoredValue{"n": {TypeName: "io.statefun.types/long", Value: mustEncode(functions.LongType, 100)}}
 	var batch []remote.Call
 	for i := 1; i <= 5; i++ {
 		batch = append(batch, call(functions.LongType.Of(int64(i))))
@@ -334,7 +335,7 @@ func TestSDKStoredTypeMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.reset()
-	state := map[string]functions.StoredValue{"seen": {TypeName: "io.statefun.types/long", Value: mustEncode(functions.LongType, 3)}}
+	state := map[string]driver.StoredValue{"seen": {TypeName: "io.statefun.types/long", Value: mustEncode(functions.LongType, 3)}}
 	_, err := c.Invoke(ctx, addr("example/greeter", "Bob"), state, []remote.Call{call(functions.StringType.Of("Bob"))})
 	if !errors.Is(err, remote.ErrStateType) || !remote.IsPermanent(err) {
 		t.Fatalf("got %v, want a permanent ErrStateType", err)
@@ -393,12 +394,12 @@ func TestSDKAbsentVersusEmpty(t *testing.T) {
 	ctx := ctxTimeout(t, 10*time.Second)
 	probe := addr("example/probe", "p")
 	for _, tc := range []struct {
-		state map[string]functions.StoredValue
+		state map[string]driver.StoredValue
 		want  string
 	}{
 		{nil, "absent"},
-		{map[string]functions.StoredValue{"count": {TypeName: "io.statefun.types/int"}}, "present 0"},
-		{map[string]functions.StoredValue{"count": {TypeName: "io.statefun.types/int", Value: mustEncode(functions.IntType, 7)}}, "present 7"},
+		{map[string]driver.StoredValue{"count": {TypeName: "io.statefun.types/int"}}, "present 0"},
+		{map[string]driver.StoredValue{"count": {TypeName: "io.statefun.types/int", Value: mustEncode(functions.IntType, 7)}}, "present 7"},
 	} {
 		res, err := c.Invoke(ctx, probe, tc.state, []remote.Call{call(functions.StringType.Of("x"))})
 		if err != nil {

@@ -9,16 +9,9 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote/pb"
 )
-
-// StateSpec is a state value that a remote function type declared, as the
-// client learned it from the function's IncompleteInvocationContext.
-type StateSpec struct {
-	Name       string
-	TypeName   functions.TypeName
-	Expiration Expiration
-}
 
 // Expiration is the time to live of a state value, as the function
 // declared it. Enforcing it is the runtime's job: an expired value is sent
@@ -47,7 +40,7 @@ type typeState struct {
 	mu sync.Mutex
 	// specs are the learned state specs, sorted by name. The slice is
 	// replaced, never changed, so a snapshot can be shared without a copy.
-	specs []StateSpec
+	specs []driver.StateInfo
 
 	// warm is set once a request of this type got an InvocationResult:
 	// the specs are known. Until then gate lets one request at a time
@@ -81,7 +74,7 @@ func (c *Client) typeState(t functions.TypeName) *typeState {
 	return actual.(*typeState)
 }
 
-func (ts *typeState) snapshot() []StateSpec {
+func (ts *typeState) snapshot() []driver.StateInfo {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	return ts.specs
@@ -92,11 +85,11 @@ func (ts *typeState) snapshot() []StateSpec {
 // name fixes its type and expiration; a report of a known name with
 // another type name is a permanent error, and so is a report that names
 // only states the request carried (re-sending could not help).
-func (ts *typeState) learn(missing []*pb.FromFunction_PersistedValueSpec, sent []StateSpec) error {
+func (ts *typeState) learn(missing []*pb.FromFunction_PersistedValueSpec, sent []driver.StateInfo) error {
 	if len(missing) == 0 {
 		return protocolError("incomplete invocation context lists no missing state: check the function's SDK")
 	}
-	learned := make([]StateSpec, 0, len(missing))
+	learned := make([]driver.StateInfo, 0, len(missing))
 	progress := false
 	for _, m := range missing {
 		s, err := specFromProto(m)
@@ -130,16 +123,16 @@ func (ts *typeState) learn(missing []*pb.FromFunction_PersistedValueSpec, sent [
 	return nil
 }
 
-func cmpSpecName(s StateSpec, name string) int { return strings.Compare(s.Name, name) }
+func cmpSpecName(s driver.StateInfo, name string) int { return strings.Compare(s.Name, name) }
 
-func typeConflict(got, known StateSpec) error {
+func typeConflict(got, known driver.StateInfo) error {
 	return functions.Permanent(newDetail(ErrStateType, nil, fmt.Sprintf(
 		"function declares state %q with type %s, but it was registered with type %s: a state's type cannot change while the runtime runs; restart it after migrating the state",
 		got.Name, got.TypeName, known.TypeName)))
 }
 
-func specFromProto(m *pb.FromFunction_PersistedValueSpec) (StateSpec, error) {
-	s := StateSpec{Name: m.GetStateName(), TypeName: unsetTypeName}
+func specFromProto(m *pb.FromFunction_PersistedValueSpec) (driver.StateInfo, error) {
+	s := driver.StateInfo{Name: m.GetStateName(), TypeName: unsetTypeName}
 	if s.Name == "" {
 		return s, protocolError("missing state spec without a name")
 	}

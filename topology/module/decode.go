@@ -154,12 +154,6 @@ func (m mapping) get(key string) field {
 	return field{path: m.at(key)}
 }
 
-// has reports whether key is set, to something other than null.
-func (m mapping) has(key string) bool {
-	f, ok := m.values[key]
-	return ok && !isNull(f.node)
-}
-
 // required returns the field for key, reporting it as missing (at the
 // mapping) when it is absent or null.
 func (d *doc) required(m mapping, key, want string) field {

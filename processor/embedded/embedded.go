@@ -88,7 +88,7 @@ type Broker struct {
 	waitErr error // of the child process, once it exited
 
 	// in process
-	cluster *kfake.Cluster
+	cluster *cluster
 	lock    *dirLock
 
 	// child process
@@ -257,8 +257,9 @@ func kfakeOptions(host string, port int, dataDir string, partitions int32, logge
 	return opts
 }
 
-// newCluster starts kfake and translates its start-up errors.
-func newCluster(host string, port int, dataDir string, partitions int32, logger *slog.Logger) (*kfake.Cluster, error) {
+// newCluster starts kfake with the embedded broker's fixes and translates
+// its start-up errors.
+func newCluster(host string, port int, dataDir string, partitions int32, logger *slog.Logger) (*cluster, error) {
 	cl, err := kfake.NewCluster(kfakeOptions(host, port, dataDir, partitions, logger)...)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -266,7 +267,7 @@ func newCluster(host string, port int, dataDir string, partitions int32, logger 
 		}
 		return nil, fmt.Errorf("embedded: starting kfake: %w", err)
 	}
-	return cl, nil
+	return installFixes(cl, logger), nil
 }
 
 func startInProcess(ctx context.Context, s settings) (*Broker, error) {

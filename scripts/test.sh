@@ -56,6 +56,8 @@ export KAFKA_BROKERS
 # restarts, Kafka's own tools). The kill -9 test of the embedded broker ran
 # above already.
 go test -tags integration -count=1 -timeout 15m -skip 'EmbeddedBroker' ./processor/
+# Kafka's own tools (the jars are there now) against the embedded broker.
+go test -tags integration -count=1 -timeout 5m -run 'KafkaTools' ./processor/embedded/
 
 step "stateloop smoke on Apache Kafka (2 workers killed 4 times at random)"
 go run ./cmd/stateloop smoke --brokers "$KAFKA_BROKERS" --messages 5000 --ids 64 --workers 2 --kills 4 \

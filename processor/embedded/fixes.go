@@ -9,7 +9,7 @@ import (
 )
 
 // cluster is a kfake cluster with the embedded broker's fixes of kfake's
-// behaviour installed: the sessionKeeper.
+// behaviour installed: the sessionKeeper and the completer.
 type cluster struct {
 	*kfake.Cluster
 	cancel  context.CancelFunc
@@ -21,9 +21,10 @@ type cluster struct {
 func installFixes(cl *kfake.Cluster, logger *slog.Logger) *cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := cl.ListenAddrs()[0]
-	c := &cluster{Cluster: cl, cancel: cancel, clients: []*rawClient{newRawClient(addr)}}
+	c := &cluster{Cluster: cl, cancel: cancel, clients: []*rawClient{newRawClient(addr), newRawClient(addr)}}
 	c.keeper = &sessionKeeper{client: c.clients[0], logger: logger, ctx: ctx, watched: make(map[string]*generationWatch)}
 	cl.ControlKey(int16(kmsg.SyncGroup), c.keeper.observeSync)
+	(&completer{cl: cl, client: c.clients[1], logger: logger, ctx: ctx}).install()
 	return c
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,8 +27,18 @@ func (p *Processor) saramaConfig() *sarama.Config {
 	return sc
 }
 
-func (p *Processor) consumerConfig() *sarama.Config {
+// consumerConfig is the configuration of the consumer group client of the
+// instance with the given id.
+func (p *Processor) consumerConfig(instanceID string) *sarama.Config {
 	sc := p.saramaConfig()
+	// Static membership (KIP-345): the group knows the instance by its id,
+	// so an instance that comes back (a restart, a kill -9) within the
+	// session timeout takes its partitions back at once instead of waiting
+	// for its old member to expire, and the others keep theirs. It also
+	// replaces a member that the killed instance left behind on the
+	// embedded broker (see processor/embedded). Two running instances must
+	// never share an id: the second fences the first (see run).
+	sc.Consumer.Group.InstanceId = instanceID
 	// range balances each topic on its own, so the loop partitions (where
 	// functions run) are spread evenly over the instances; a strategy over
 	// all topics together could leave an instance with ingress partitions
@@ -114,7 +125,7 @@ func (p *Processor) run(ctx context.Context) error {
 		storeDir = filepath.Join(p.cfg.dataDir, "state", p.topo.App)
 	}
 
-	client, err := sarama.NewClient(p.brokers, p.consumerConfig())
+	client, err := sarama.NewClient(p.brokers, p.consumerConfig(id))
 	if err != nil {
 		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
 	}
@@ -151,6 +162,11 @@ func (p *Processor) run(ctx context.Context) error {
 			runErr = h.fatal
 			break
 		}
+		if errors.Is(err, sarama.ErrFencedInstancedId) {
+			runErr = fmt.Errorf("processor: another instance with the instance id %q joined the consumer group %s and took this one's place: "+
+				"give every running instance its own --instance-id (or its own --data-dir, which keeps one): %w", id, p.topo.App, err)
+			break
+		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn("consumer group session ended", "err", err)
 			select {
@@ -162,11 +178,48 @@ func (p *Processor) run(ctx context.Context) error {
 	if err := group.Close(); err != nil && runErr == nil {
 		log.Warn("leave consumer group", "err", err)
 	}
+	if !errors.Is(runErr, sarama.ErrFencedInstancedId) {
+		if err := leaveGroup(client, p.topo.App, id, h.memberID); err != nil {
+			log.Warn("leave consumer group", "err", err)
+		}
+	}
 	if err := h.producer.close(); err != nil {
 		log.Warn("close producer", "err", err)
 	}
 	log.Info("processor stopped", "app", p.topo.App)
 	return runErr
+}
+
+// leaveGroup takes the static member of this instance out of the group,
+// so that the other instances take its partitions at once rather than a
+// session timeout later: sarama's Close leaves the group only without an
+// instance id. memberID, the member id of the last session, makes Kafka
+// refuse to remove a member that another instance with the same id put
+// in our place.
+func leaveGroup(client sarama.Client, group, instanceID, memberID string) error {
+	if memberID == "" {
+		return nil // never joined
+	}
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		return err
+	}
+	resp, err := coord.LeaveGroup(&sarama.LeaveGroupRequest{Version: 3, GroupId: group,
+		Members: []sarama.MemberIdentity{{MemberId: memberID, GroupInstanceId: &instanceID}}})
+	if err != nil {
+		return err
+	}
+	errs := []error{}
+	if !errors.Is(resp.Err, sarama.ErrNoError) {
+		errs = append(errs, resp.Err)
+	}
+	for _, m := range resp.Members {
+		// unknown: the member is gone already (its session expired)
+		if !errors.Is(m.Err, sarama.ErrNoError) && !errors.Is(m.Err, sarama.ErrUnknownMemberId) {
+			errs = append(errs, m.Err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // groupHandler runs the sessions of the consumer group. Its fields outlive
@@ -177,6 +230,7 @@ type groupHandler struct {
 	producer *txnProducer
 	txnID    string
 	storeDir string
+	memberID string // of the last session, for leaveGroup
 
 	mu     sync.Mutex
 	stores map[int32]*store
@@ -186,6 +240,7 @@ type groupHandler struct {
 }
 
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.memberID = sess.MemberID()
 	claims := sess.Claims()
 	loop := claims[string(h.p.topo.LoopTopic())]
 	owned := make(map[int32]bool, len(loop))

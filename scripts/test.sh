@@ -35,6 +35,10 @@ go test -race -count=1 -timeout 30m ./...
 step "go test (fencing tests, without the race detector)"
 go test -count=1 -timeout 10m -run 'Fencing' ./processor/
 
+step "stateloop smoke on the embedded broker (3 workers killed 10 times at random, also while they join)"
+go run ./cmd/stateloop smoke --messages 3000 --ids 32 --workers 3 --kills 10 --kill-anytime \
+  --session-timeout 1s --max-delay 300ms --timeout 45s
+
 if [ "${STATELOOP_SKIP_KAFKA:-}" = "1" ]; then
   step "Apache Kafka integration tests: skipped (STATELOOP_SKIP_KAFKA=1)"
   exit 0

@@ -10,19 +10,20 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/httpapi"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/processor/embedded"
-	"github.com/stateloop/stateloop/processor/httpapi"
+	"github.com/stateloop/stateloop/prommetrics"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -41,19 +42,22 @@ const brokerGoneWait = 3 * time.Second
 // Run runs the application that build makes until ctx is cancelled, with
 // the settings of f. It prints progress lines to out and logs to stderr.
 //
-// Without brokers it first starts an embedded broker on f.Listen with its
-// data in <f.DataDir>/broker, in a child process (see [embedded.Start]: the
-// program's main must call [embedded.ServeIfChild] first, as [Main] does).
-// The partition count of the application is f.Partitions unless the
-// topology sets one.
+// It first locks f.DataDir (see [processor.LockDataDir]) and keeps it
+// locked until it returns, and prints which data dir and instance id the
+// instance uses. Without brokers it then starts an embedded broker on
+// f.Listen with its data in <f.DataDir>/broker, in a child process (see
+// [embedded.Start]: the program's main must call [embedded.ServeIfChild]
+// first, as [Main] does). The partition count of the application is
+// f.Partitions unless the topology sets one.
 //
 // When ctx is cancelled Run stops the processor, which commits its last
 // transaction and leaves the consumer group, then closes the embedded
 // broker, and returns nil. It returns an error for invalid flags or an
-// invalid application (every problem at once), when the brokers cannot be
-// reached, when the embedded broker cannot start or stops by itself (within
-// a few seconds of its end, with its reason: the processor is given 3 s to
-// stop), and when the processor fails.
+// invalid application (every problem at once), at once when another
+// running instance holds the data dir, when the brokers cannot be reached,
+// when the embedded broker cannot start or stops by itself (within a few
+// seconds of its end, with its reason: the processor is given 3 s to stop),
+// and when the processor fails.
 func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functions.Registry), out io.Writer) error {
 	if err := f.Validate(); err != nil {
 		return err
@@ -99,8 +103,13 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 		return fmt.Errorf("app: invalid application: %w", err)
 	}
 	opts := append([]processor.Option{processor.WithLogger(logger)}, moduleOpts...)
-	if f.DataDir != "" {
-		opts = append(opts, processor.WithDataDir(f.DataDir))
+	dataDir, err := lockDataDir(f, out)
+	if err != nil {
+		return err
+	}
+	if dataDir != nil {
+		defer dataDir.Unlock()
+		opts = append(opts, processor.WithLockedDataDir(dataDir))
 	}
 	if f.CommitInterval > 0 {
 		opts = append(opts, processor.WithCommitInterval(f.CommitInterval))
@@ -108,6 +117,11 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 	if f.InstanceID != "" {
 		opts = append(opts, processor.WithInstanceID(f.InstanceID))
 	}
+	threads := f.Threads
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	opts = append(opts, processor.WithThreads(threads))
 
 	var broker *embedded.Broker
 	if len(brokers) == 0 {
@@ -124,13 +138,41 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 			return err
 		}
 	}
-	err := run(ctx, f, brokers, topo, reg, opts, broker, out)
+	err = run(ctx, f, brokers, topo, reg, opts, broker, out)
 	if broker != nil {
 		if cerr := broker.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("app: stop the embedded Kafka broker: %w", cerr)
 		}
 	}
 	return err
+}
+
+// lockDataDir locks f.DataDir for this instance before anything uses it
+// (the embedded broker keeps its data there too) and says which data dir
+// and instance id the instance uses. It returns nil without a data dir.
+func lockDataDir(f Flags, out io.Writer) (*processor.DataDir, error) {
+	if f.DataDir == "" {
+		id := cmp.Or(f.InstanceID, "new at every start")
+		fmt.Fprintf(out, "no data dir: local state in memory, rebuilt at every start; instance id %s\n", id)
+		return nil, nil
+	}
+	d, err := processor.LockDataDir(f.DataDir)
+	if inUse := (*processor.DataDirInUseError)(nil); errors.As(err, &inUse) {
+		return nil, fmt.Errorf("app: data dir %s is in use by another running instance (%s): stop it first, "+
+			"or pass this one another --data-dir (every instance needs a data dir of its own)", f.DataDir, inUse.Holder())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	id := f.InstanceID
+	if id == "" {
+		if id, err = d.InstanceID(); err != nil {
+			d.Unlock()
+			return nil, fmt.Errorf("app: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "data dir %s, locked while this instance runs; instance id %s\n", f.DataDir, id)
+	return d, nil
 }
 
 // startBroker starts the embedded broker and prints where it listens.
@@ -176,7 +218,11 @@ func checkReachable(ctx context.Context, brokers []string) error {
 func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology, reg *functions.Registry, opts []processor.Option, broker *embedded.Broker, out io.Writer) error {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := processor.New(brokers, topo, reg, append(opts, processor.WithMetrics(metrics))...)
+	pm, err := prommetrics.New(topo.App, metrics)
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	p, err := processor.New(brokers, topo, reg, append(opts, processor.WithMetrics(pm))...)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
@@ -230,8 +276,9 @@ func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology,
 	}
 }
 
-// serveHTTP starts the HTTP listener on f.HTTP: the HTTP ingress and
-// health checks of package httpapi.
+// serveHTTP starts the HTTP listener on f.HTTP: the HTTP ingress, state
+// reads, the console, metrics and health checks of package httpapi, with
+// the token and the Host names of the --http-* flags.
 func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Topology, p *processor.Processor, metrics prometheus.Gatherer, out io.Writer) (stop func(), err error) {
 	instance := f.InstanceID
 	if instance == "" {
@@ -239,8 +286,21 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 		_, _ = rand.Read(b[:])
 		instance = "http-" + hex.EncodeToString(b[:])
 	}
+	token, err := f.httpToken()
+	if err != nil {
+		return nil, err
+	}
+	hosts := f.HTTPAllowHosts
+	if host, _, err := net.SplitHostPort(f.HTTP); err == nil && isLoopback(host) {
+		// on loopback, against DNS rebinding: only the names of this machine
+		hosts = append(httpapi.LoopbackHosts(), f.HTTPAllowHosts...)
+		if !slices.Contains(hosts, host) {
+			hosts = append(hosts, host) // 127.0.0.2, say
+		}
+	}
 	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: instance,
-		Ready: func() bool { return p.Stats().Ready }, Logger: f.Logger(os.Stderr), Metrics: metrics})
+		Ready: func() bool { return p.Stats().Ready }, Logger: f.Logger(os.Stderr), Metrics: metrics,
+		Token: token, OpenMetrics: f.HTTPOpenMetrics, AllowedHosts: hosts, MaxConns: f.HTTPMaxConns})
 	if err != nil {
 		return nil, fmt.Errorf("app: HTTP listener: %w", err)
 	}
@@ -249,8 +309,11 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 		api.Close()
 		return nil, fmt.Errorf("app: HTTP listener on %s: %w; choose another address with --http", f.HTTP, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		if err := api.Serve(ln); err != nil {
+			fmt.Fprintf(out, "HTTP listener: %v\n", err)
+		}
+	}()
 	replies := make(chan struct{})
 	go func() {
 		defer close(replies)
@@ -258,11 +321,15 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 			fmt.Fprintf(out, "HTTP listener: %v\n", err)
 		}
 	}()
-	fmt.Fprintf(out, "HTTP listener on http://%s (console at /, POST /v1/functions/{namespace}/{name}/{id}, GET /v1/state/..., /metrics, /healthz, /readyz)\n", ln.Addr())
+	access := "no token: anyone on this machine can use it; give one with --http-token-file"
+	if token != "" {
+		access = "requests need the token: Authorization: Bearer <token>; the console asks for it, or open http://" + ln.Addr().String() + "/#token=<token>"
+	}
+	fmt.Fprintf(out, "HTTP listener on http://%s (console at /, POST /v1/functions/{namespace}/{name}/{id}, GET /v1/state/..., /metrics, /healthz, /readyz; %s)\n", ln.Addr(), access)
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		_ = api.Shutdown(sctx)
 		<-replies
 		api.Close()
 	}, nil

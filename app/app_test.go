@@ -18,9 +18,9 @@ import (
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/app/apptest"
 	"github.com/stateloop/stateloop/codec"
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkatest"
-	"github.com/stateloop/stateloop/processor/embedded"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -45,6 +45,7 @@ func echoApp() (topology.Topology, *functions.Registry) {
 			ctx.SendEgress("test/out", functions.KafkaMessage("out", ctx.Self().ID, []byte(s)))
 			return nil
 		})),
+		Egresses: []functions.TypeName{"test/out"},
 	})
 	return topology.Topology{
 		App:       "echo",
@@ -196,6 +197,7 @@ func TestRunEmbeddedBroker(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	wantPrefixes := []string{
+		"data dir " + dir + ", locked while this instance runs; instance id ",
 		"embedded Kafka broker listening on 127.0.0.1:",
 		"connecting to Kafka at 127.0.0.1:",
 		"application echo ready: ",
@@ -210,8 +212,8 @@ func TestRunEmbeddedBroker(t *testing.T) {
 			t.Errorf("line %d: got %q, want it to start with %q", i+1, lines[i], p)
 		}
 	}
-	if !strings.Contains(lines[0], "(data in "+filepath.Join(dir, "broker")+")") {
-		t.Errorf("got %q, want the broker's data dir %s", lines[0], filepath.Join(dir, "broker"))
+	if !strings.Contains(lines[1], "(data in "+filepath.Join(dir, "broker")+")") {
+		t.Errorf("got %q, want the broker's data dir %s", lines[1], filepath.Join(dir, "broker"))
 	}
 	for _, p := range []string{"instance-id", "broker"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {

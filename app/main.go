@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/embedded"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -46,7 +46,8 @@ installed; other programs (stateloop send and consume, kcat, more instances of
 this application) can connect to it with --brokers. With --brokers it joins
 the application's consumer group on that Kafka cluster: start the program
 several times, each with its own --data-dir, to spread the partitions over
-several instances.
+several instances. A running instance locks its --data-dir: a second one
+started on the same directory fails at once.
 
 On Ctrl-C the application commits its last transaction and leaves the
 consumer group before the embedded broker stops; press Ctrl-C again to kill

@@ -52,9 +52,6 @@ func LoadModule(path string, logger *slog.Logger) (*Module, error) {
 			fail(e.Pos, "endpoint %s: %s: endpoints on unix sockets are not supported; serve the functions on a TCP port (http://127.0.0.1:PORT/...)", e.Functions, e.URLPathTemplate)
 			continue
 		}
-		if tr.PoolTTL > 0 && tr.Type == module.TransportAsync {
-			mod.notes = append(mod.notes, fmt.Sprintf("%s: endpoint %s: pool_ttl is ignored: idle connections are closed after 90 s", e.Pos, e.Functions))
-		}
 		batch := e.MaxNumBatchRequests
 		if batch <= 0 {
 			batch = -1 // StateFun: no cap

@@ -87,6 +87,7 @@ func shoutApp(egressTopic string) func() (topology.Topology, *functions.Registry
 				ctx.SendEgress("example/greets", functions.KafkaMessage(egressTopic, ctx.Self().ID, []byte(strings.ToUpper(s))))
 				return nil
 			})),
+			Egresses: []functions.TypeName{"example/greets"},
 		})
 		return topology.Topology{Functions: []functions.TypeName{"local/shout"}}, reg
 	}
@@ -193,5 +194,49 @@ spec:
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// TestLoadModuleNotesPoolTTLOnlyWhenSet: regression for issue 10 item 16,
+// the note "pool_ttl is ignored" was printed for every v2 endpoint with
+// the async transport, also when the file never set pool_ttl (the parser
+// fills in StateFun's default of 15 s).
+func TestLoadModuleNotesPoolTTLOnlyWhenSet(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		transport string
+		wantNote  bool
+	}{
+		{"no transport", "", false},
+		{"async without pool_ttl", "\n  transport:\n    type: io.statefun.transports.v1/async\n    call: 10s", false},
+		{"async with pool_ttl", "\n  transport:\n    type: io.statefun.transports.v1/async\n    pool_ttl: 30s", true},
+		{"pool_ttl without a type", "\n  transport:\n    pool_ttl: 0", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "module.yaml")
+			yaml := "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: example/*\n  urlPathTemplate: http://127.0.0.1:8000/{function.name}" + tc.transport + "\n"
+			if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mod, err := app.LoadModule(path, nil)
+			if err != nil {
+				t.Fatalf("LoadModule: %v", err)
+			}
+			defer mod.Close()
+			var notes []string
+			for _, n := range mod.Notes() {
+				if strings.Contains(n, "pool_ttl") {
+					notes = append(notes, n)
+				}
+			}
+			switch {
+			case tc.wantNote && len(notes) != 1:
+				t.Errorf("notes about pool_ttl: got %q, want one", notes)
+			case !tc.wantNote && len(notes) != 0:
+				t.Errorf("notes about pool_ttl: got %q, want none: the file does not set it", notes)
+			}
+		})
 	}
 }

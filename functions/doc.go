@@ -4,7 +4,7 @@
 // # Concepts
 //
 // A function type (a [TypeName] "namespace/name") is code plus declared
-// state. An [Address] (type + ID) names one virtual instance of it; every
+// state and declared egresses. An [Address] (type + ID) names one virtual instance of it; every
 // address exists and starts with empty state. Functions receive typed
 // [Message] values, keep [State] per address, send messages to any address
 // (including themselves, so cycles are natural) and send records to
@@ -26,7 +26,16 @@
 //		Type:     "greeter/greet",
 //		Function: functions.Router(functions.Handle(Name, greet)),
 //		State:    []functions.StateSpec{visits},
+//		Egresses: []functions.TypeName{greetings},
 //	})
+//
+// A [Spec] declares everything a function uses besides messages: its state
+// values and the egresses it sends to. Using a state value or sending to
+// an egress that the Spec does not declare fails the invocation
+// ([ErrUndeclaredState], [ErrUndeclaredEgress]), and the runtime checks at
+// start-up that the application's topology has every declared egress and
+// lists every registered type, so such mistakes show before any message
+// is processed.
 //
 // # Lifecycle
 //

@@ -17,6 +17,9 @@ var (
 	// ErrUndeclaredState is the invocation error when a function uses a
 	// state value that its [Spec] does not declare.
 	ErrUndeclaredState = errors.New("functions: undeclared state")
+	// ErrUndeclaredEgress is the invocation error when a function sends to
+	// an egress that its [Spec] does not declare.
+	ErrUndeclaredEgress = errors.New("functions: undeclared egress")
 )
 
 // InvocationError is the error of a failed invocation: the function
@@ -73,7 +76,8 @@ func Permanent(err error) error {
 
 // IsPermanent reports whether err, or an error it wraps, was marked with
 // [Permanent], or is a [DecodeError], [ErrUnhandledType],
-// [ErrUnknownFunction], [ErrUndeclaredState] or [ErrInvalidTypeName]:
+// [ErrUnknownFunction], [ErrUndeclaredState], [ErrUndeclaredEgress] or
+// [ErrInvalidTypeName]:
 // errors that a retry cannot fix. Invalid uses of a [Context] (sending to
 // an invalid address, a message that failed to encode) are permanent too.
 func IsPermanent(err error) bool {
@@ -81,5 +85,5 @@ func IsPermanent(err error) bool {
 	var d *DecodeError
 	return errors.As(err, &p) || errors.As(err, &d) ||
 		errors.Is(err, ErrUnhandledType) || errors.Is(err, ErrUnknownFunction) ||
-		errors.Is(err, ErrUndeclaredState) || errors.Is(err, ErrInvalidTypeName)
+		errors.Is(err, ErrUndeclaredState) || errors.Is(err, ErrUndeclaredEgress) || errors.Is(err, ErrInvalidTypeName)
 }

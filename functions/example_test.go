@@ -23,6 +23,7 @@ func ExampleRegistry_Invoke() {
 		Type:     "example/greeter",
 		Function: functions.Router(functions.Handle(functions.StringType, greet)),
 		State:    []functions.StateSpec{visits},
+		Egresses: []functions.TypeName{"example/greetings"},
 	})
 
 	stored := map[string]functions.StoredValue{}

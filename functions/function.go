@@ -48,8 +48,10 @@ type Context interface {
 	// invocation when the message has no caller (it came from a Kafka
 	// ingress).
 	Reply(msg Message)
-	// SendEgress sends msg to the egress named egress. For a Kafka egress,
-	// msg is a [KafkaRecordType] message (see [KafkaMessage]).
+	// SendEgress sends msg to the egress named egress, which the function's
+	// [Spec] must declare in Egresses (else the invocation fails with
+	// [ErrUndeclaredEgress]). For a Kafka egress, msg is a
+	// [KafkaRecordType] message (see [KafkaMessage]).
 	SendEgress(egress TypeName, msg Message)
 	// SendAfter sends msg to the address to once delay has passed, with
 	// Self as its caller (StateFun's delayed message). The message is kept

@@ -94,7 +94,7 @@ func (r *Registry) Invoke(ctx context.Context, inv Invocation) (Effects, error) 
 	if reg == nil {
 		return Effects{}, fmt.Errorf("%w %s", ErrUnknownFunction, inv.Target.Type)
 	}
-	in := &invocation{Context: ctx, self: inv.Target, caller: inv.Caller, decls: reg.state}
+	in := &invocation{Context: ctx, self: inv.Target, caller: inv.Caller, decls: reg.state, egresses: reg.spec.Egresses}
 	in.cells = make([]cell, len(reg.state))
 	for i, d := range reg.state {
 		sv, ok := inv.State[d.name]
@@ -137,12 +137,13 @@ type cell struct {
 
 type invocation struct {
 	context.Context
-	self    Address
-	caller  *Address
-	decls   []stateDecl
-	cells   []cell
-	effects Effects
-	err     error
+	self     Address
+	caller   *Address
+	decls    []stateDecl
+	egresses []TypeName // declared
+	cells    []cell
+	effects  Effects
+	err      error
 }
 
 func (in *invocation) run(f Function, msg Message) (err error) {
@@ -237,6 +238,10 @@ func (in *invocation) Reply(msg Message) {
 func (in *invocation) SendEgress(egress TypeName, msg Message) {
 	if _, err := ParseTypeName(string(egress)); err != nil {
 		in.fail(fmt.Errorf("functions: send to egress: %w", err))
+		return
+	}
+	if !slices.Contains(in.egresses, egress) {
+		in.fail(fmt.Errorf("%w %s: declare it in the Spec of %s (Egresses)", ErrUndeclaredEgress, egress, in.self.Type))
 		return
 	}
 	if err := checkMessage(msg); err != nil {

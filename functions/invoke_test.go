@@ -31,11 +31,12 @@ var cmpMessages = cmp.Comparer(func(a, b functions.Message) bool {
 })
 
 // register returns a registry with fn as test/f, declaring count, name
-// and fails (in that order).
+// and fails (in that order), and the egress test/out.
 func register(t testing.TB, fn functions.FunctionFunc) *functions.Registry {
 	t.Helper()
 	reg := functions.NewRegistry()
-	reg.MustRegister(functions.Spec{Type: self.Type, Function: fn, State: []functions.StateSpec{countState, nameState, failState}})
+	reg.MustRegister(functions.Spec{Type: self.Type, Function: fn, State: []functions.StateSpec{countState, nameState, failState},
+		Egresses: []functions.TypeName{egress}})
 	return reg
 }
 
@@ -196,6 +197,7 @@ func TestInvokeStickyErrors(t *testing.T) {
 		{"send a message with a bad type name", func(ctx functions.Context) { ctx.Send(other, functions.NewMessage("bad", nil)) }, "no valid type name", nil},
 		{"egress with an invalid name", func(ctx functions.Context) { ctx.SendEgress("bad", functions.StringType.Of("x")) }, "send to egress", functions.ErrInvalidTypeName},
 		{"egress a message that failed to encode", func(ctx functions.Context) { ctx.SendEgress(egress, failingType.Of("x")) }, "send to egress test/out", errEncode},
+		{"egress not declared", func(ctx functions.Context) { ctx.SendEgress("test/other", functions.StringType.Of("x")) }, "undeclared egress test/other", functions.ErrUndeclaredEgress},
 		{"get undeclared state", func(ctx functions.Context) { undeclared.Get(ctx) }, `"undeclared"`, functions.ErrUndeclaredState},
 		{"set undeclared state", func(ctx functions.Context) { undeclared.Set(ctx, 1) }, `"undeclared"`, functions.ErrUndeclaredState},
 		{"clear undeclared state", func(ctx functions.Context) { undeclared.Clear(ctx) }, `"undeclared"`, functions.ErrUndeclaredState},
@@ -592,5 +594,44 @@ func TestReplySendsToTheCallerAndFailsWithoutOne(t *testing.T) {
 	_, err = reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Message: msg})
 	if err == nil || !strings.Contains(err.Error(), "no caller to reply to") || !functions.IsPermanent(err) {
 		t.Errorf("Reply without a caller: %v, want a permanent error saying there is no caller", err)
+	}
+}
+
+// TestSendEgressNeedsADeclaredEgress: regression for issue 10 item 13, a
+// function could send to any egress; one the application does not have
+// was only found when the runtime dead-lettered the message. Like state,
+// the egresses a function sends to are declared in its Spec, and sending
+// to another fails the invocation, permanently.
+func TestSendEgressNeedsADeclaredEgress(t *testing.T) {
+	t.Parallel()
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "test/sender", Function: functions.FunctionFunc(func(ctx functions.Context, _ functions.Message) error {
+		ctx.SendEgress("test/undeclared", functions.StringType.Of("x"))
+		return nil
+	})})
+	effects, err := reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "test/sender", ID: "a"}, Message: functions.StringType.Of("m")})
+	if err == nil {
+		t.Fatalf("got effects %+v and no error, want the send to an undeclared egress to fail the invocation", effects)
+	}
+	if want := `functions: invoke test/sender/a: functions: undeclared egress test/undeclared: declare it in the Spec of test/sender (Egresses)`; err.Error() != want {
+		t.Errorf("got %q, want %q", err, want)
+	}
+	if !errors.Is(err, functions.ErrUndeclaredEgress) {
+		t.Errorf("got %v, want it to wrap ErrUndeclaredEgress", err)
+	}
+	if !functions.IsPermanent(err) {
+		t.Errorf("IsPermanent(%v) = false, want true", err)
+	}
+
+	// declared, the same send succeeds
+	reg = functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "test/sender", Egresses: []functions.TypeName{"test/undeclared"},
+		Function: functions.FunctionFunc(func(ctx functions.Context, _ functions.Message) error {
+			ctx.SendEgress("test/undeclared", functions.StringType.Of("x"))
+			return nil
+		})})
+	effects, err = reg.Invoke(context.Background(), functions.Invocation{Target: functions.Address{Type: "test/sender", ID: "a"}, Message: functions.StringType.Of("m")})
+	if err != nil || len(effects.Egress) != 1 || effects.Egress[0].Egress != "test/undeclared" {
+		t.Errorf("with the egress declared: got %+v, %v, want one egress record", effects, err)
 	}
 }

@@ -7,12 +7,19 @@ import (
 	"sync"
 )
 
-// Spec describes a function type: its name, its code and the state every
-// address of it owns.
+// Spec describes a function type: its name, its code, the state every
+// address of it owns and the egresses it sends to.
 type Spec struct {
 	Type     TypeName
 	Function Function
-	State    []StateSpec
+	// State declares the state values of each address. Using a state value
+	// that is not declared fails the invocation with [ErrUndeclaredState].
+	State []StateSpec
+	// Egresses declares the egresses the function sends to with
+	// [Context.SendEgress]. Sending to another fails the invocation with
+	// [ErrUndeclaredEgress]. A runtime checks at start-up that its
+	// application has each of them (processor.New does).
+	Egresses []TypeName
 }
 
 // Registry holds the function types of an application. Build one with
@@ -36,7 +43,8 @@ func NewRegistry() *Registry {
 
 // Register adds a function type. It returns every problem it finds, joined:
 // an invalid type name (see [ValidateFunctionType]), a nil function, a type
-// registered before, an invalid or duplicate state name.
+// registered before, an invalid or duplicate state name, an invalid or
+// duplicate egress name.
 func (r *Registry) Register(s Spec) error {
 	var errs []error
 	if err := ValidateFunctionType(s.Type); err != nil {
@@ -66,6 +74,13 @@ func (r *Registry) Register(s Spec) error {
 		seen[d.name] = true
 		decls = append(decls, d)
 	}
+	for i, e := range s.Egresses {
+		if _, err := ParseTypeName(string(e)); err != nil {
+			errs = append(errs, fmt.Errorf("functions: register %s: egress: %w", s.Type, err))
+		} else if slices.Contains(s.Egresses[:i], e) {
+			errs = append(errs, fmt.Errorf("functions: register %s: duplicate egress %s", s.Type, e))
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.specs[s.Type]; dup {
@@ -75,6 +90,7 @@ func (r *Registry) Register(s Spec) error {
 		return errors.Join(errs...)
 	}
 	s.State = slices.Clone(s.State)
+	s.Egresses = slices.Clone(s.Egresses)
 	r.specs[s.Type] = &registered{spec: s, state: decls}
 	return nil
 }

@@ -125,19 +125,25 @@ func TestRegistryLookup(t *testing.T) {
 	}
 }
 
-// TestRegisterCopiesState checks that changing the Spec's State slice after
-// Register does not change the registered function type.
+// TestRegisterCopiesState checks that changing the Spec's State and
+// Egresses slices after Register does not change the registered function
+// type.
 func TestRegisterCopiesState(t *testing.T) {
 	states := []functions.StateSpec{functions.NewState("a", functions.LongType)}
+	egresses := []functions.TypeName{"test/out"}
 	reg := functions.NewRegistry()
-	reg.MustRegister(functions.Spec{Type: "test/f", Function: nop, State: states})
+	reg.MustRegister(functions.Spec{Type: "test/f", Function: nop, State: states, Egresses: egresses})
 	states[0] = functions.NewState("b", functions.StringType)
+	egresses[0] = "test/changed"
 	if got, _ := reg.StateNames("test/f"); len(got) != 1 || got[0].Name != "a" {
 		t.Errorf("StateNames after changing the caller's slice: got %v, want [a]", got)
 	}
 	spec, _ := reg.Lookup("test/f")
 	if s, ok := spec.State[0].(functions.State[int64]); !ok || s.Name() != "a" {
 		t.Errorf("Lookup.State[0] after changing the caller's slice: got %v, want state a", spec.State[0])
+	}
+	if spec.Egresses[0] != "test/out" {
+		t.Errorf("Lookup.Egresses after changing the caller's slice: got %v, want [test/out]", spec.Egresses)
 	}
 }
 
@@ -165,5 +171,20 @@ func TestRegistryConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if got := len(reg.Types()); got != 8 {
 		t.Errorf("Types: got %d, want 8", got)
+	}
+}
+
+// TestRegisterChecksDeclaredEgresses: the egresses a Spec declares must be
+// valid type names, each declared once.
+func TestRegisterChecksDeclaredEgresses(t *testing.T) {
+	t.Parallel()
+	err := functions.NewRegistry().Register(functions.Spec{Type: "test/f", Function: nop, Egresses: []functions.TypeName{"test/out", "bad", "test/out"}})
+	if err == nil {
+		t.Fatal("Register: no error, want one for the invalid and one for the duplicate egress")
+	}
+	for _, want := range []string{"functions: register test/f: egress: ", "functions: register test/f: duplicate egress test/out"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Register: got %q, want it to contain %q", err, want)
+		}
 	}
 }

@@ -54,7 +54,7 @@
 // read_uncommitted by default; [ViewOptions] and [ProcessorOptions] fix
 // that, and [ViewOptions] also fixes the end of a view's recovery, which
 // goka would otherwise wait for forever (see package
-// github.com/stateloop/stateloop/processor/gokaview, which this package
+// github.com/stateloop/stateloop/gokaview, which this package
 // builds on). Records a Goka emitter writes need no transaction: stateloop
 // reads non-transactional records as they are.
 //

@@ -41,7 +41,8 @@ func counterApp(app string, partitions int32) (topology.Topology, *functions.Reg
 			ctx.SendEgress(totalsOut, functions.KafkaMessage(string(totals), ctx.Self().ID, []byte(strconv.FormatInt(total, 10))))
 			return nil
 		})),
-		State: []functions.StateSpec{totalState},
+		State:    []functions.StateSpec{totalState},
+		Egresses: []functions.TypeName{totalsOut},
 	})
 	topo := topology.Topology{
 		App:        app,

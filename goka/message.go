@@ -6,9 +6,9 @@ import (
 	"fmt"
 
 	"github.com/lovoo/goka"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -35,6 +35,10 @@ type Message struct {
 	// Caller is what the function sees as ctx.Caller(); the zero Address
 	// (the default) means no caller, as for a message from an ingress.
 	Caller functions.Address
+	// IdempotencyKey, if set, makes the runtime deliver only the first
+	// message with this key to To within its idempotency window (as the
+	// HTTP ingress's Idempotency-Key header does).
+	IdempotencyKey string
 }
 
 // Validate reports an invalid address, an empty id, an argument without a
@@ -63,12 +67,14 @@ func (m Message) Validate() error {
 // for a goka.Emitter on [LoopStream], or with goka.Output in a goka
 // processor, and always emit with the function id as key ([Emit] does).
 //
-// The envelope is protobuf (docs/topics-and-formats.md):
+// The envelope is protobuf, written by the runtime's own codec
+// (internal/wire; docs/topics-and-formats.md):
 //
 //	message Envelope {
 //	  Address target = 1;
 //	  Address caller = 2;      // absent for messages from an ingress
 //	  TypedValue argument = 3;
+//	  string idempotency_key = 4;
 //	}
 //	message Address { string namespace = 1; string type = 2; string id = 3; }
 //	message TypedValue { string typename = 1; bool has_value = 2; bytes value = 3; }
@@ -141,153 +147,22 @@ func EmitSync(e *goka.Emitter, to functions.Address, msg functions.Message) erro
 }
 
 func appendEnvelope(b []byte, m Message) []byte {
-	b = appendAddress(b, 1, m.To)
+	e := wire.Envelope{Target: m.To, Argument: m.Argument, IdempotencyKey: m.IdempotencyKey}
 	if m.Caller != (functions.Address{}) {
-		b = appendAddress(b, 2, m.Caller)
+		caller := m.Caller
+		e.Caller = &caller
 	}
-	var tv []byte
-	tv = appendString(tv, 1, string(m.Argument.TypeName()))
-	tv = protowire.AppendTag(tv, 2, protowire.VarintType)
-	tv = protowire.AppendVarint(tv, 1)
-	if v := m.Argument.Bytes(); len(v) > 0 {
-		tv = protowire.AppendTag(tv, 3, protowire.BytesType)
-		tv = protowire.AppendBytes(tv, v)
-	}
-	b = protowire.AppendTag(b, 3, protowire.BytesType)
-	return protowire.AppendBytes(b, tv)
-}
-
-func appendAddress(b []byte, num protowire.Number, a functions.Address) []byte {
-	var m []byte
-	m = appendString(m, 1, a.Type.Namespace())
-	m = appendString(m, 2, a.Type.Name())
-	m = appendString(m, 3, a.ID)
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, m)
-}
-
-func appendString(b []byte, num protowire.Number, s string) []byte {
-	if s == "" {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, s)
+	return wire.AppendEnvelope(b, e)
 }
 
 func decodeEnvelope(b []byte) (Message, error) {
-	var m Message
-	var haveTarget, haveArg bool
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
-		switch num {
-		case 1:
-			a, err := decodeAddress(v)
-			if err != nil {
-				return fmt.Errorf("target: %w", err)
-			}
-			m.To, haveTarget = a, true
-		case 2:
-			a, err := decodeAddress(v)
-			if err != nil {
-				return fmt.Errorf("caller: %w", err)
-			}
-			m.Caller = a
-		case 3:
-			arg, err := decodeTypedValue(v)
-			if err != nil {
-				return fmt.Errorf("argument: %w", err)
-			}
-			m.Argument, haveArg = arg, true
-		}
-		return nil
-	})
+	e, err := wire.DecodeEnvelope(b)
 	if err != nil {
-		return Message{}, err
+		return Message{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if !haveTarget || !haveArg {
-		return Message{}, fmt.Errorf("%w: no target or no argument", ErrMalformed)
-	}
-	if err := m.To.Validate(); err != nil {
-		return Message{}, fmt.Errorf("%w: target: %w", ErrMalformed, err)
+	m := Message{To: e.Target, Argument: e.Argument, IdempotencyKey: e.IdempotencyKey}
+	if e.Caller != nil {
+		m.Caller = *e.Caller
 	}
 	return m, nil
-}
-
-func decodeAddress(b []byte) (functions.Address, error) {
-	var ns, name, id string
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
-		switch num {
-		case 1:
-			ns = string(v)
-		case 2:
-			name = string(v)
-		case 3:
-			id = string(v)
-		}
-		return nil
-	})
-	if err != nil {
-		return functions.Address{}, err
-	}
-	tn, err := functions.ParseTypeName(ns + "/" + name)
-	if err != nil {
-		return functions.Address{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	return functions.Address{Type: tn, ID: id}, nil
-}
-
-func decodeTypedValue(b []byte) (functions.Message, error) {
-	var tn string
-	var val []byte
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		switch {
-		case num == 1 && typ == protowire.BytesType:
-			tn = string(v)
-		case num == 3 && typ == protowire.BytesType:
-			val = v
-		}
-		return nil
-	})
-	if err != nil {
-		return functions.Message{}, err
-	}
-	t, err := functions.ParseTypeName(tn)
-	if err != nil {
-		return functions.Message{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	return functions.NewMessage(t, val), nil
-}
-
-// eachField calls fn for every field of b: v is the payload of a
-// length-delimited field and the raw value bytes of any other.
-func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%w: %w", ErrMalformed, protowire.ParseError(n))
-		}
-		b = b[n:]
-		var v []byte
-		if typ == protowire.BytesType {
-			v, n = protowire.ConsumeBytes(b)
-		} else {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n >= 0 {
-				v = b[:n]
-			}
-		}
-		if n < 0 {
-			return fmt.Errorf("%w: %w", ErrMalformed, protowire.ParseError(n))
-		}
-		if err := fn(num, typ, v); err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
 }

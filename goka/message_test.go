@@ -18,9 +18,9 @@ import (
 
 	"github.com/stateloop/stateloop/functions"
 	gokainterop "github.com/stateloop/stateloop/goka"
+	"github.com/stateloop/stateloop/gokaview"
 	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/processor/gokaview"
 )
 
 // record is a committed record of a topic.
@@ -53,11 +53,10 @@ func partitionOf(id string, n int32) int32 {
 	return p
 }
 
-// TestMessageCodecMatchesRuntime pins MessageCodec to the runtime's own
-// envelope encoding (processor/internal/wire, which this package cannot
-// import): the records processor.Sender writes are byte for byte what
-// MessageCodec encodes, and the records a function's ctx.Send writes (with
-// a caller) decode and encode back to the same bytes.
+// TestMessageCodecMatchesRuntime checks MessageCodec against what the
+// runtime writes: the records processor.Sender writes are byte for byte
+// what MessageCodec encodes, and the records a function's ctx.Send writes
+// (with a caller) decode and encode back to the same bytes.
 func TestMessageCodecMatchesRuntime(t *testing.T) {
 	brokers := kafkatest.StartKfake(t)
 	client := kafkatest.Client(t, brokers)
@@ -148,6 +147,25 @@ func TestMessageCodecMatchesRuntime(t *testing.T) {
 // them, and a view built with NewView reads the exact totals, also for the
 // id whose hash is 0x80000000, with a partition count that is not a power
 // of two.
+// Regression: package goka had a copy of the runtime's envelope codec
+// that dropped the idempotency key, so a message decoded and emitted again
+// (a goka processor forwarding loop records) lost it and was delivered
+// again.
+func TestMessageCodecKeepsTheIdempotencyKey(t *testing.T) {
+	m := gokainterop.Message{To: functions.Address{Type: counterFn, ID: "alice"}, Argument: functions.LongType.Of(1), IdempotencyKey: "req-17"}
+	b, err := gokainterop.MessageCodec{}.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := gokainterop.MessageCodec{}.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.(gokainterop.Message).IdempotencyKey; got != "req-17" {
+		t.Errorf("idempotency key after a round trip: %q, want req-17", got)
+	}
+}
+
 func TestEmitterReachesFunction(t *testing.T) {
 	brokers := kafkatest.StartKfake(t)
 	client := kafkatest.Client(t, brokers)

@@ -4,7 +4,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 
-	"github.com/stateloop/stateloop/processor/gokaview"
+	"github.com/stateloop/stateloop/gokaview"
 )
 
 // ProcessorOptions returns the goka processor options a goka processor

@@ -8,7 +8,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/gokaview"
+	"github.com/stateloop/stateloop/gokaview"
 	"github.com/stateloop/stateloop/topology"
 )
 

@@ -30,7 +30,8 @@ func counterApp(app string) (topology.Topology, *functions.Registry) {
 			ctx.SendEgress(countsOut, functions.KafkaMessage("", ctx.Self().ID, []byte(ctx.Self().ID+"="+strconv.FormatInt(n, 10))))
 			return nil
 		})),
-		State: []functions.StateSpec{countState},
+		State:    []functions.StateSpec{countState},
+		Egresses: []functions.TypeName{countsOut},
 	})
 	topo := topology.Topology{
 		App:        app,

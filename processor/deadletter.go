@@ -1,10 +1,7 @@
 package processor
 
 import (
-	"errors"
 	"fmt"
-
-	"github.com/IBM/sarama"
 
 	"github.com/stateloop/stateloop/functions"
 )
@@ -16,79 +13,89 @@ type poisoned struct {
 	dropValue bool
 }
 
-// deadLetter writes the consumed record to the dead-letter topic with the
-// reason in its headers, inside the open transaction.
-func (w *worker) deadLetter(m *sarama.ConsumerMessage, reason string, target *functions.Address) {
-	w.deadLetterValue(m, reason, target, true)
+// aside is a changelog record that recovery left out of the local store
+// because it does not decode; it goes to the dead-letter topic in the
+// session's next transaction.
+type aside struct {
+	rec    *record
+	reason string
+	target functions.Address
 }
 
-func (w *worker) deadLetterValue(m *sarama.ConsumerMessage, reason string, target *functions.Address, withValue bool) {
-	headers := []sarama.RecordHeader{
+// deadLetter writes the record src to the dead-letter topic with the
+// reason in its headers, inside the transaction t.
+func (s *session) deadLetter(t *txn, src *record, reason string, target *functions.Address) {
+	s.deadLetterValue(t, src, reason, target, true)
+}
+
+func (s *session) deadLetterValue(t *txn, src *record, reason string, target *functions.Address, withValue bool) {
+	headers := []header{
 		{Key: []byte("stateloop.error"), Value: []byte(reason)},
-		{Key: []byte("stateloop.source.topic"), Value: []byte(m.Topic)},
-		{Key: []byte("stateloop.source.partition"), Value: []byte(itoa(int64(m.Partition)))},
-		{Key: []byte("stateloop.source.offset"), Value: []byte(itoa(m.Offset))},
+		{Key: []byte("stateloop.source.topic"), Value: []byte(src.Topic)},
+		{Key: []byte("stateloop.source.partition"), Value: []byte(itoa(int64(src.Partition)))},
+		{Key: []byte("stateloop.source.offset"), Value: []byte(itoa(src.Offset))},
 	}
 	if target != nil {
 		headers = append(headers,
-			sarama.RecordHeader{Key: []byte("stateloop.function.type"), Value: []byte(target.Type)},
-			sarama.RecordHeader{Key: []byte("stateloop.function.id"), Value: []byte(target.ID)})
+			header{Key: []byte("stateloop.function.type"), Value: []byte(target.Type)},
+			header{Key: []byte("stateloop.function.id"), Value: []byte(target.ID)})
 	}
-	pm := &sarama.ProducerMessage{Topic: string(w.p.topo.DLQTopic()), Headers: headers}
+	o := &output{Topic: string(s.p.topo.DLQTopic()), Headers: headers, Key: src.Key, src: src}
 	if withValue {
-		pm.Value = sarama.ByteEncoder(m.Value)
+		o.Value = src.Value
 	} else {
-		pm.Headers = append(pm.Headers, sarama.RecordHeader{Key: []byte("stateloop.value.dropped"), Value: []byte("the record's value could not be written to the dead-letter topic")})
+		o.Headers = append(o.Headers, header{Key: []byte("stateloop.value.dropped"), Value: []byte("the record's value could not be written to the dead-letter topic")})
 	}
 	// the dead-letter topic may have been created with another partition
 	// count than the application's internal topics
-	n, err := w.partitions(string(w.p.topo.DLQTopic()))
+	n, err := s.partitionCount(o.Topic)
 	if err != nil {
-		w.setFatal(fmt.Errorf("processor: dead-letter topic: %w", err))
+		s.setFatal(fmt.Errorf("processor: dead-letter topic: %w", err))
 		return
 	}
-	if m.Key != nil {
-		pm.Key = sarama.ByteEncoder(m.Key)
-		pm.Partition = partitionFor(string(m.Key), n)
+	if src.Key != nil {
+		o.Partition = partitionFor(string(src.Key), n)
 	} else {
-		pm.Partition = m.Partition % n
+		o.Partition = src.Partition % n
 	}
-	w.send(pm)
-	w.p.count(func(s *Stats) { s.DeadLetters++ })
-	fn := ""
+	s.produce(o)
+	s.p.count(func(s *Stats) { s.DeadLetters++ })
+	var fn functions.TypeName
 	if target != nil {
-		fn = string(target.Type)
+		fn = target.Type
 	}
-	w.p.m.deadLetters.WithLabelValues(fn).Inc()
-	w.p.cfg.logger.Warn("record sent to the dead-letter topic", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "reason", reason)
+	s.p.m.DeadLetter(fn)
+	s.p.cfg.logger.Warn("record sent to the dead-letter topic", "topic", src.Topic, "partition", src.Partition, "offset", src.Offset, "reason", reason)
 }
 
-// notePoison marks the consumed records whose output records failed with
-// an error that no retry can fix, so that the replay dead-letters them.
-func (w *worker) notePoison() {
-	for _, pe := range w.h.producer.failed() {
-		src := w.sources[pe.Msg]
-		if src == nil || !unproducible(pe.Err) {
+// notePoison marks the consumed records whose outputs failed with an
+// error that no retry can fix, so that the replay dead-letters them.
+func (s *session) notePoison() {
+	for _, f := range s.prod().failed() {
+		src := f.out.src
+		if src == nil || !unproducible(f.err) {
 			continue
 		}
-		if w.poison == nil {
-			w.poison = make(map[RecordRef]poisoned)
+		if s.poison == nil {
+			s.poison = make(map[RecordRef]poisoned)
 		}
 		ref := RecordRef{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset}
-		p := w.poison[ref]
-		if pe.Msg.Topic == string(w.p.topo.DLQTopic()) {
+		p := s.poison[ref]
+		if f.out.Topic == string(s.p.topo.DLQTopic()) {
 			p.dropValue = true
 		}
 		if p.reason == "" {
-			p.reason = fmt.Sprintf("an output record of this record cannot be written to topic %s: %v", pe.Msg.Topic, pe.Err)
+			p.reason = fmt.Sprintf("an output record of this record cannot be written to topic %s: %v", f.out.Topic, f.err)
 		}
-		w.poison[ref] = p
+		s.poison[ref] = p
 	}
 }
 
-// unproducible reports produce errors that fail every retry.
-func unproducible(err error) bool {
-	var ce sarama.ConfigurationError
-	return errors.As(err, &ce) || errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidPartition) ||
-		errors.Is(err, sarama.ErrInvalidMessage) || errors.Is(err, sarama.ErrMessageTooLarge) || errors.Is(err, sarama.ErrInvalidRecord)
+// deadLetterAsides writes the table records that recovery left out to the
+// dead-letter topic in t; a failed transaction writes them again in the
+// next.
+func (s *session) deadLetterAsides(t *txn, asides []aside) {
+	for _, a := range asides {
+		s.deadLetter(t, a.rec, a.reason, &a.target)
+	}
 }

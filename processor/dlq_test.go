@@ -15,7 +15,7 @@ import (
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -71,6 +71,8 @@ func dlqApp(app string) (topology.Topology, *functions.Registry) {
 			return nil
 		})),
 		State: []functions.StateSpec{dlqCount},
+		// not "test/nowhere": sending to it fails the invocation
+		Egresses: []functions.TypeName{dlqOut},
 	})
 	topo := topology.Topology{
 		App:        app,
@@ -171,14 +173,14 @@ func dlqCases(app string, prod *dlqProducer, retries int) []dlqCase {
 		{name: "function error", reason: "boom", fnType: string(dlqFn), failures: int64(retries + 1), write: ingress("fail")},
 		{name: "function panic", reason: "panic: kaboom", fnType: string(dlqFn), failures: int64(retries + 1), write: ingress("panic")},
 		{name: "permanent function error", reason: "nope", fnType: string(dlqFn), failures: 1, write: ingress("perm")},
-		{name: "unknown egress", reason: "unknown egress test/nowhere", fnType: string(dlqFn), write: ingress("bad-egress")},
+		{name: "undeclared egress", reason: "undeclared egress test/nowhere", fnType: string(dlqFn), failures: 1, write: ingress("bad-egress")},
 		{name: "egress to an undeclared topic", reason: `does not write to topic "` + app + `-undeclared"`, fnType: string(dlqFn), write: ingress("bad-topic")},
 	}
 }
 
 // dlqRecords returns the dead letters (read_committed) holding tag.
-func dlqRecords(t testing.TB, client sarama.Client, app, tag string) []record {
-	var out []record
+func dlqRecords(t testing.TB, client sarama.Client, app, tag string) []topicRecord {
+	var out []topicRecord
 	for _, r := range readTopic(t, client, app+"-dlq") {
 		if bytes.Contains(r.Value, []byte(tag)) {
 			out = append(out, r)
@@ -278,7 +280,7 @@ func TestBadRecordsGoToDeadLetterTopicOnceAndPartitionKeepsFlowing(t *testing.T)
 			}
 			return strings.Contains(strings.Join(vals, " ")+" ", want+" "), fmt.Sprintf("egress %v, stats %+v", vals, p.Stats())
 		})
-		var dl []record
+		var dl []topicRecord
 		waitFor(t, 10*time.Second, c.name+": dead letter", func() (bool, string) {
 			dl = dlqRecords(t, client, app, c.tag)
 			return len(dl) > 0, fmt.Sprintf("%d dead letters", len(dl))

@@ -33,13 +33,16 @@
 // group and returns. On a rebalance it commits, hands its partitions over
 // and recovers the new ones. A restarted instance with the same data
 // directory keeps its instance id, fences its previous producer, and
-// catches its local state up from where it was.
+// catches its local state up from where it was. Run locks the data
+// directory until it returns (see [DataDir]), so two instances never share
+// one.
 //
 // # Errors
 //
-// Run returns an error only when it cannot go on: brokers unreachable at
-// start-up, topics that do not match the topology (a different partition
-// count), or a local store that cannot be written. Bad input never stops
+// Run returns an error only when it cannot go on: a data directory that
+// another running instance holds (a *[DataDirInUseError], at once),
+// brokers unreachable at start-up, topics that do not match the topology
+// (a different partition count), or a local store that cannot be written. Bad input never stops
 // it: records without a key, undecodable messages or state, messages to
 // unknown function types, invocations that keep failing, and output
 // records that cannot be produced go to the dead-letter topic <app>-dlq
@@ -47,7 +50,7 @@
 //
 // # Concurrency
 //
-// A Processor runs one worker goroutine that invokes functions, so there is
+// A Processor runs one session goroutine that invokes functions, so there is
 // never more than one invocation per address. Stats may be called from any
 // goroutine. Run must be called once.
 package processor

@@ -15,3 +15,11 @@ func TestExactlyOnceAcrossFencing(t *testing.T) {
 	brokers, app := testBroker(t, "fenced")
 	exactlyOnceScenario(t, brokers, app, true)
 }
+
+// TestExactlyOnceAcrossFencingWithFourThreads fences one of four threads'
+// producers twice.
+func TestExactlyOnceAcrossFencingWithFourThreads(t *testing.T) {
+	brokers, app := testBroker(t, "fenced4")
+	topo, reg := cycleApp(app)
+	cycleScenario(t, brokers, topo, reg, true, WithThreads(4))
+}

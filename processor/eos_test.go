@@ -14,7 +14,7 @@ import (
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -61,7 +61,8 @@ func cycleApp(app string) (topology.Topology, *functions.Registry) {
 				}
 				return nil
 			})),
-			State: []functions.StateSpec{hopCount},
+			State:    []functions.StateSpec{hopCount},
+			Egresses: []functions.TypeName{doneOut},
 		})
 	}
 	topo := topology.Topology{
@@ -181,6 +182,15 @@ func produceSeqs(t testing.TB, client sarama.Client, topic string, from, to, ids
 func TestExactlyOnceAcrossAbortsAndRestarts(t *testing.T) {
 	brokers, app := testBroker(t, "eos")
 	exactlyOnceScenario(t, brokers, app, false)
+}
+
+// TestExactlyOnceAcrossAbortsAndRestartsWithFourThreads is the same with
+// four stream threads: four group members in the one process, each with
+// its own producer and transactions, sharing the data directory.
+func TestExactlyOnceAcrossAbortsAndRestartsWithFourThreads(t *testing.T) {
+	brokers, app := testBroker(t, "eos4")
+	topo, reg := cycleApp(app)
+	cycleScenario(t, brokers, topo, reg, false, WithThreads(4))
 }
 
 // exactlyOnceScenario runs the cycle application through injected aborts

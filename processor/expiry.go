@@ -8,7 +8,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 )
 
 // State expiration.
@@ -19,13 +19,13 @@ import (
 // anew (functions.StampExpiry; every call, for after-call values). To make
 // the changelog shrink, the local store indexes every record that holds
 // an expiring value by its earliest expiry ('x' key); once a second the
-// worker sweeps the index up to now and writes the records of the
+// session sweeps the index up to now and writes the records of the
 // addresses whose values expired, without those values (a tombstone when
 // none is left), in a transaction like any other write. Index entries
 // are only added, never updated: the sweep drops the ones that no longer
 // match their record.
 
-// sweepInterval is how often the worker sweeps expired state.
+// sweepInterval is how often a session sweeps expired state.
 const sweepInterval = time.Second
 
 // sweepBatch bounds the records one sweep writes.
@@ -125,15 +125,15 @@ func (s *store) expiring(now time.Time, fn func(key []byte) bool) error {
 	return it.Error()
 }
 
-// sweep writes the records of addresses whose state expired, in the open
-// transaction (opened if needed), and notes the index entries to drop
-// once it commits.
-func (w *worker) sweep() error {
-	now := w.p.cfg.now()
+// sweep stages the records of addresses whose state expired in the open
+// transaction (opened if needed), and the index entries to drop once it
+// commits; stale entries (nothing expired) are dropped at once.
+func (s *session) sweep() error {
+	now := s.p.cfg.now()
 	n := 0
-	for part, st := range w.parts {
+	for _, pp := range s.parts {
 		var keys [][]byte
-		err := st.expiring(now, func(k []byte) bool {
+		err := pp.store.expiring(now, func(k []byte) bool {
 			keys = append(keys, k)
 			return len(keys) < sweepBatch-n
 		})
@@ -143,43 +143,48 @@ func (w *worker) sweep() error {
 		for _, k := range keys {
 			fn, id, ok := parseExpiryKey(k)
 			if !ok {
-				w.swept[part] = append(w.swept[part], k)
+				if err := s.dropIndexEntry(pp, k); err != nil {
+					return err
+				}
 				continue
 			}
-			ref := stateRef{part: part, fn: fn, id: id}
-			rec, err := w.state(st, ref)
+			ref := stateRef{part: pp.id, fn: fn, id: id}
+			rec, err := s.state(ref)
 			if err != nil {
 				return err
 			}
 			live := functions.Unexpired(rec, now)
-			if len(live) < len(rec) {
-				if err := w.begin(); err != nil {
+			if len(live) == len(rec) {
+				// nothing expired: a stale entry
+				if err := s.dropIndexEntry(pp, k); err != nil {
 					return err
 				}
-				if len(live) == 0 {
-					live = nil
-				}
-				if _, seen := w.overlay[ref]; !seen {
-					w.dirty = append(w.dirty, ref)
-				}
-				w.overlay[ref] = live
-				w.writers[ref] = nil
-				dropped := int64(len(rec) - len(live))
-				w.p.count(func(s *Stats) { s.Expired += dropped })
-				w.p.m.expired.Add(float64(dropped))
-				n++
+				continue
 			}
-			if w.inTxn {
-				w.swept[part] = append(w.swept[part], k)
-			} else {
-				// nothing expired: a stale entry, dropped at once
-				var b storeBatch
-				b.b.Delete(k)
-				if err := st.write(&b); err != nil {
-					return err
-				}
+			t, err := s.begin()
+			if err != nil {
+				return err
 			}
+			t.state.set(ref, live, nil)
+			t.state.swept[pp.id] = append(t.state.swept[pp.id], k)
+			dropped := int64(len(rec) - len(live))
+			s.p.count(func(s *Stats) { s.Expired += dropped })
+			s.p.m.Expired(int(dropped))
+			n++
 		}
 	}
 	return nil
+}
+
+// dropIndexEntry removes an expiry index entry that names nothing to
+// expire: in the open transaction's batch if there is one (a record it
+// writes may need the entry), else at once.
+func (s *session) dropIndexEntry(pp *partition, k []byte) error {
+	if s.txn != nil {
+		s.txn.state.swept[pp.id] = append(s.txn.state.swept[pp.id], k)
+		return nil
+	}
+	var b storeBatch
+	b.b.Delete(k)
+	return pp.store.write(&b)
 }

@@ -41,7 +41,7 @@ var (
 
 func sessionApp(app string) (topology.Topology, *functions.Registry) {
 	reg := functions.NewRegistry()
-	reg.MustRegister(functions.Spec{Type: sessionFn, State: []functions.StateSpec{visitsState, lastState},
+	reg.MustRegister(functions.Spec{Type: sessionFn, State: []functions.StateSpec{visitsState, lastState}, Egresses: []functions.TypeName{sessionOut},
 		Function: functions.Router(functions.Handle(functions.StringType, func(ctx functions.Context, name string) error {
 			n, _ := visitsState.Get(ctx)
 			last, _ := lastState.Get(ctx)

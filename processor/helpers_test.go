@@ -62,7 +62,7 @@ func produce(t testing.TB, client sarama.Client, topic string, recs ...[2][]byte
 	}
 }
 
-type record struct {
+type topicRecord struct {
 	Partition int32
 	Offset    int64
 	Key       string
@@ -72,7 +72,7 @@ type record struct {
 
 // readTopic returns every committed record of a topic up to its last stable
 // offsets, with headers.
-func readTopic(t testing.TB, client sarama.Client, topic string) []record {
+func readTopic(t testing.TB, client sarama.Client, topic string) []topicRecord {
 	t.Helper()
 	if err := client.RefreshMetadata(topic); err != nil {
 		t.Fatalf("metadata %s: %v", topic, err)
@@ -81,14 +81,14 @@ func readTopic(t testing.TB, client sarama.Client, topic string) []record {
 	if err != nil {
 		t.Fatalf("partitions %s: %v", topic, err)
 	}
-	var out []record
+	var out []topicRecord
 	for _, p := range parts {
 		start, _, lso, err := partitionEnds(client, topic, p)
 		if err != nil {
 			t.Fatalf("ends %s/%d: %v", topic, p, err)
 		}
 		_, err = readCommitted(context.Background(), client, topic, p, start, lso, func(r committedRecord) error {
-			rec := record{Partition: p, Offset: r.Offset, Value: r.Value, Headers: map[string]string{}}
+			rec := topicRecord{Partition: p, Offset: r.Offset, Value: r.Value, Headers: map[string]string{}}
 			if r.Key != nil {
 				rec.Key = string(r.Key)
 			}

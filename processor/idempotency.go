@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/syndtr/goleveldb/leveldb"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
 // Idempotency keys.
@@ -28,9 +28,6 @@ const idempotencyFn functions.TypeName = "\x00idempotency"
 
 // DefaultIdempotencyWindow is how long an idempotency key is remembered.
 const DefaultIdempotencyWindow = 24 * time.Hour
-
-// idemRef is the Metadata of an idempotency topic record.
-type idemRef struct{ part int32 }
 
 // idemKey is the key of a target's idempotency key, in the topic and (with
 // the 'k' prefix) in the store.
@@ -61,52 +58,69 @@ func (b *storeBatch) putSeen(k, value []byte) {
 	b.b.Put(idemStoreKey(k), value)
 }
 
-// duplicate reports whether the message with idempotency key for target
-// was delivered within the window; if not, it records the key in the open
-// transaction.
-func (w *worker) duplicate(part int32, target functions.Address, key string) (bool, error) {
-	k := idemKey(target, key)
-	now := w.p.cfg.now()
-	window := w.p.cfg.idempotencyWindow
-	if _, ok := w.idemOverlay[string(k)]; ok {
-		return true, nil
-	}
-	at, ok, err := w.parts[part].seenAt(k)
-	if err != nil {
-		return false, err
-	}
-	if ok && now.Sub(at) < window {
-		return true, nil
-	}
-	w.idemOrder = append(w.idemOrder, string(k))
-	w.idemOverlay[string(k)] = idemEntry{part: part, at: now}
-	return false, nil
+// idemStage holds the idempotency keys seen in the open transaction, in
+// order.
+type idemStage struct {
+	seen  map[string]idemEntry
+	order []string
 }
+
+func newIdemStage() idemStage { return idemStage{seen: make(map[string]idemEntry)} }
 
 type idemEntry struct {
 	part int32
 	at   time.Time
 }
 
-// sendIdempotencyKeys writes the open transaction's new keys to the
-// idempotency topic, at commit time.
-func (w *worker) sendIdempotencyKeys() {
-	topic := string(w.p.topo.IdempotencyTopic())
-	for _, k := range w.idemOrder {
-		e := w.idemOverlay[k]
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], uint64(e.at.UnixMilli()))
-		w.current = nil
-		w.send(&sarama.ProducerMessage{Topic: topic, Partition: e.part, Key: sarama.ByteEncoder(k), Value: sarama.ByteEncoder(v[:]), Metadata: idemRef{e.part}})
+// duplicate reports whether the message with idempotency key for target
+// was delivered within the window; if not, it stages the key in t.
+func (s *session) duplicate(t *txn, part int32, target functions.Address, key string) (bool, error) {
+	k := idemKey(target, key)
+	now := s.p.cfg.now()
+	if _, ok := t.idem.seen[string(k)]; ok {
+		return true, nil
+	}
+	at, ok, err := s.parts[part].store.seenAt(k)
+	if err != nil {
+		return false, err
+	}
+	if ok && now.Sub(at) < s.p.cfg.idempotencyWindow {
+		return true, nil
+	}
+	t.idem.order = append(t.idem.order, string(k))
+	t.idem.seen[string(k)] = idemEntry{part: part, at: now}
+	return false, nil
+}
+
+// idempotencyPart is the part of the idempotency keys.
+type idempotencyPart struct{}
+
+func idemValue(e idemEntry) []byte {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(e.at.UnixMilli()))
+	return v[:]
+}
+
+func (idempotencyPart) flush(s *session, t *txn) {
+	topic := string(s.p.topo.IdempotencyTopic())
+	for _, k := range t.idem.order {
+		e := t.idem.seen[k]
+		s.produce(&output{Topic: topic, Partition: e.part, Key: []byte(k), Value: idemValue(e), store: idempotencyFn})
 	}
 }
 
-// idempotencyToStores adds the committed keys to the store batches.
-func (w *worker) idempotencyToStores(batch func(int32) *storeBatch) {
-	for _, k := range w.idemOrder {
-		e := w.idemOverlay[k]
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], uint64(e.at.UnixMilli()))
-		batch(e.part).putSeen([]byte(k), v[:])
+func (idempotencyPart) write(s *session, t *txn, b batches) error {
+	for _, k := range t.idem.order {
+		e := t.idem.seen[k]
+		b.of(e.part).putSeen([]byte(k), idemValue(e))
 	}
+	return nil
+}
+
+func (idempotencyPart) committed(*session, *txn) {}
+
+func (idempotencyPart) changelogs(p *Processor, st *store, _ int32, _ *[]aside) []changelog {
+	return []changelog{{name: idempotencyFn, topic: string(p.topo.IdempotencyTopic()),
+		wipe: func() error { return st.wipePrefixes(idempotencyFn, 'k') },
+		put:  func(b *storeBatch, r kafkaread.Record) error { b.putSeen(r.Key, r.Value); return nil }}}
 }

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 )
 
 // TestIdempotencyKeyDeliversAMessageOnce writes messages with idempotency

@@ -18,6 +18,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/kafkatest"
 )
 
 // The tests in this file run against a real Apache Kafka given by
@@ -30,14 +31,7 @@ import (
 
 func init() { externalBrokers = kafkaBrokers }
 
-func kafkaBrokers(t testing.TB) []string {
-	t.Helper()
-	v := os.Getenv("KAFKA_BROKERS")
-	if v == "" {
-		t.Fatal("KAFKA_BROKERS is not set: start Kafka with scripts/kafka.sh start and export the address it prints")
-	}
-	return strings.Split(v, ",")
-}
+func kafkaBrokers(t testing.TB) []string { return kafkatest.KafkaBrokers(t) }
 
 // startKafkaApp runs runMemberApp on Kafka in a child process, with local
 // state in dir (in memory if empty), and waits until it is ready.

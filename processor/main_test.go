@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/embedded"
 )
 
 // processRoles are other ways this test binary runs as a child process of

@@ -15,7 +15,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/embedded"
 )
 
 // Group membership when instances die: an instance killed with SIGKILL,

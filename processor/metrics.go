@@ -1,83 +1,66 @@
 package processor
 
 import (
-	"fmt"
+	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/processor/remote"
 )
 
-// metrics are the processor's Prometheus metrics, in StateFun's
-// vocabulary where it has one (invocations, backlog, in-flight remote
-// requests, blocked addresses) and Kafka's for the rest. Every metric has
-// the constant label app.
-type metrics struct {
-	invocations *prometheus.CounterVec   // function_type, kind: local|remote
-	failures    *prometheus.CounterVec   // function_type
-	duration    *prometheus.HistogramVec // function_type, kind
-	outgoing    *prometheus.CounterVec   // function_type, kind: message|egress|delayed
-	deadLetters *prometheus.CounterVec   // function_type ("" for records that reached none)
-
-	remoteInFlight prometheus.Gauge
-	remoteBacklog  prometheus.Gauge
-	remoteBlocked  prometheus.Gauge
-
-	commits        prometheus.Counter
-	aborts         prometheus.Counter
-	commitDuration prometheus.Histogram
-	lag            *prometheus.GaugeVec // topic, partition
-
-	recoveredPartitions prometheus.Gauge
-	recoveredRecords    prometheus.Counter
-	timersFired         prometheus.Counter
-	expired             prometheus.Counter
+// Metrics receives the measurements of a processor. Package prommetrics
+// implements it with Prometheus metrics; give one to WithMetrics. The
+// methods are called from the processor's goroutines and must be safe for
+// concurrent use and quick.
+type Metrics interface {
+	// Invocation records an invocation attempt of a function type (kind
+	// "local"), or a remote request carrying messages messages (kind
+	// "remote"), that took took and failed with err, or succeeded.
+	Invocation(fn functions.TypeName, kind string, messages int, took time.Duration, err error)
+	// Outgoing records what a successful invocation sent: messages to
+	// addresses, egress records, delayed messages and cancellations.
+	Outgoing(fn functions.TypeName, messages, egress, delayed int)
+	// DeadLetter records a record written to the dead-letter topic for a
+	// function type ("" when it reached none).
+	DeadLetter(fn functions.TypeName)
+	// Remote reports the requests in flight, the messages queued behind
+	// them and the addresses blocked by their backlog, of a remote
+	// function type, whenever they change.
+	Remote(fn functions.TypeName, inFlight, queued, blocked int)
+	// Commit records a committed transaction and the time its commit took.
+	Commit(took time.Duration)
+	// Abort records an aborted transaction.
+	Abort()
+	// Lag reports the records of a consumed partition not committed yet
+	// (see lag.go); LagGone, that the partition is no longer consumed here.
+	Lag(topic string, partition int32, records int64)
+	LagGone(topic string, partition int32)
+	// Recovered reports how many loop partitions have recovered their
+	// state; RecoveryRecords adds changelog records recovery read.
+	Recovered(partitions int)
+	RecoveryRecords(n int64)
+	// TimersFired adds delayed messages sent when due.
+	TimersFired(n int)
+	// Expired adds expired state values removed by the sweep.
+	Expired(n int)
 }
 
-func newMetrics(app string, reg prometheus.Registerer) (*metrics, error) {
-	c := prometheus.Labels{"app": app}
-	fn := []string{"function_type"}
-	m := &metrics{
-		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stateloop_function_invocations_total", ConstLabels: c,
-			Help: "Messages a function type was invoked with and that succeeded, by kind: local (Go) or remote (HTTP)."}, []string{"function_type", "kind"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stateloop_function_failures_total", ConstLabels: c,
-			Help: "Failed invocation attempts (retried ones too) by function type."}, fn),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "stateloop_function_invocation_duration_seconds", ConstLabels: c,
-			Help:    "Duration of a local invocation, or of a remote request (a batch of messages, retries included).",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"function_type", "kind"}),
-		outgoing: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stateloop_function_outgoing_total", ConstLabels: c,
-			Help: "What invocations of a function type sent: messages to addresses, egress records, delayed messages and cancellations."}, []string{"function_type", "kind"}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stateloop_dead_letters_total", ConstLabels: c,
-			Help: "Records written to the dead-letter topic, by the function type they were for (empty when none)."}, fn),
-		remoteInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stateloop_remote_inflight_requests", ConstLabels: c,
-			Help: "Remote function requests sent and not yet applied (at most one per address)."}),
-		remoteBacklog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stateloop_remote_backlog", ConstLabels: c,
-			Help: "Messages waiting behind an in-flight request to their address."}),
-		remoteBlocked: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stateloop_remote_blocked_addresses", ConstLabels: c,
-			Help: "Addresses whose backlog reached maxNumBatchRequests; while any is, the instance takes no new input."}),
-		commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "stateloop_transactions_committed_total", ConstLabels: c,
-			Help: "Kafka transactions committed."}),
-		aborts: prometheus.NewCounter(prometheus.CounterOpts{Name: "stateloop_transactions_aborted_total", ConstLabels: c,
-			Help: "Kafka transactions aborted (their input is processed again)."}),
-		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "stateloop_transaction_commit_duration_seconds", ConstLabels: c,
-			Help: "Time to commit a transaction: writing state, the offsets and the commit.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stateloop_consumer_lag_records", ConstLabels: c,
-			Help: "Records of a consumed partition after the last one handed to the worker (high water mark based; transaction markers count)."}, []string{"topic", "partition"}),
-		recoveredPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stateloop_recovered_partitions", ConstLabels: c,
-			Help: "Loop partitions this instance owns whose state is recovered; the instance is ready when all are."}),
-		recoveredRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "stateloop_recovery_records_total", ConstLabels: c,
-			Help: "Changelog records (state and timers) read into the local store during recovery."}),
-		timersFired: prometheus.NewCounter(prometheus.CounterOpts{Name: "stateloop_delayed_messages_sent_total", ConstLabels: c,
-			Help: "Delayed messages sent when due."}),
-		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "stateloop_state_expired_total", ConstLabels: c,
-			Help: "Expired state values removed by the sweep."}),
-	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.invocations, m.failures, m.duration, m.outgoing, m.deadLetters, m.remoteInFlight,
-			m.remoteBacklog, m.remoteBlocked, m.commits, m.aborts, m.commitDuration, m.lag, m.recoveredPartitions, m.recoveredRecords,
-			m.timersFired, m.expired} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("processor: register metrics: %w (use a registry per processor)", err)
-			}
-		}
-	}
-	return m, nil
+// noMetrics is the Metrics of a processor without WithMetrics.
+type noMetrics struct{}
+
+func (noMetrics) Invocation(functions.TypeName, string, int, time.Duration, error) {}
+func (noMetrics) Outgoing(functions.TypeName, int, int, int)                       {}
+func (noMetrics) DeadLetter(functions.TypeName)                                    {}
+func (noMetrics) Remote(functions.TypeName, int, int, int)                         {}
+func (noMetrics) Commit(time.Duration)                                             {}
+func (noMetrics) Abort()                                                           {}
+func (noMetrics) Lag(string, int32, int64)                                         {}
+func (noMetrics) LagGone(string, int32)                                            {}
+func (noMetrics) Recovered(int)                                                    {}
+func (noMetrics) RecoveryRecords(int64)                                            {}
+func (noMetrics) TimersFired(int)                                                  {}
+func (noMetrics) Expired(int)                                                      {}
+
+// remoteCounts passes the batcher's counts of a function type to m.
+func remoteCounts(m Metrics) func(functions.TypeName, remote.TypeCounts) {
+	return func(fn functions.TypeName, c remote.TypeCounts) { m.Remote(fn, c.InFlight, c.Queued, c.Blocked) }
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor/remote"
 )
@@ -21,6 +20,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	dataDir        string
+	lockedDataDir  *DataDir
 	instanceID     string
 	commitInterval time.Duration
 	commitCount    int
@@ -31,11 +31,14 @@ type config struct {
 	sessionTimeout time.Duration
 	retries        int
 	retryBackoff   time.Duration
-	kafkaVersion   string
 	faults         *Faults
 	remote         func(functions.TypeName) remote.Invoker
 	now            func() time.Time
-	metrics        prometheus.Registerer
+	metrics        Metrics
+	// lagInterval is how often the consumer lag gauge is refreshed
+	lagInterval time.Duration
+	// threads is the number of stream threads
+	threads int
 
 	idempotencyWindow time.Duration
 }
@@ -56,6 +59,8 @@ func defaultConfig() config {
 		retries:        3,
 		retryBackoff:   20 * time.Millisecond,
 		now:            time.Now,
+		lagInterval:    2 * time.Second,
+		threads:        1,
 
 		idempotencyWindow: DefaultIdempotencyWindow,
 	}
@@ -78,15 +83,23 @@ func (c *config) validate() error {
 	if c.retries < 0 {
 		errs = append(errs, fmt.Errorf("processor: retries %d: must not be negative", c.retries))
 	}
+	if c.threads < 1 || c.threads > maxThreads {
+		errs = append(errs, fmt.Errorf("processor: threads %d: must be between 1 and %d", c.threads, maxThreads))
+	}
 	if c.logger == nil {
 		errs = append(errs, errors.New("processor: nil logger"))
+	}
+	if err := c.checkDataDir(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// WithDataDir keeps the local state store under dir, so a restarted
-// instance catches up from where it was instead of rebuilding every
-// partition from the changelog. The default keeps the store in memory.
+// WithDataDir keeps the local state store and the instance id under dir,
+// so a restarted instance catches up from where it was instead of
+// rebuilding every partition from the changelog. Run locks dir while it
+// runs (see [DataDir]): a second instance on it fails at once. The default
+// keeps the store in memory.
 func WithDataDir(dir string) Option { return optionFunc(func(c *config) { c.dataDir = dir }) }
 
 // WithInstanceID sets the stable identity of this instance, used in its
@@ -178,12 +191,12 @@ func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) { c.now = now })
 }
 
-// WithMetrics registers the processor's Prometheus metrics (invocations,
-// durations, remote requests, transactions, lag, recovery; see
-// docs/operations.md) with reg. Each processor of a program needs a
-// registry of its own, or New fails with a duplicate registration.
-func WithMetrics(reg prometheus.Registerer) Option {
-	return optionFunc(func(c *config) { c.metrics = reg })
+// WithMetrics gives the processor's measurements (invocations, durations,
+// remote requests, transactions, lag, recovery; see docs/operations.md) to
+// m, e.g. Prometheus metrics made by package prommetrics. The default
+// measures nothing.
+func WithMetrics(m Metrics) Option {
+	return optionFunc(func(c *config) { c.metrics = m })
 }
 
 // WithIdempotencyWindow sets how long the runtime remembers the
@@ -193,3 +206,15 @@ func WithMetrics(reg prometheus.Registerer) Option {
 func WithIdempotencyWindow(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.idempotencyWindow = d })
 }
+
+// maxThreads bounds WithThreads.
+const maxThreads = 256
+
+// WithThreads sets the number of stream threads (default 1). Each thread
+// is a member of the application's consumer group with its own share of
+// the partitions, its own transactional producer and its own transaction
+// cycle, as a Kafka Streams stream thread; more threads use more cores.
+// With more than one, the functions of the registry are invoked
+// concurrently for addresses of different threads (never for one
+// address), so they must be safe for concurrent use.
+func WithThreads(n int) Option { return optionFunc(func(c *config) { c.threads = n }) }

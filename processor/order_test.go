@@ -45,7 +45,8 @@ func orderApp(app string) (topology.Topology, *functions.Registry) {
 			ctx.SendEgress(orderSeen, functions.KafkaMessage("", ctx.Self().ID, []byte(fmt.Sprintf("%s %d %s", ctx.Self().ID, seq, verdict))))
 			return nil
 		})),
-		State: []functions.StateSpec{lastSeq},
+		State:    []functions.StateSpec{lastSeq},
+		Egresses: []functions.TypeName{orderSeen},
 	})
 	topo := topology.Topology{
 		App: app, Partitions: 4, Functions: []functions.TypeName{orderFn},

@@ -16,7 +16,7 @@ import (
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -56,7 +56,7 @@ func recWords(t testing.TB, client sarama.Client, app string, keys []string, rou
 func recEgress(t testing.TB, client sarama.Client, app string) (map[string][]int64, int) {
 	t.Helper()
 	recs := readTopic(t, client, app+"-out")
-	slices.SortFunc(recs, func(a, b record) int {
+	slices.SortFunc(recs, func(a, b topicRecord) int {
 		if a.Partition != b.Partition {
 			return int(a.Partition - b.Partition)
 		}
@@ -265,11 +265,11 @@ func (h *recLog) recovered() map[int32][]int64 {
 // recRecover runs the recovery of one loop partition, white-box, into st.
 func recRecover(t testing.TB, p *Processor, client sarama.Client, st *store, part int32, timeout time.Duration) time.Duration {
 	t.Helper()
-	h := &groupHandler{p: p, client: client, stores: map[int32]*store{}}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
-	if err := h.recover(ctx, st, part); err != nil {
+	var asides []aside
+	if err := p.recover(ctx, saramaCluster{client: client}, st, part, &asides); err != nil {
 		t.Fatalf("recover partition %d: %v (after %v)", part, err, time.Since(start))
 	}
 	return time.Since(start)

@@ -408,9 +408,9 @@ func (r *remoteRig) waitOut(timeout time.Duration, what string, want ...string) 
 }
 
 // waitDeadLetter waits for the dead letter holding tag and returns it.
-func (r *remoteRig) waitDeadLetter(timeout time.Duration, what, tag string) record {
+func (r *remoteRig) waitDeadLetter(timeout time.Duration, what, tag string) topicRecord {
 	r.t.Helper()
-	var dl []record
+	var dl []topicRecord
 	waitFor(r.t, timeout, what, func() (bool, string) {
 		dl = dlqRecords(r.t, r.client, r.app, tag)
 		return len(dl) > 0, fmt.Sprintf("no dead letter holding %q; stats %+v", tag, r.p.Stats())
@@ -421,7 +421,7 @@ func (r *remoteRig) waitDeadLetter(timeout time.Duration, what, tag string) reco
 // checkDeadLetter checks the headers of a dead letter for target: the
 // reason holds every string of reasons, and the function headers name
 // target.
-func checkDeadLetter(t testing.TB, what string, r record, target functions.Address, reasons ...string) {
+func checkDeadLetter(t testing.TB, what string, r topicRecord, target functions.Address, reasons ...string) {
 	t.Helper()
 	h := r.Headers
 	for _, want := range reasons {

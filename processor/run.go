@@ -2,11 +2,8 @@ package processor
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,8 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
 func (p *Processor) saramaConfig() *sarama.Config {
@@ -27,18 +23,19 @@ func (p *Processor) saramaConfig() *sarama.Config {
 	return sc
 }
 
-// consumerConfig is the configuration of the consumer group client of the
-// instance with the given id.
-func (p *Processor) consumerConfig(instanceID string) *sarama.Config {
+// consumerConfig is the configuration of a consumer group client; a
+// member of the group passes its group instance id, "" for none.
+func (p *Processor) consumerConfig(groupInstanceID string) *sarama.Config {
 	sc := p.saramaConfig()
-	// Static membership (KIP-345): the group knows the instance by its id,
-	// so an instance that comes back (a restart, a kill -9) within the
-	// session timeout takes its partitions back at once instead of waiting
-	// for its old member to expire, and the others keep theirs. It also
-	// replaces a member that the killed instance left behind on the
-	// embedded broker (see processor/embedded). Two running instances must
-	// never share an id: the second fences the first (see run).
-	sc.Consumer.Group.InstanceId = instanceID
+	// Static membership (KIP-345): the group knows each stream thread by
+	// its group instance id, so an instance that comes back (a restart, a
+	// kill -9) within the session timeout takes its partitions back at
+	// once instead of waiting for its old members to expire, and the others
+	// keep theirs. It also replaces a member that the killed instance left
+	// behind on the embedded broker (see package embedded). Two running
+	// instances must never share an id: the second fences the first (see
+	// runThread).
+	sc.Consumer.Group.InstanceId = groupInstanceID
 	// range balances each topic on its own, so the loop partitions (where
 	// functions run) are spread evenly over the instances; a strategy over
 	// all topics together could leave an instance with ingress partitions
@@ -87,56 +84,106 @@ func (p *Processor) producerConfig(transactionalID string) *sarama.Config {
 
 // instanceID returns the configured instance id, else the one kept in the
 // data directory (created on first use), else a random one.
-func (p *Processor) instanceID() (string, error) {
+func (p *Processor) instanceID(dir *DataDir) (string, error) {
 	if p.cfg.instanceID != "" {
 		return p.cfg.instanceID, nil
 	}
-	random := func() string {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		return hex.EncodeToString(b[:])
+	if dir == nil {
+		return newInstanceID(), nil
 	}
-	if p.cfg.dataDir == "" {
-		return random(), nil
-	}
-	path := filepath.Join(p.cfg.dataDir, "instance-id")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if err := os.MkdirAll(p.cfg.dataDir, 0o755); err != nil {
-		return "", fmt.Errorf("processor: data dir: %w", err)
-	}
-	id := random()
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("processor: data dir: %w", err)
-	}
-	return id, nil
+	return dir.InstanceID()
 }
 
 func (p *Processor) run(ctx context.Context) error {
 	log := p.cfg.logger
-	id, err := p.instanceID()
+	dir, unlock, err := p.lockDataDir()
 	if err != nil {
 		return err
 	}
-	txnID := p.topo.App + "-" + id
+	defer unlock()
+	id, err := p.instanceID(dir)
+	if err != nil {
+		return err
+	}
 	storeDir := ""
 	if p.cfg.dataDir != "" {
 		storeDir = filepath.Join(p.cfg.dataDir, "state", p.topo.App)
 	}
 
-	client, err := sarama.NewClient(p.brokers, p.consumerConfig(id))
+	client, err := sarama.NewClient(p.brokers, p.consumerConfig(""))
 	if err != nil {
 		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
 	}
 	defer client.Close()
-	if err := p.ensureTopics(client); err != nil {
+	if err := p.ensureTopics(saramaCluster{client: client}); err != nil {
 		return err
 	}
-	prod, err := newTxnProducer(p.brokers, p.producerConfig(txnID))
+	stores := newStoreSet(storeDir)
+	defer stores.closeAll()
+	log.Info("processor started", "app", p.topo.App, "instance", id, "threads", p.cfg.threads, "data_dir", p.cfg.dataDir,
+		"partitions", p.topo.PartitionCount(), "brokers", strings.Join(p.brokers, ","))
+
+	// The first thread to fail stops the others.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	var runErr error
+	for k := range p.cfg.threads {
+		wg.Go(func() {
+			if err := p.runThread(ctx, k, id, stores); err != nil {
+				errMu.Lock()
+				if runErr == nil {
+					runErr = err
+				}
+				errMu.Unlock()
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	log.Info("processor stopped", "app", p.topo.App)
+	return runErr
+}
+
+// transactionalID returns the transactional id of a stream thread. The
+// first thread's is <app>-<instance>, as before threads existed, so that
+// an instance restarted after an upgrade still fences its predecessor.
+func (p *Processor) transactionalID(instance string, thread int) string {
+	if thread == 0 {
+		return p.topo.App + "-" + instance
+	}
+	return p.topo.App + "-" + instance + "-t" + strconv.Itoa(thread)
+}
+
+// groupInstanceID returns the group instance id (static membership) of a
+// stream thread, named like its transactional id: the first thread's is
+// the instance id.
+func groupInstanceID(instance string, thread int) string {
+	if thread == 0 {
+		return instance
+	}
+	return instance + "-t" + strconv.Itoa(thread)
+}
+
+// runThread runs one stream thread: a member of the consumer group with
+// its own client, transactional producer and sessions, until ctx ends or
+// it cannot go on.
+func (p *Processor) runThread(ctx context.Context, thread int, instance string, stores *storeSet) error {
+	log := p.cfg.logger.With("thread", thread)
+	member := groupInstanceID(instance, thread)
+	client, err := sarama.NewClient(p.brokers, p.consumerConfig(member))
+	if err != nil {
+		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
+	}
+	defer client.Close()
+	txnID := p.transactionalID(instance, thread)
+	makeProducer := func() (producer, error) { return newSaramaProducer(p.brokers, p.producerConfig(txnID)) }
+	prod, err := makeProducer()
 	if err != nil {
 		return fmt.Errorf("processor: %w", err)
 	}
+	prods := &producerSlot{p: prod, make: makeProducer}
 	group, err := sarama.NewConsumerGroupFromClient(p.topo.App, client)
 	if err != nil {
 		prod.close()
@@ -148,13 +195,11 @@ func (p *Processor) run(ctx context.Context) error {
 		}
 	}()
 
-	h := &groupHandler{p: p, client: client, producer: prod, txnID: txnID, storeDir: storeDir, stores: make(map[int32]*store)}
-	defer h.closeStores()
+	h := &groupHandler{p: p, thread: thread, client: client, cl: saramaCluster{client: client}, prods: prods, stores: stores}
 	topics := []string{string(p.topo.LoopTopic())}
 	for _, in := range p.topo.Ingresses {
 		topics = append(topics, string(in.Topic))
 	}
-	log.Info("processor started", "app", p.topo.App, "instance", id, "partitions", p.topo.PartitionCount(), "brokers", strings.Join(p.brokers, ","))
 	var runErr error
 	for ctx.Err() == nil {
 		err := group.Consume(ctx, topics, h)
@@ -164,7 +209,7 @@ func (p *Processor) run(ctx context.Context) error {
 		}
 		if errors.Is(err, sarama.ErrFencedInstancedId) {
 			runErr = fmt.Errorf("processor: another instance with the instance id %q joined the consumer group %s and took this one's place: "+
-				"give every running instance its own --instance-id (or its own --data-dir, which keeps one): %w", id, p.topo.App, err)
+				"give every running instance its own --instance-id (or its own --data-dir, which keeps one): %w", instance, p.topo.App, err)
 			break
 		}
 		if err != nil && ctx.Err() == nil {
@@ -179,24 +224,25 @@ func (p *Processor) run(ctx context.Context) error {
 		log.Warn("leave consumer group", "err", err)
 	}
 	if !errors.Is(runErr, sarama.ErrFencedInstancedId) {
-		if err := leaveGroup(client, p.topo.App, id, h.memberID); err != nil {
+		if err := leaveGroup(client, p.topo.App, member, h.memberID); err != nil {
 			log.Warn("leave consumer group", "err", err)
 		}
 	}
-	if err := h.producer.close(); err != nil {
+	if err := prods.p.close(); err != nil {
 		log.Warn("close producer", "err", err)
 	}
-	log.Info("processor stopped", "app", p.topo.App)
+	stores.releaseExcept(thread, nil)
+	p.assigned(thread, nil)
 	return runErr
 }
 
-// leaveGroup takes the static member of this instance out of the group,
-// so that the other instances take its partitions at once rather than a
+// leaveGroup takes the static member of a stream thread out of the group,
+// so that the other members take its partitions at once rather than a
 // session timeout later: sarama's Close leaves the group only without an
 // instance id. memberID, the member id of the last session, makes Kafka
 // refuse to remove a member that another instance with the same id put
 // in our place.
-func leaveGroup(client sarama.Client, group, instanceID, memberID string) error {
+func leaveGroup(client sarama.Client, group, groupInstanceID, memberID string) error {
 	if memberID == "" {
 		return nil // never joined
 	}
@@ -205,7 +251,7 @@ func leaveGroup(client sarama.Client, group, instanceID, memberID string) error 
 		return err
 	}
 	resp, err := coord.LeaveGroup(&sarama.LeaveGroupRequest{Version: 3, GroupId: group,
-		Members: []sarama.MemberIdentity{{MemberId: memberID, GroupInstanceId: &instanceID}}})
+		Members: []sarama.MemberIdentity{{MemberId: memberID, GroupInstanceId: &groupInstanceID}}})
 	if err != nil {
 		return err
 	}
@@ -222,194 +268,151 @@ func leaveGroup(client sarama.Client, group, instanceID, memberID string) error 
 	return errors.Join(errs...)
 }
 
-// groupHandler runs the sessions of the consumer group. Its fields outlive
-// a session: the producer, the local stores.
+// groupHandler runs the sessions of one stream thread's consumer group
+// member on sarama. Its fields outlive a session: the producer, the local
+// stores.
 type groupHandler struct {
-	p        *Processor
-	client   sarama.Client
-	producer *txnProducer
-	txnID    string
-	storeDir string
-	memberID string // of the last session, for leaveGroup
-
-	mu     sync.Mutex
-	stores map[int32]*store
+	p      *Processor
+	thread int
+	client sarama.Client
+	cl     cluster
+	prods  *producerSlot
+	stores *storeSet
 	fatal  error
+	// memberID is the member id of the last session, for leaveGroup
+	memberID string
 
-	w *worker
+	s       *session
+	stopLag func() // of the session's lag refresher (lag.go)
 }
 
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	h.memberID = sess.MemberID()
+	h.s, h.stopLag = nil, nil
 	claims := sess.Claims()
 	loop := claims[string(h.p.topo.LoopTopic())]
 	owned := make(map[int32]bool, len(loop))
 	for _, part := range loop {
 		owned[part] = true
 	}
-	h.mu.Lock()
-	for part, st := range h.stores {
-		if !owned[part] {
-			st.close()
-			delete(h.stores, part)
-		}
-	}
-	h.mu.Unlock()
-	if err := h.p.discoverTables(h.client); err != nil {
+	h.stores.releaseExcept(h.thread, owned)
+	h.stores.closeUnowned()
+	if err := h.p.discoverTables(h.cl); err != nil {
 		return err
 	}
-	h.p.count(func(s *Stats) { s.Partitions = append([]int32(nil), loop...); s.Ready = len(loop) == 0 })
-	h.p.m.recoveredPartitions.Set(0)
-	h.p.cfg.logger.Info("partitions assigned", "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
-	h.w = newWorker(h, sess, len(loop))
-	go h.w.run()
+	err := h.p.resumePositions(sess.Context(), h.cl, claims, func(topic string, part int32, next int64) {
+		sess.MarkOffset(topic, part, next, "")
+	})
+	if err != nil {
+		return err
+	}
+	h.p.assigned(h.thread, loop)
+	h.p.cfg.logger.Info("partitions assigned", "thread", h.thread, "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
+	meta := groupMeta{Group: h.p.topo.App, MemberID: sess.MemberID(), Generation: sess.GenerationID()}
+	h.s = newSession(sess.Context(), h.p, h.thread, h.cl, h.prods, meta, len(loop))
+	go h.s.run()
+	h.stopLag = h.p.watchLag(sess.Context(), h.client, claims)
 	return nil
 }
 
 func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
-	h.w.stop()
-	if err := h.w.fatalErr(); err != nil {
+	if h.s == nil {
+		return nil // Setup failed; sarama retries
+	}
+	h.stopLag()
+	h.s.stop()
+	if err := h.s.fatalErr(); err != nil {
 		h.fatal = err
 	}
 	return nil
 }
 
-func (h *groupHandler) storeFor(part int32) (*store, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if st, ok := h.stores[part]; ok {
-		return st, nil
-	}
-	st, err := openStore(h.storeDir, part)
-	if err != nil {
-		return nil, err
-	}
-	h.stores[part] = st
-	return st, nil
-}
-
-func (h *groupHandler) closeStores() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for part, st := range h.stores {
-		st.close()
-		delete(h.stores, part)
-	}
-}
-
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	w := h.w
+	s := h.s
 	if claim.Topic() == string(h.p.topo.LoopTopic()) {
-		st, err := h.storeFor(claim.Partition())
-		if err == nil {
-			err = h.recover(sess.Context(), st, claim.Partition())
-		}
+		storeFor := func(part int32) (*store, error) { return h.stores.acquire(sess.Context(), part, h.thread) }
+		r, err := h.p.recoverPartition(sess.Context(), h.cl, storeFor, claim.Partition(), claim.InitialOffset())
 		if err != nil {
 			if sess.Context().Err() != nil {
 				return nil
 			}
-			w.setFatal(fmt.Errorf("processor: recover partition %d: %w", claim.Partition(), err))
+			s.setFatal(err)
 			return err
 		}
-		backlogEnd, err := lastCommittedOffset(sess.Context(), h.client, claim.Topic(), claim.Partition(), claim.InitialOffset())
-		if err != nil {
-			if sess.Context().Err() != nil {
-				return nil
-			}
-			w.setFatal(fmt.Errorf("processor: read backlog of loop partition %d: %w", claim.Partition(), err))
-			return err
-		}
-		if !w.deliver(item{ready: &readyPartition{id: claim.Partition(), store: st, backlogEnd: backlogEnd}}) {
+		if !s.deliver(item{ready: r}) {
 			return nil
 		}
 	}
-	// Returning ends the session: also when the worker ends it (a failed
-	// transaction), not only when the claim's channel closes.
-	lag := h.p.m.lag.WithLabelValues(claim.Topic(), strconv.Itoa(int(claim.Partition())))
+	// Returning ends the session: also when the session's cycle ends it (a
+	// failed transaction), not only when the claim's channel closes.
 	for {
 		select {
 		case m, ok := <-claim.Messages():
-			if !ok || !w.deliver(item{msg: m}) {
+			if !ok || !s.deliver(item{msg: &record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}}) {
 				return nil
 			}
-			lag.Set(float64(max(claim.HighWaterMarkOffset()-m.Offset-1, 0)))
-		case <-w.ctx.Done():
+		case <-s.ctx.Done():
 			return nil
 		}
 	}
 }
 
-// recover catches the local store of a loop partition up with the table
-// partitions of every function type and with its timers partition.
-func (h *groupHandler) recover(ctx context.Context, st *store, part int32) error {
+// recoverPartition opens the store of a loop partition, catches it up with
+// the changelogs of every part, and finds the end of the partition's
+// backlog (consumption starts at from).
+func (p *Processor) recoverPartition(ctx context.Context, cl cluster, storeFor func(int32) (*store, error), part int32, from int64) (*readyPartition, error) {
+	st, err := storeFor(part)
+	var asides []aside
+	if err == nil {
+		err = p.recover(ctx, cl, st, part, &asides)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("processor: recover partition %d: %w", part, err)
+	}
+	backlogEnd, err := cl.lastCommittedOffset(ctx, string(p.topo.LoopTopic()), part, from)
+	if err != nil {
+		return nil, fmt.Errorf("processor: read backlog of loop partition %d: %w", part, err)
+	}
+	return &readyPartition{id: part, store: st, backlogEnd: backlogEnd, asides: asides}, nil
+}
+
+// recover catches the local store of a loop partition up with every
+// changelog of every part. Records that do not decode are left out and
+// added to asides.
+func (p *Processor) recover(ctx context.Context, cl cluster, st *store, part int32, asides *[]aside) error {
 	start := time.Now()
 	var total int64
-	for _, fn := range h.p.tableTypes() {
-		n, err := h.recoverTopic(ctx, st, part, fn, string(h.p.topo.TableTopic(fn)),
-			func(b *storeBatch, r committedRecord) error {
-				b.put(fn, string(r.Key), r.Value)
-				if r.Value != nil {
-					if rec, err := wire.DecodeStateRecord(r.Value); err == nil {
-						b.indexExpiry(fn, string(r.Key), rec)
-					}
-				}
-				return nil
-			},
-			func() error { return st.wipe(fn) })
-		if err != nil {
-			return err
-		}
-		total += n
-	}
-	n, err := h.recoverTopic(ctx, st, part, timersFn, string(h.p.topo.TimersTopic()),
-		func(b *storeBatch, r committedRecord) error {
-			var due int64
-			if r.Value != nil {
-				t, err := wire.DecodeTimer(r.Value)
-				if err != nil {
-					h.p.cfg.logger.Warn("skipping an undecodable timer record", "partition", part, "offset", r.Offset, "err", err)
-					return nil
-				}
-				due = t.DueUnixMilli
+	for _, pt := range theParts {
+		for _, c := range pt.changelogs(p, st, part, asides) {
+			n, err := p.recoverTopic(ctx, cl, st, part, c)
+			if err != nil {
+				return err
 			}
-			return b.putTimer(st, r.Key, due, r.Value, false, 0)
-		},
-		st.wipeTimers)
-	if err != nil {
-		return err
+			total += n
+		}
 	}
-	total += n
-	n, err = h.recoverTopic(ctx, st, part, idempotencyFn, string(h.p.topo.IdempotencyTopic()),
-		func(b *storeBatch, r committedRecord) error { b.putSeen(r.Key, r.Value); return nil },
-		func() error { return st.wipePrefixes(idempotencyFn, 'k') })
-	if err != nil {
-		return err
-	}
-	total += n
-	h.p.m.recoveredRecords.Add(float64(total))
-	h.p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
+	p.m.RecoveryRecords(total)
+	p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
 
 // recoverTopic applies the committed records of one partition of a
-// changelog topic (a table, or the timers) to the store from its stored
-// offset, rebuilding the store's part (wipe) if it does not belong to the
-// topic as it is now.
-func (h *groupHandler) recoverTopic(ctx context.Context, st *store, part int32, fn functions.TypeName, topic string,
-	put func(*storeBatch, committedRecord) error, wipe func() error) (int64, error) {
-	from, err := st.offset(fn)
+// changelog to the store from its stored offset, rebuilding the store's
+// part of it (wipe) if it does not belong to the topic as it is now.
+func (p *Processor) recoverTopic(ctx context.Context, cl cluster, st *store, part int32, c changelog) (int64, error) {
+	from, err := st.offset(c.name)
 	if err != nil {
 		return 0, err
 	}
-	logStart, hwm, lso, err := partitionEnds(h.client, topic, part)
+	logStart, hwm, lso, err := cl.ends(c.topic, part)
 	if err != nil {
 		return 0, err
 	}
-	id, err := topicID(h.client, topic)
+	id, err := cl.topicID(c.topic)
 	if err != nil {
 		return 0, err
 	}
-	storedID, err := st.topicID(fn)
+	storedID, err := st.topicID(c.name)
 	if err != nil {
 		return 0, err
 	}
@@ -418,9 +421,9 @@ func (h *groupHandler) recoverTopic(ctx context.Context, st *store, part int32, 
 		// the store is ahead of the changelog or belongs to another
 		// incarnation of the topic (deleted and created again, or
 		// another cluster): rebuild it
-		h.p.cfg.logger.Warn("local store does not belong to this changelog, rebuilding", "topic", topic, "partition", part,
+		p.cfg.logger.Warn("local store does not belong to this changelog, rebuilding", "topic", c.topic, "partition", part,
 			"stored_offset", from, "high_water_mark", hwm, "stored_topic_id", storedID, "topic_id", id)
-		if err := wipe(); err != nil {
+		if err := c.wipe(); err != nil {
 			return 0, err
 		}
 		from = 0
@@ -430,8 +433,8 @@ func (h *groupHandler) recoverTopic(ctx context.Context, st *store, part int32, 
 	}
 	var b storeBatch
 	var n int64
-	next, err := readCommitted(ctx, h.client, topic, part, from, lso, func(r committedRecord) error {
-		if err := put(&b, r); err != nil {
+	next, err := cl.readCommitted(ctx, c.topic, part, from, lso, func(r kafkaread.Record) error {
+		if err := c.put(&b, r); err != nil {
 			return err
 		}
 		n++
@@ -444,31 +447,12 @@ func (h *groupHandler) recoverTopic(ctx context.Context, st *store, part int32, 
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("read %s/%d: %w", topic, part, err)
+		return 0, fmt.Errorf("read %s/%d: %w", c.topic, part, err)
 	}
-	b.setOffset(fn, next)
-	b.setTopicID(fn, id)
+	b.setOffset(c.name, next)
+	b.setTopicID(c.name, id)
 	if err := st.write(&b); err != nil {
 		return 0, err
 	}
 	return n, nil
-}
-
-// topicID returns the Kafka topic id (KIP-516) of a topic as text, or ""
-// when the broker does not report one.
-func topicID(client sarama.Client, topic string) (string, error) {
-	broker := client.LeastLoadedBroker()
-	if broker == nil {
-		return "", fmt.Errorf("topic id of %s: no broker available", topic)
-	}
-	resp, err := broker.GetMetadata(&sarama.MetadataRequest{Version: 10, Topics: []string{topic}})
-	if err != nil {
-		return "", fmt.Errorf("topic id of %s: %w", topic, err)
-	}
-	for _, t := range resp.Topics {
-		if t.Name == topic && t.Uuid != (sarama.Uuid{}) {
-			return t.Uuid.String(), nil
-		}
-	}
-	return "", nil
 }

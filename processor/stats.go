@@ -13,6 +13,7 @@ type Stats struct {
 	DeadLetters int64   // records sent to the dead-letter topic
 	Commits     int64   // committed transactions
 	Aborts      int64   // aborted transactions
-	Partitions  []int32 // loop partitions owned now
-	Ready       bool    // at least one session has recovered its state
+	Resumed     int64   // input partitions resumed at the application's recorded position, ahead of the group's offset
+	Partitions  []int32 // loop partitions owned now, by every thread
+	Ready       bool    // every thread's session has recovered the state of its partitions
 }

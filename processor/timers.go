@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/internal/wire"
+	"github.com/stateloop/stateloop/internal/kafkaread"
+	"github.com/stateloop/stateloop/internal/wire"
 )
 
 // Delayed messages (timers).
@@ -24,18 +23,14 @@ import (
 // and writes the timer's tombstone in one transaction: it fires once.
 //
 // The local store keeps every timer of its partition with an index by due
-// time; the worker keeps only those due within timerHorizon in a heap per
+// time; the session keeps only those due within timerHorizon in a heap per
 // partition, and refills it from the store as time goes on.
 
-// timerHorizon is how far ahead the worker holds timers in memory.
+// timerHorizon is how far ahead a session holds timers in memory.
 const timerHorizon = time.Minute
 
-// timerTick is how often the worker looks for due timers.
+// timerTick is how often a session looks for due timers.
 const timerTick = 10 * time.Millisecond
-
-// timerRef is the Metadata of a timers topic record, for the store's
-// offset of that partition.
-type timerRef struct{ part int32 }
 
 // pendingTimer is a timer write of the open transaction.
 type pendingTimer struct {
@@ -45,11 +40,78 @@ type pendingTimer struct {
 	rec  []byte // encoded wire.Timer; nil deletes the timer
 	// src is the consumed record whose invocation made the write; nil for
 	// a timer that fired
-	src *sarama.ConsumerMessage
+	src *record
 	// oldKnown: oldDue is the due time of the stored timer this write
 	// replaces (0: none), so the store need not be asked
 	oldKnown bool
 	oldDue   int64
+}
+
+// timerStage holds the open transaction's timer writes by key, in order.
+type timerStage struct {
+	writes map[string]*pendingTimer
+	order  []string
+}
+
+func newTimerStage() timerStage { return timerStage{writes: make(map[string]*pendingTimer)} }
+
+func (st *timerStage) set(pt *pendingTimer) {
+	if _, seen := st.writes[string(pt.key)]; !seen {
+		st.order = append(st.order, string(pt.key))
+	}
+	st.writes[string(pt.key)] = pt
+}
+
+// timersPart is the part of the delayed messages.
+type timersPart struct{}
+
+func (timersPart) flush(s *session, t *txn) {
+	topic := string(s.p.topo.TimersTopic())
+	for _, k := range t.timers.order {
+		pt := t.timers.writes[k]
+		s.produce(&output{Topic: topic, Partition: pt.part, Key: pt.key, Value: pt.rec, src: pt.src, store: timersFn})
+	}
+}
+
+func (timersPart) write(s *session, t *txn, b batches) error {
+	for _, k := range t.timers.order {
+		pt := t.timers.writes[k]
+		pp := s.parts[pt.part]
+		if pp == nil {
+			return fmt.Errorf("partition %d has no local store", pt.part)
+		}
+		if err := b.of(pt.part).putTimer(pp.store, pt.key, pt.due, pt.rec, pt.oldKnown, pt.oldDue); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// committed puts the timers the transaction wrote into memory when they
+// are due within the horizon already loaded.
+func (timersPart) committed(s *session, t *txn) {
+	for _, k := range t.timers.order {
+		pt := t.timers.writes[k]
+		if pp := s.parts[pt.part]; pp != nil && pt.rec != nil && pt.due < pp.timers.until {
+			heap.Push(&pp.timers.h, timerEntry{due: pt.due, key: pt.key})
+		}
+	}
+}
+
+func (timersPart) changelogs(p *Processor, st *store, part int32, _ *[]aside) []changelog {
+	return []changelog{{name: timersFn, topic: string(p.topo.TimersTopic()), wipe: st.wipeTimers,
+		put: func(b *storeBatch, r kafkaread.Record) error {
+			var due int64
+			if r.Value != nil {
+				t, err := wire.DecodeTimer(r.Value)
+				if err != nil {
+					p.cfg.logger.Warn("skipping an undecodable timer record", "partition", part, "offset", r.Offset, "err", err)
+					return nil
+				}
+				due = t.DueUnixMilli
+			}
+			return b.putTimer(st, r.Key, due, r.Value, false, 0)
+		}}}
 }
 
 // timerQueue holds the timers of one partition due before until.
@@ -83,19 +145,18 @@ func autoToken() string {
 	return "\x00" + hex.EncodeToString(b[:])
 }
 
-// addDelayed records the delayed messages and cancellations of an
-// invocation of sender, made for the consumed record m, in the open
-// transaction.
-func (w *worker) addDelayed(m *sarama.ConsumerMessage, sender functions.Address, part int32, delayed []functions.DelayedMessage) error {
+// addDelayed stages the delayed messages and cancellations of an
+// invocation of sender, made for the consumed record src.
+func (s *session) addDelayed(t *txn, src *record, sender functions.Address, part int32, delayed []functions.DelayedMessage) error {
 	for _, d := range delayed {
 		if d.Cancel {
 			key := wire.AppendTimerKey(nil, sender, d.Token)
-			exists, err := w.timerExists(part, key)
+			exists, err := s.timerExists(t, part, key)
 			if err != nil {
 				return err
 			}
 			if exists {
-				w.setTimer(&pendingTimer{part: part, key: key, src: m})
+				t.timers.set(&pendingTimer{part: part, key: key, src: src})
 			}
 			continue
 		}
@@ -104,146 +165,99 @@ func (w *worker) addDelayed(m *sarama.ConsumerMessage, sender functions.Address,
 			token = autoToken()
 		}
 		caller := sender
-		due := w.p.cfg.now().Add(d.Delay).UnixMilli()
+		due := s.p.cfg.now().Add(d.Delay).UnixMilli()
 		rec := wire.AppendTimer(nil, wire.Timer{DueUnixMilli: due, Message: wire.Envelope{Target: d.To, Caller: &caller, Argument: d.Message}})
 		// a random token cannot name a stored timer
-		w.setTimer(&pendingTimer{part: part, key: wire.AppendTimerKey(nil, sender, token), due: due, rec: rec, src: m, oldKnown: d.Token == ""})
+		t.timers.set(&pendingTimer{part: part, key: wire.AppendTimerKey(nil, sender, token), due: due, rec: rec, src: src, oldKnown: d.Token == ""})
 	}
 	return nil
 }
 
 // timerExists reports whether a timer is waiting, as the open transaction
 // sees it.
-func (w *worker) timerExists(part int32, key []byte) (bool, error) {
-	if pt, ok := w.timerOverlay[string(key)]; ok {
+func (s *session) timerExists(t *txn, part int32, key []byte) (bool, error) {
+	if pt, ok := t.timers.writes[string(key)]; ok {
 		return pt.rec != nil, nil
 	}
-	st := w.parts[part]
-	if st == nil {
+	pp := s.parts[part]
+	if pp == nil {
 		return false, fmt.Errorf("partition %d is not owned by this instance", part)
 	}
-	_, _, ok, err := st.timer(key)
+	_, _, ok, err := pp.store.timer(key)
 	return ok, err
 }
 
-func (w *worker) setTimer(pt *pendingTimer) {
-	if _, seen := w.timerOverlay[string(pt.key)]; !seen {
-		w.timerOrder = append(w.timerOrder, string(pt.key))
-	}
-	w.timerOverlay[string(pt.key)] = pt
-}
-
-// sendTimers writes the open transaction's timer changes to the timers
-// topic, at commit time.
-func (w *worker) sendTimers() {
-	topic := string(w.p.topo.TimersTopic())
-	for _, k := range w.timerOrder {
-		pt := w.timerOverlay[k]
-		w.current = pt.src
-		var value sarama.Encoder
-		if pt.rec != nil {
-			value = sarama.ByteEncoder(pt.rec)
-		}
-		w.send(&sarama.ProducerMessage{Topic: topic, Partition: pt.part, Key: sarama.ByteEncoder(pt.key), Value: value, Metadata: timerRef{pt.part}})
-	}
-}
-
-// timersToStores adds the committed timer changes to the partitions' store
-// batches; queued reports the timers to put in memory once written.
-func (w *worker) timersToStores(batch func(int32) *storeBatch) error {
-	for _, k := range w.timerOrder {
-		pt := w.timerOverlay[k]
-		st := w.parts[pt.part]
-		if st == nil {
-			return fmt.Errorf("partition %d has no local store", pt.part)
-		}
-		if err := batch(pt.part).putTimer(st, pt.key, pt.due, pt.rec, pt.oldKnown, pt.oldDue); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// queueCommittedTimers puts the timers the last transaction wrote into
-// memory when they are due within the horizon already loaded.
-func (w *worker) queueCommittedTimers() {
-	for _, k := range w.timerOrder {
-		pt := w.timerOverlay[k]
-		if q := w.timers[pt.part]; q != nil && pt.rec != nil && pt.due < q.until {
-			heap.Push(&q.h, timerEntry{due: pt.due, key: pt.key})
-		}
-	}
-}
-
 // loadTimers (re)builds the in-memory timers of a partition from its store.
-func (w *worker) loadTimers(part int32) error {
-	w.timers[part] = &timerQueue{}
-	return w.refillTimers(part, w.p.cfg.now().UnixMilli())
+func (s *session) loadTimers(pp *partition) error {
+	pp.timers = timerQueue{}
+	return pp.refillTimers(s.p.cfg.now().UnixMilli())
 }
 
 // refillTimers moves the timers due before now + timerHorizon from the
 // store into memory.
-func (w *worker) refillTimers(part int32, now int64) error {
-	q, st := w.timers[part], w.parts[part]
+func (pp *partition) refillTimers(now int64) error {
 	to := now + timerHorizon.Milliseconds()
-	err := st.dueTimers(q.until, to, func(due int64, key []byte) bool {
-		heap.Push(&q.h, timerEntry{due: due, key: key})
+	err := pp.store.dueTimers(pp.timers.until, to, func(due int64, key []byte) bool {
+		heap.Push(&pp.timers.h, timerEntry{due: due, key: key})
 		return true
 	})
 	if err != nil {
 		return err
 	}
-	q.until = to
+	pp.timers.until = to
 	return nil
 }
 
 // fireDue sends the due timers of the owned partitions in the open
-// transaction (opening one if needed): the message to the loop topic, the
+// transaction (opening one if needed): the message to its address, the
 // timer's tombstone to the timers topic. Fired timers count towards the
 // transaction's commit count, and one pass fires no more than the count
 // allows, so a burst of timers due together is spread over transactions
 // of the usual size (one huge transaction could outlive its timeout and
 // be aborted again on every retry).
-func (w *worker) fireDue() error {
-	now := w.p.cfg.now().UnixMilli()
-	for part, q := range w.timers {
-		if w.txnSize() >= w.p.cfg.commitCount {
+func (s *session) fireDue() error {
+	now := s.p.cfg.now().UnixMilli()
+	for _, pp := range s.parts {
+		if s.txn != nil && s.txn.size() >= s.p.cfg.commitCount {
 			return nil
 		}
+		q := &pp.timers
 		if now+timerHorizon.Milliseconds()/2 > q.until {
-			if err := w.refillTimers(part, now); err != nil {
-				return fmt.Errorf("load timers of partition %d: %w", part, err)
+			if err := pp.refillTimers(now); err != nil {
+				return fmt.Errorf("load timers of partition %d: %w", pp.id, err)
 			}
 		}
-		for q.h.Len() > 0 && q.h[0].due <= now && w.txnSize() < w.p.cfg.commitCount {
+		for q.h.Len() > 0 && q.h[0].due <= now && (s.txn == nil || s.txn.size() < s.p.cfg.commitCount) {
 			e := heap.Pop(&q.h).(timerEntry)
-			if _, changed := w.timerOverlay[string(e.key)]; changed {
-				// fired, cancelled or replaced in this transaction; a
-				// replacement is queued when it commits
-				continue
+			if s.txn != nil {
+				if _, changed := s.txn.timers.writes[string(e.key)]; changed {
+					// fired, cancelled or replaced in this transaction; a
+					// replacement is queued when it commits
+					continue
+				}
 			}
-			due, rec, ok, err := w.parts[part].timer(e.key)
+			due, rec, ok, err := pp.store.timer(e.key)
 			if err != nil {
-				return fmt.Errorf("read timer of partition %d: %w", part, err)
+				return fmt.Errorf("read timer of partition %d: %w", pp.id, err)
 			}
 			if !ok || due != e.due {
 				continue // cancelled or replaced since it was queued
 			}
-			if err := w.begin(); err != nil {
+			t, err := s.begin()
+			if err != nil {
 				return err
 			}
-			w.current = nil
-			t, err := wire.DecodeTimer(rec)
+			tm, err := wire.DecodeTimer(rec)
 			if err != nil {
 				// a timer record this runtime did not write; drop it
-				w.p.cfg.logger.Warn("dropping an undecodable timer", "partition", part, "err", err)
+				s.p.cfg.logger.Warn("dropping an undecodable timer", "partition", pp.id, "err", err)
 			} else {
-				w.sendLoop(t.Message)
+				s.sendLoop(t, nil, tm.Message)
 			}
-			w.setTimer(&pendingTimer{part: part, key: e.key, oldDue: e.due, oldKnown: true})
-			w.firedInTxn++
-			w.p.count(func(s *Stats) { s.TimersFired++ })
-			w.p.m.timersFired.Inc()
+			t.timers.set(&pendingTimer{part: pp.id, key: e.key, oldDue: e.due, oldKnown: true})
+			t.fired++
+			s.p.count(func(s *Stats) { s.TimersFired++ })
+			s.p.m.TimersFired(1)
 		}
 	}
 	return nil

@@ -43,7 +43,7 @@ var (
 
 func timersApp(app string) (topology.Topology, *functions.Registry) {
 	reg := functions.NewRegistry()
-	reg.MustRegister(functions.Spec{Type: schedFn, Function: functions.Router(functions.Handle(timerCmdT, func(ctx functions.Context, c timerCmd) error {
+	reg.MustRegister(functions.Spec{Type: schedFn, Egresses: []functions.TypeName{firedOut}, Function: functions.Router(functions.Handle(timerCmdT, func(ctx functions.Context, c timerCmd) error {
 		if c.Cancel {
 			ctx.CancelDelayed(timerTokens(c.Seq))
 			ctx.SendEgress(firedOut, functions.KafkaMessage("", ctx.Self().ID, fmt.Appendf(nil, "c,%d,%d", c.Seq, time.Now().UnixMilli())))
@@ -59,7 +59,7 @@ func timersApp(app string) (topology.Topology, *functions.Registry) {
 		}
 		return nil
 	}))})
-	reg.MustRegister(functions.Spec{Type: recvFn, Function: functions.Router(functions.Handle(timerCmdT, func(ctx functions.Context, c timerCmd) error {
+	reg.MustRegister(functions.Spec{Type: recvFn, Egresses: []functions.TypeName{firedOut}, Function: functions.Router(functions.Handle(timerCmdT, func(ctx functions.Context, c timerCmd) error {
 		if caller, ok := ctx.Caller(); !ok || caller != (functions.Address{Type: schedFn, ID: ctx.Self().ID}) {
 			return functions.Permanent(fmt.Errorf("delayed message with caller %v, %v; want its sender", caller, ok))
 		}
@@ -273,7 +273,7 @@ func TestDelayedMessagesSurviveKill9OfRuntimeAndEmbeddedBroker(t *testing.T) {
 	t.Setenv("STATELOOP_TEST_APP_KIND", "timers")
 	dir, listen := t.TempDir(), freePort(t)
 	plan := newTimerPlan(100_000, 3*time.Second, uint64(time.Now().UnixNano()))
-	app := startCrashApp(t, dir, listen)
+	app := startCrashApp(t, dir, listen, 1)
 	third := len(plan.cmds) / 3
 	for k := 0; k < 2; k++ {
 		client := crashClient(t, listen)
@@ -282,7 +282,7 @@ func TestDelayedMessagesSurviveKill9OfRuntimeAndEmbeddedBroker(t *testing.T) {
 		time.Sleep(time.Second)
 		app.kill(t)
 		t.Logf("kill %d after producing %d commands", k+1, (k+1)*third)
-		app = startCrashApp(t, dir, listen)
+		app = startCrashApp(t, dir, listen, 1)
 	}
 	client := crashClient(t, listen)
 	defer client.Close()

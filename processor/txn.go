@@ -1,186 +1,69 @@
 package processor
 
 import (
-	"errors"
-	"fmt"
-	"sync"
+	"time"
 
-	"github.com/IBM/sarama"
+	"github.com/stateloop/stateloop/functions"
 )
 
-// errCommittedWithFailures reports a transaction that the broker committed
-// although some of its records failed; sarama should never let that happen.
-var errCommittedWithFailures = errors.New("transaction committed with failed records")
+// txn is one transaction of a session: everything it consumed and staged,
+// in one value made when it begins and dropped when it ends. Nothing of it
+// outlives the transaction; an aborted transaction is processed again
+// from consumed.
+type txn struct {
+	start time.Time
+	// consumed are the records the transaction consumed, in order: what a
+	// failed transaction processes again
+	consumed []*record
+	// offsets are the next offsets to consume, by topic and partition
+	offsets map[string]map[int32]int64
+	// fired counts the delayed messages the transaction sent
+	fired int
 
-// txnProducer wraps one transactional sarama producer. It counts the
-// records of the open transaction and collects their acknowledgements, so
-// that after a commit the offsets of the changelog records are known.
-type txnProducer struct {
-	ap sarama.AsyncProducer
+	// the stages of the parts (changelog-backed state)
+	state  stateStage
+	timers timerStage
+	idem   idemStage
 
-	wg sync.WaitGroup // one per record sent in the open transaction
-	// queue decouples the worker from sarama's unbuffered Input channel:
-	// a feeder goroutine hands records over in order, so the worker goes
-	// on invoking while sarama's pipeline takes the previous records
-	queue  chan feed
-	mu     sync.Mutex
-	errs   []error
-	acked  []*sarama.ProducerMessage
-	done   chan struct{}
-	closed bool
+	// routed counts the loop records written to each partition for its
+	// gate; their offsets are known after the commit
+	routed map[int32]int
+	// remote holds, per address, the consumed record of each remote call
+	// submitted in the transaction and not completed yet, in order
+	remote map[functions.Address][]*record
 }
 
-func newTxnProducer(brokers []string, cfg *sarama.Config) (*txnProducer, error) {
-	ap, err := sarama.NewAsyncProducer(brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("transactional producer: %w", err)
+func newTxn(now time.Time) *txn {
+	return &txn{
+		start:   now,
+		offsets: make(map[string]map[int32]int64),
+		state:   newStateStage(),
+		timers:  newTimerStage(),
+		idem:    newIdemStage(),
+		routed:  make(map[int32]int),
+		remote:  make(map[functions.Address][]*record),
 	}
-	t := &txnProducer{ap: ap, done: make(chan struct{}), queue: make(chan feed, 4096)}
-	go func() {
-		for f := range t.queue {
-			if f.flushed != nil {
-				close(f.flushed)
-				continue
-			}
-			ap.Input() <- f.msg
-		}
-	}()
-	var drain sync.WaitGroup
-	drain.Add(2)
-	go func() {
-		defer drain.Done()
-		for m := range ap.Successes() {
-			t.mu.Lock()
-			t.acked = append(t.acked, m)
-			t.mu.Unlock()
-			t.wg.Done()
-		}
-	}()
-	go func() {
-		defer drain.Done()
-		for e := range ap.Errors() {
-			t.mu.Lock()
-			t.errs = append(t.errs, e)
-			t.mu.Unlock()
-			t.wg.Done()
-		}
-	}()
-	go func() { drain.Wait(); close(t.done) }()
-	return t, nil
 }
 
-func (t *txnProducer) begin() error {
-	t.mu.Lock()
-	t.errs, t.acked = nil, nil
-	t.mu.Unlock()
-	return t.ap.BeginTxn()
-}
+// size is what counts towards the commit count: the records consumed and
+// the delayed messages fired.
+func (t *txn) size() int { return len(t.consumed) + t.fired }
 
-// feed is a record for the feeder, or a flush marker.
-type feed struct {
-	msg     *sarama.ProducerMessage
-	flushed chan struct{}
-}
-
-func (t *txnProducer) send(m *sarama.ProducerMessage) {
-	t.wg.Add(1)
-	t.queue <- feed{msg: m}
-}
-
-// handedOver waits until the feeder has given every queued record to
-// sarama, so that a commit or abort covers them.
-func (t *txnProducer) handedOver() {
-	ch := make(chan struct{})
-	t.queue <- feed{flushed: ch}
-	<-ch
-}
-
-// commit adds the consumed offsets and commits. It returns the acknowledged
-// records of the transaction.
-func (t *txnProducer) commit(offsets map[string][]*sarama.PartitionOffsetMetadata, group *sarama.ConsumerGroupMetadata) ([]*sarama.ProducerMessage, error) {
-	t.handedOver()
-	if len(offsets) > 0 {
-		if err := t.ap.AddOffsetsToTxnWithGroupMetadata(offsets, group); err != nil {
-			t.wg.Wait()
-			if rerr := t.recordErr(); rerr != nil {
-				return nil, fmt.Errorf("a record failed: %w (then: add offsets to transaction: %v)", rerr, err)
-			}
-			return nil, fmt.Errorf("add offsets to transaction: %w", err)
-		}
+// consume adds a record's offset to the transaction.
+func (t *txn) consume(r *record) {
+	parts := t.offsets[r.Topic]
+	if parts == nil {
+		parts = make(map[int32]int64)
+		t.offsets[r.Topic] = parts
 	}
-	err := t.ap.CommitTxn()
-	t.wg.Wait()
-	if err != nil {
-		if rerr := t.recordErr(); rerr != nil {
-			return nil, fmt.Errorf("a record failed: %w (then: commit transaction: %v)", rerr, err)
-		}
-		return nil, fmt.Errorf("commit transaction: %w", err)
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.errs) > 0 {
-		return nil, fmt.Errorf("%w: %d records failed, first: %w", errCommittedWithFailures, len(t.errs), t.errs[0])
-	}
-	return t.acked, nil
+	parts[r.Partition] = r.Offset + 1
 }
 
-// abort aborts the open transaction, if the producer can.
-func (t *txnProducer) abort() error {
-	t.handedOver()
-	if t.ap.TxnStatus()&sarama.ProducerTxnFlagInTransaction == 0 &&
-		t.ap.TxnStatus()&sarama.ProducerTxnFlagAbortableError == 0 {
-		t.wg.Wait()
-		return nil
+// refs names the consumed records (for Faults.Committed).
+func (t *txn) refs() []RecordRef {
+	refs := make([]RecordRef, len(t.consumed))
+	for i, m := range t.consumed {
+		refs[i] = RecordRef{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 	}
-	err := t.ap.AbortTxn()
-	t.wg.Wait()
-	if err != nil {
-		return fmt.Errorf("abort transaction: %w", err)
-	}
-	return nil
-}
-
-// fatal reports whether the producer can no longer be used (it was fenced
-// or hit a fatal error) and must be replaced.
-func (t *txnProducer) fatal() bool {
-	return t.ap.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0
-}
-
-// failed returns the records of the open or last transaction that failed.
-func (t *txnProducer) failed() []*sarama.ProducerError {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []*sarama.ProducerError
-	for _, e := range t.errs {
-		var pe *sarama.ProducerError
-		if errors.As(e, &pe) {
-			out = append(out, pe)
-		}
-	}
-	return out
-}
-
-// recordErr returns the first failed record's error, or nil.
-func (t *txnProducer) recordErr() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.errs) == 0 {
-		return nil
-	}
-	return t.errs[0]
-}
-
-func (t *txnProducer) close() error {
-	if t.closed {
-		return nil
-	}
-	t.closed = true
-	t.handedOver()
-	close(t.queue)
-	err := t.ap.Close()
-	<-t.done
-	if err != nil && !errors.Is(err, sarama.ErrProducerFenced) {
-		return err
-	}
-	return nil
+	return refs
 }

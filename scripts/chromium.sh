@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the path of a Chromium binary for the web console's browser test
-# (processor/httpapi/console_test.go, docs/console.md), installing Debian's
+# (httpapi/console_test.go, docs/console.md), installing Debian's
 # chromium package first if none is found. The install needs root and
 # apt's access to Debian's mirrors, as on a fresh CI machine; everything
 # else about the test comes from this repository.

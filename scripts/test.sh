@@ -61,7 +61,13 @@ export KAFKA_BROKERS
 # above already.
 go test -tags integration -count=1 -timeout 15m -skip 'EmbeddedBroker' ./processor/
 # Kafka's own tools (the jars are there now) against the embedded broker.
-go test -tags integration -count=1 -timeout 5m -run 'KafkaTools' ./processor/embedded/
+go test -tags integration -count=1 -timeout 5m -run 'KafkaTools' ./embedded/
+# Reads (state GETs, gokaview views, the HTTP listener) create no topic on a
+# Kafka with auto.create.topics.enable=true.
+go test -tags integration -count=1 -timeout 5m -run 'Kafka' ./httpapi/
+# The first start of the greeter (with --http) and of the fraud example on
+# topics this broker has never seen (the other app tests ran above).
+go test -tags integration -count=1 -timeout 5m -run 'Kafka' ./app/
 
 step "stateloop smoke on Apache Kafka (2 workers killed 4 times at random)"
 go run ./cmd/stateloop smoke --brokers "$KAFKA_BROKERS" --messages 5000 --ids 64 --workers 2 --kills 4 \

@@ -144,6 +144,43 @@ func (t Topology) RepliesTopic() Topic { return Topic(t.App + "-replies") }
 // sent, co-partitioned with the loop topic by the sender's id.
 func (t Topology) TimersTopic() Topic { return Topic(t.App + "-timers") }
 
+// PositionsTopic returns the compacted topic where each transaction
+// records the input positions it consumed, keyed by input partition: the
+// application's own record of its progress, next to the consumer group's
+// offsets.
+func (t Topology) PositionsTopic() Topic { return Topic(t.App + "-positions") }
+
+// Reserved reports whether topic is an internal topic, of this
+// application or of Kafka, and names it: the application's loop,
+// dead-letter, timers, replies, idempotency and positions topics, the
+// table topic of any function type (listed or not), and every topic whose
+// name starts with "__" (Kafka's __consumer_offsets,
+// __transaction_state, ...). Ingresses may not read them and egress
+// records may not be written to them.
+func (t Topology) Reserved(topic Topic) (string, bool) {
+	switch topic {
+	case t.LoopTopic():
+		return "the loop topic of application " + t.App, true
+	case t.DLQTopic():
+		return "the dead-letter topic of application " + t.App, true
+	case t.TimersTopic():
+		return "the timers topic of application " + t.App, true
+	case t.RepliesTopic():
+		return "the replies topic of application " + t.App, true
+	case t.IdempotencyTopic():
+		return "the idempotency topic of application " + t.App, true
+	case t.PositionsTopic():
+		return "the positions topic of application " + t.App, true
+	}
+	if fn, ok := t.TableFunction(string(topic)); ok {
+		return "the state table of function type " + string(fn) + " of application " + t.App, true
+	}
+	if strings.HasPrefix(string(topic), "__") {
+		return "an internal topic of Kafka", true
+	}
+	return "", false
+}
+
 // Group returns the Goka group name of a function type, whose group table
 // holds the type's state.
 func (t Topology) Group(fn functions.TypeName) string {
@@ -223,8 +260,6 @@ func (t Topology) Validate() error {
 	if t.Partitions < 0 {
 		add("partitions %d: must be positive", t.Partitions)
 	}
-	internal := map[Topic]string{t.LoopTopic(): "the loop topic", t.DLQTopic(): "the dead-letter topic", t.TimersTopic(): "the timers topic",
-		t.RepliesTopic(): "the replies topic", t.IdempotencyTopic(): "the idempotency topic"}
 	fns := make(map[functions.TypeName]bool)
 	for i, fn := range t.Functions {
 		if err := functions.ValidateFunctionType(fn); err != nil {
@@ -237,8 +272,6 @@ func (t Topology) Validate() error {
 		fns[fn] = true
 		if topic := t.TableTopic(fn); len(topic) > maxTopicLen {
 			add("functions[%d]: table topic %q is longer than %d characters", i, topic, maxTopicLen)
-		} else {
-			internal[topic] = "the table of " + string(fn)
 		}
 	}
 	nss := make(map[string]bool)
@@ -261,8 +294,10 @@ func (t Topology) Validate() error {
 			add("%s: empty topic", field)
 		case !validTopic(string(topic)) || len(topic) > maxTopicLen:
 			add("%s: topic %q is not a valid Kafka topic name", field, topic)
-		case internal[topic] != "":
-			add("%s: topic %q is %s", field, topic, internal[topic])
+		default:
+			if what, ok := t.Reserved(topic); ok && t.App != "" {
+				add("%s: topic %q is %s; choose a topic of your own", field, topic, what)
+			}
 		}
 	}
 	seenIngress := make(map[Topic]bool)

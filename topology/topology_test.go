@@ -117,17 +117,51 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 	}
 }
 
+// Regression: an ingress or egress on the table of a type served through
+// a namespace, on the timers, replies, idempotency or dead-letter topics,
+// or on Kafka's own __consumer_offsets was accepted, and egress records
+// overwrote the application's state.
 func TestValidateRejectsTopicsThatAreInternal(t *testing.T) {
 	t.Parallel()
-	topo := topology.Topology{
-		App:       "app",
-		Functions: []functions.TypeName{"a/b"},
-		Ingresses: []topology.Ingress{{Topic: "app-loop", ValueType: "x/y", Targets: []functions.TypeName{"a/b"}}},
-		Egresses:  []topology.Egress{{ID: "e/x", Topics: []topology.Topic{"app-a_.b-table"}}},
+	reserved := map[topology.Topic]string{
+		"app-loop":            "the loop topic",
+		"app-a_.b-table":      "the state table of function type a/b",
+		"app-ns_.any-table":   "the state table of function type ns/any",
+		"app-dlq":             "the dead-letter topic",
+		"app-timers":          "the timers topic",
+		"app-replies":         "the replies topic",
+		"app-idempotency":     "the idempotency topic",
+		"app-positions":       "the positions topic",
+		"__consumer_offsets":  "an internal topic of Kafka",
+		"__transaction_state": "an internal topic of Kafka",
 	}
-	err := topo.Validate()
-	if err == nil || !strings.Contains(err.Error(), "is the loop topic") || !strings.Contains(err.Error(), "is the table of a/b") {
-		t.Errorf("got %v, want the loop topic and the table named as taken", err)
+	for topic, what := range reserved {
+		t.Run(string(topic), func(t *testing.T) {
+			topo := topology.Topology{
+				App:        "app",
+				Functions:  []functions.TypeName{"a/b"},
+				Namespaces: []string{"ns"},
+				Ingresses:  []topology.Ingress{{Topic: topic, ValueType: "x/y", Targets: []functions.TypeName{"a/b"}}},
+				Egresses:   []topology.Egress{{ID: "e/x", Topics: []topology.Topic{topic}}},
+			}
+			err := topo.Validate()
+			if err == nil {
+				t.Fatalf("got no error, want %s refused for ingress and egress", topic)
+			}
+			for _, field := range []string{"ingresses[0]", "egresses[0].topics[0]"} {
+				if !strings.Contains(err.Error(), field+": topic \""+string(topic)+"\" is "+what) {
+					t.Errorf("got %v, want %s refused as %s", err, field, what)
+				}
+			}
+			if got, ok := topo.Reserved(topic); !ok || !strings.HasPrefix(got, what) {
+				t.Errorf("Reserved(%s) = %q, %v; want %q", topic, got, ok, what)
+			}
+		})
+	}
+	for _, topic := range []topology.Topic{"names", "app-names", "other-loop", "app-table", "_single"} {
+		if what, ok := (topology.Topology{App: "app"}).Reserved(topic); ok {
+			t.Errorf("Reserved(%s) = %q; want a user topic", topic, what)
+		}
 	}
 }
 

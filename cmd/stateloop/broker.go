@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stateloop/stateloop/app"
-	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/topology"
 )
 

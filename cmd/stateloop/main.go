@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/stateloop/stateloop/app"
-	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/embedded"
 )
 
 func main() {

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/internal/kafkatest"
-	"github.com/stateloop/stateloop/processor/embedded"
 )
 
 // TestMain lets this test binary serve as the embedded broker's child

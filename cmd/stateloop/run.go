@@ -78,6 +78,8 @@ installed; stateloop send, stateloop consume, kcat and more instances of the
 application can connect to it with --brokers. With --brokers it joins the
 application's consumer group on that Kafka cluster; start it several times,
 each with its own --data-dir, to spread the partitions over several instances.
+A running instance locks its --data-dir: a second one started on the same
+directory fails at once.
 
 On Ctrl-C the application commits its last transaction and leaves the consumer
 group before the embedded broker stops; press Ctrl-C again to kill it at once.

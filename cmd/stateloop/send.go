@@ -15,7 +15,6 @@ import (
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor"
-	"github.com/stateloop/stateloop/topology"
 )
 
 // sendOptions are the flags and arguments of `stateloop send`.
@@ -32,6 +31,7 @@ type sendOptions struct {
 	to         string
 	typeName   string
 	partitions int32
+	newType    bool
 
 	value     string
 	hasValue  bool
@@ -57,7 +57,11 @@ io.statefun.types/string, /long, /int, /bool, /double and /float, VALUE is
 parsed (e.g. 42, true, 1.5) and encoded the way StateFun encodes these types;
 for any other type name its bytes are sent as they are. The partition count of
 the application is read from its loop topic, which must exist (start the
-application once); --partitions only double-checks it.
+application once); --partitions only double-checks it. The function type
+must be one of the application's: it must have a table topic
+(APP-<type>-table). A type of a namespace that the application serves as a
+whole (module.yaml "ns/*") gets its table when it is first invoked; to send
+the first message to such a type, pass --new-type.
 
 --value-file FILE sends the bytes of FILE instead of VALUE; - reads stdin.`,
 		Example: `  # greet Alice: a record on the greeter's ingress topic
@@ -90,6 +94,7 @@ application once); --partitions only double-checks it.
 	fs.StringVar(&o.to, "to", "", "function address namespace/name/id to send a message to (with --app)")
 	fs.StringVar(&o.typeName, "type", "", "type name of the message, e.g. io.statefun.types/string (with --to)")
 	fs.Int32Var(&o.partitions, "partitions", 0, "partition count of the application (with --to); default: read from its loop topic")
+	fs.BoolVar(&o.newType, "new-type", false, "send even though the application has no table for the type of --to (a type of a namespace it serves as a whole that was never invoked)")
 	fs.StringVar(&o.valueFile, "value-file", "", "send the bytes of this file instead of VALUE; - reads stdin")
 	return cmd
 }
@@ -230,26 +235,23 @@ func (o *sendOptions) sendMessage(ctx context.Context, value []byte, out io.Writ
 	if err != nil {
 		return fmt.Errorf("stateloop send: %w", err)
 	}
-	topo := topology.Topology{App: o.app}
-	loop := string(topo.LoopTopic())
 	client, err := connect(o.brokers, clientConfig())
 	if err != nil {
 		return fmt.Errorf("stateloop send: %w", err)
 	}
-	parts, ok, err := partitions(client, loop)
+	a, err := findApplication(client, o.brokers, o.app)
 	client.Close()
 	if err != nil {
 		return fmt.Errorf("stateloop send: %w", err)
 	}
-	if !ok {
-		start := "start the application once"
-		if _, ok := findApp(o.app); ok {
-			start = "start it once with `stateloop run " + o.app + "`"
-		}
-		return fmt.Errorf("stateloop send: application %s has no topic %s at %s: %s, or check --app and --brokers",
-			o.app, loop, strings.Join(o.brokers, ","), start)
+	// Regression (issue 10): a message to a type the application does not
+	// have was written, and the application dead-lettered it.
+	if err := a.checkType(to.Type); err != nil && !o.newType {
+		return fmt.Errorf("stateloop send: %w; check --to, or, for a type of a namespace the application serves as a whole "+
+			"(module.yaml \"%s/*\") that was never invoked and so has no table yet, pass --new-type", err, to.Type.Namespace())
 	}
-	topo.Partitions = int32(len(parts))
+	topo := a.topo
+	loop := string(topo.LoopTopic())
 	if o.partitions != 0 && o.partitions != topo.Partitions {
 		return fmt.Errorf("stateloop send: --partitions %d, but topic %s has %d partitions: pass --partitions %d or leave it out",
 			o.partitions, loop, topo.Partitions, topo.Partitions)

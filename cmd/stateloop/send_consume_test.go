@@ -372,3 +372,54 @@ func TestBrokerCommand(t *testing.T) {
 		t.Errorf("output %q does not end with the stop line", out)
 	}
 }
+
+// TestSendToAnUnknownFunctionTypeFails: regression for issue 10 item 14,
+// `send --to` an address of a function type the application does not have
+// exited 0, and the application dead-lettered the message. The CLI must
+// refuse it, name the types the application has, and write nothing; with
+// --new-type (a type of a namespace served as a whole, never invoked, has
+// no table yet) it sends anyway.
+func TestSendToAnUnknownFunctionTypeFails(t *testing.T) {
+	brokers := kafkatest.StartKfake(t)
+	topo := runGreeter(t, brokers)
+	b := strings.Join(brokers, ",")
+	args := []string{"send", "--brokers", b, "--app", "greeter", "--to", "greeter/gret/Alice", "--type", "greeter/name", "Alice"}
+	r := cli(context.Background(), nil, args...)
+	if r.err == nil {
+		t.Fatalf("send to greeter/gret: no error; printed %q", r.out)
+	}
+	t.Logf("send to greeter/gret: %v", r.err)
+	for _, w := range []string{"application greeter has no function type greeter/gret", "its function types: greeter/greet", "--new-type"} {
+		if !strings.Contains(r.err.Error(), w) {
+			t.Errorf("send to greeter/gret: got %q, want it to say %q", r.err, w)
+		}
+	}
+	client := kafkatest.Client(t, brokers)
+	if n := records(t, client, string(topo.LoopTopic())); n != 0 {
+		t.Errorf("topic %s has %d records after the refused send, want 0", topo.LoopTopic(), n)
+	}
+
+	got := mustCLI(t, append(args, "--new-type")...)
+	if want := "sent greeter/name message to greeter/gret/Alice (application greeter, topic greeter-loop)\n"; got != want {
+		t.Errorf("send --new-type printed %q, want %q", got, want)
+	}
+}
+
+// records counts the offsets of a topic's partitions up to their high
+// water marks.
+func records(t *testing.T, client sarama.Client, topic string) int64 {
+	t.Helper()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, p := range parts {
+		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += hwm
+	}
+	return n
+}

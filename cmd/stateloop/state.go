@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/gokaview"
+	"github.com/stateloop/stateloop/gokaview"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -37,7 +37,9 @@ func newStateCommand() *cobra.Command {
 are shown by their type name: StateFun's built-in types as values, JSON as
 JSON, protobuf messages whose type the program knows as JSON, other bytes as
 base64; expiring values with their expiry time. Each address is one line of
-JSON: {"id": ..., "state": {name: {"type", "value", "expires_at"}}}.`,
+JSON: {"id": ..., "state": {name: {"type", "value", "expires_at"}}}.
+It only reads: a function type whose table does not exist yet is an error,
+and no topic is created.`,
 		Example: `  stateloop state get --app greeter --type greeter/greet --id Alice
   stateloop state list --app greeter --type greeter/greet --prefix Al`,
 	}
@@ -65,7 +67,7 @@ error (exit status 1).`,
 		Example: `  stateloop state get --app greeter --type greeter/greet --id Alice`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(cmd.Context(), cmd.OutOrStdout(), func(v *goka.View, out *json.Encoder) error {
+			return o.run(cmd.Context(), cmd.OutOrStdout(), func(v *gokaview.View, out *json.Encoder) error {
 				val, err := v.Get(o.id)
 				if err != nil {
 					return err
@@ -96,7 +98,7 @@ The whole table is read first.`,
   stateloop state list --app shop --type shop/cart --prefix user-1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(cmd.Context(), cmd.OutOrStdout(), func(v *goka.View, out *json.Encoder) error {
+			return o.run(cmd.Context(), cmd.OutOrStdout(), func(v *gokaview.View, out *json.Encoder) error {
 				it, err := v.Iterator()
 				if err != nil {
 					return err
@@ -131,15 +133,37 @@ type addressState struct {
 }
 
 // run reads the table into a view and calls show once it has recovered.
-func (o *stateOptions) run(ctx context.Context, w io.Writer, show func(*goka.View, *json.Encoder) error) error {
+func (o *stateOptions) run(ctx context.Context, w io.Writer, show func(*gokaview.View, *json.Encoder) error) error {
 	fn, err := functions.ParseTypeName(o.fnType)
 	if err != nil {
 		return fmt.Errorf("--type %q: %v; want namespace/name, e.g. greeter/greet", o.fnType, err)
 	}
+	// Regression (issue 10): with a wrong --app or --type the view read an
+	// empty (or auto-created) table, and get said the address "has no
+	// state" as if the application existed.
+	client, err := connect(o.brokers, clientConfig())
+	if err != nil {
+		return err
+	}
+	a, err := findApplication(client, o.brokers, o.app)
+	if err == nil {
+		if err = a.checkType(fn); err != nil {
+			err = fmt.Errorf("%w; check --type", err)
+		}
+	}
+	client.Close()
+	if err != nil {
+		return err
+	}
 	topo := topology.Topology{App: o.app}
 	view, err := gokaview.NewView(o.brokers, topo, fn, goka.WithViewStorageBuilder(storage.MemoryBuilder()))
+	if errors.Is(err, gokaview.ErrNoTable) {
+		return fmt.Errorf("table topic %s does not exist: function type %s has no state yet (the application creates "+
+			"its table when the type is first invoked), or --app %s is not the application's name (its tables are %s-<type>-table)",
+			topo.TableTopic(fn), fn, o.app, o.app)
+	}
 	if err != nil {
-		return fmt.Errorf("read table %s: %w (is the application's name right? its table topics are %s-<type>-table)", topo.TableTopic(fn), err, o.app)
+		return fmt.Errorf("read table %s: %w", topo.TableTopic(fn), err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -153,7 +177,7 @@ func (o *stateOptions) run(ctx context.Context, w io.Writer, show func(*goka.Vie
 		return fmt.Errorf("read table %s: not read within %v; is Kafka at %s reachable?", topo.TableTopic(fn), o.timeout, strings.Join(o.brokers, ","))
 	}
 	err = show(view, json.NewEncoder(w))
-	cancel()
+	cancel() // Run returns and closes the view's clients
 	if rerr := <-done; rerr != nil && !errors.Is(rerr, context.Canceled) && err == nil {
 		err = rerr
 	}

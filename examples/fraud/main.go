@@ -17,9 +17,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/examples/fraud/fraud"
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/embedded"
 	"github.com/stateloop/stateloop/topology"
 )
 

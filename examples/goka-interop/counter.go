@@ -56,6 +56,7 @@ func Registry() *functions.Registry {
 		Type:     CounterType,
 		Function: functions.Router(functions.Handle(Amount, add)),
 		State:    []functions.StateSpec{Total},
+		Egresses: []functions.TypeName{TotalsEgress},
 	})
 	return reg
 }

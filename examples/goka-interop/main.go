@@ -20,7 +20,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/embedded"
 )
 
 // envBrokers gives the default of --brokers, as for the stateloop command.

@@ -10,9 +10,9 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/embedded"
 	"github.com/stateloop/stateloop/examples/greeter/greeter"
 	"github.com/stateloop/stateloop/internal/kafkatest"
-	"github.com/stateloop/stateloop/processor/embedded"
 )
 
 // TestGreeterEndToEnd runs the application with app.Run against an

@@ -19,7 +19,7 @@ var (
 
 func rollingCounter() *functions.Registry {
 	reg := functions.NewRegistry()
-	reg.MustRegister(functions.Spec{Type: reportsType, State: []functions.StateSpec{reported},
+	reg.MustRegister(functions.Spec{Type: reportsType, State: []functions.StateSpec{reported}, Egresses: []functions.TypeName{"test/out"},
 		Function: functions.Router(functions.Handle(ops, func(ctx functions.Context, op string) error {
 			n, _ := reported.Get(ctx)
 			switch {

@@ -25,6 +25,15 @@
 //		}
 //	}
 //
+// [WithTopology] checks the registry against the application's topology,
+// as the runtime does when it starts: New panics, listing every function
+// type the topology lacks and every declared egress it does not have.
+//
+//	h := functionstest.New(greeter.Registry(), functionstest.WithTopology(greeter.Topology()))
+//
+// A function that sends to an egress its Spec does not declare fails here
+// as in the runtime, with or without a topology.
+//
 // # Conversations between functions
 //
 // [Harness.Invoke] runs one function; the messages it sends are recorded,

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/functions/functionstest"
+	"github.com/stateloop/stateloop/topology"
 )
 
 var visits = functions.NewState("visits", functions.LongType)
@@ -17,14 +18,22 @@ func greet(ctx functions.Context, name string) error {
 }
 
 // A test invokes a function, then checks its egress records and state.
+// WithTopology checks the registry against the application's topology
+// first, as the runtime does when it starts.
 func Example() {
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{
 		Type:     "example/greeter",
 		Function: functions.Router(functions.Handle(functions.StringType, greet)),
 		State:    []functions.StateSpec{visits},
+		Egresses: []functions.TypeName{"example/greetings"},
 	})
-	h := functionstest.New(reg)
+	topo := topology.Topology{
+		App:       "example",
+		Functions: []functions.TypeName{"example/greeter"},
+		Egresses:  []topology.Egress{{ID: "example/greetings", Topics: []topology.Topic{"greetings"}}},
+	}
+	h := functionstest.New(reg, functionstest.WithTopology(topo))
 	bob := functions.Address{Type: "example/greeter", ID: "bob"}
 
 	for range 2 {
@@ -90,6 +99,7 @@ func ExampleSetState() {
 		Type:     "example/greeter",
 		Function: functions.Router(functions.Handle(functions.StringType, greet)),
 		State:    []functions.StateSpec{visits},
+		Egresses: []functions.TypeName{"example/greetings"},
 	})
 	h := functionstest.New(reg)
 	bob := functions.Address{Type: "example/greeter", ID: "bob"}

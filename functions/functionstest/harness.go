@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/topology"
 )
 
 // ErrTooManyInvocations is wrapped by the error of [Harness.Run] when the
@@ -49,13 +50,44 @@ type Result struct {
 }
 
 // New returns a harness for the function types of reg, with empty state
-// for every address. It panics if reg is nil.
-func New(reg *functions.Registry) *Harness {
+// for every address. It panics if reg is nil, and, as httptest.NewServer
+// does when it cannot listen, with an error listing every problem when an
+// option's check fails (see [WithTopology]).
+func New(reg *functions.Registry, opts ...Option) *Harness {
 	if reg == nil {
 		panic("functionstest: New: nil registry")
 	}
+	var errs []error
+	for _, o := range opts {
+		if err := o.check(reg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		panic(fmt.Errorf("functionstest: New: %w", err))
+	}
 	return &Harness{reg: reg, state: make(map[functions.Address]map[string]functions.StoredValue), now: Epoch}
 }
+
+// Option configures a [Harness]; pass options to [New].
+type Option interface {
+	check(reg *functions.Registry) error
+}
+
+type topologyOption topology.Topology
+
+func (o topologyOption) check(reg *functions.Registry) error {
+	topo := topology.Topology(o)
+	return errors.Join(topo.Validate(), topo.ValidateRegistry(reg))
+}
+
+// WithTopology makes [New] check the registry against the application's
+// topology the way the runtime does at start-up (processor.New): the
+// topology must be valid, every registered function type must be one of
+// its functions, and every egress a [functions.Spec] declares must be one
+// of its egresses. Without it, the harness knows no topology; a function
+// that sends to an egress its Spec does not declare fails either way.
+func WithTopology(topo topology.Topology) Option { return topologyOption(topo) }
 
 // Invoke delivers msg to the function at to as an ingress does, with no
 // caller. On success it applies the state changes, records the messages

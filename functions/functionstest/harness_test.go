@@ -11,6 +11,7 @@ import (
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/functions/functionstest"
+	"github.com/stateloop/stateloop/topology"
 )
 
 var (
@@ -48,6 +49,7 @@ func newCounter(t *testing.T) *functionstest.Harness {
 		Type:     counterType,
 		Function: functions.Router(functions.Handle(functions.LongType, counter)),
 		State:    []functions.StateSpec{count, label},
+		Egresses: []functions.TypeName{out},
 	})
 	return functionstest.New(reg)
 }
@@ -327,8 +329,9 @@ func pingPong(t *testing.T, hops *[]string) *functionstest.Harness {
 	for _, pair := range [][2]functions.TypeName{{"test/ping", "test/pong"}, {"test/pong", "test/ping"}} {
 		self, peer := pair[0], pair[1]
 		reg.MustRegister(functions.Spec{
-			Type:  self,
-			State: []functions.StateSpec{count},
+			Type:     self,
+			State:    []functions.StateSpec{count},
+			Egresses: []functions.TypeName{out},
 			Function: functions.Router(functions.Handle(functions.LongType, func(ctx functions.Context, n int64) error {
 				from := "ingress"
 				if c, ok := ctx.Caller(); ok {
@@ -491,7 +494,7 @@ func TestRunErrorInTheMiddle(t *testing.T) {
 // a Kafka egress, decoded with KafkaRecordType.
 func TestKafkaEgress(t *testing.T) {
 	reg := functions.NewRegistry()
-	reg.MustRegister(functions.Spec{Type: "test/greeter", Function: functions.Router(functions.Handle(functions.StringType,
+	reg.MustRegister(functions.Spec{Type: "test/greeter", Egresses: []functions.TypeName{"test/greetings"}, Function: functions.Router(functions.Handle(functions.StringType,
 		func(ctx functions.Context, name string) error {
 			ctx.SendEgress("test/greetings", functions.KafkaMessage("greetings", name, []byte("Hello "+name+"!")))
 			return nil
@@ -556,4 +559,74 @@ func TestNewNilPanics(t *testing.T) {
 		}
 	}()
 	functionstest.New(nil)
+}
+
+// TestHarnessRejectsAnUndeclaredEgress: regression for issue 10 item 13,
+// the harness accepted SendEgress to an egress the function's Spec does
+// not declare, which the runtime dead-letters.
+func TestHarnessRejectsAnUndeclaredEgress(t *testing.T) {
+	t.Parallel()
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "test/sender", Function: functions.FunctionFunc(func(ctx functions.Context, _ functions.Message) error {
+		ctx.SendEgress("test/undeclared", functions.StringType.Of("x"))
+		return nil
+	})})
+	h := functionstest.New(reg)
+	if _, err := h.Invoke(functions.Address{Type: "test/sender", ID: "a"}, functions.StringType.Of("m")); err == nil || !strings.Contains(err.Error(), "undeclared egress test/undeclared") {
+		t.Errorf("Invoke: got %v, want an error about the undeclared egress", err)
+	}
+	if len(h.Egress()) != 0 {
+		t.Errorf("Egress: got %v, want nothing recorded", h.Egress())
+	}
+}
+
+// TestNewWithTopologyChecksTheRegistry: regression for issue 10 item 13,
+// the harness could not tell that a function sends to an egress the
+// application does not have, or that a registered type is missing from
+// the topology; both only failed in the runtime. With WithTopology, New
+// checks them as processor.New does and panics listing each problem.
+func TestNewWithTopologyChecksTheRegistry(t *testing.T) {
+	t.Parallel()
+	nop := functions.FunctionFunc(func(functions.Context, functions.Message) error { return nil })
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "test/sender", Function: nop, Egresses: []functions.TypeName{"test/out", "test/missing"}})
+	reg.MustRegister(functions.Spec{Type: "test/forgotten", Function: nop})
+	topo := topology.Topology{
+		App:       "app",
+		Functions: []functions.TypeName{"test/sender"},
+		Egresses:  []topology.Egress{{ID: "test/out", Topics: []topology.Topic{"out"}}},
+	}
+	got := func() (p any) {
+		defer func() { p = recover() }()
+		functionstest.New(reg, functionstest.WithTopology(topo))
+		return nil
+	}()
+	err, ok := got.(error)
+	if !ok {
+		t.Fatalf("New with a registry that does not match the topology: got panic %v, want an error", got)
+	}
+	for _, want := range []string{
+		"functionstest: New: ",
+		"function type test/sender declares egress test/missing, which the topology does not have",
+		"function type test/forgotten is registered but not in the topology",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("New: got %q, want it to contain %q", err, want)
+		}
+	}
+
+	// a matching registry passes, and sends to the declared egress
+	reg = functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "test/sender", Egresses: []functions.TypeName{"test/out"},
+		Function: functions.FunctionFunc(func(ctx functions.Context, _ functions.Message) error {
+			ctx.SendEgress("test/out", functions.StringType.Of("x"))
+			return nil
+		})})
+	h := functionstest.New(reg, functionstest.WithTopology(topo))
+	if _, err := h.Invoke(functions.Address{Type: "test/sender", ID: "a"}, functions.StringType.Of("m")); err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	if len(h.Egress()) != 1 {
+		t.Errorf("Egress: got %v, want one record", h.Egress())
+	}
 }

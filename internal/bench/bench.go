@@ -34,7 +34,7 @@
 // delayed messages under a paced load.
 //
 // With no brokers, Run starts an embedded kfake broker, by default in a
-// child process (see package processor/embedded: the program's main must
+// child process (see package embedded: the program's main must
 // call embedded.ServeIfChild first).
 package bench
 
@@ -55,7 +55,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/embedded"
 )
 
 // The sides of the bench.

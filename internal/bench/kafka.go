@@ -85,10 +85,7 @@ func createTopics(client sarama.Client, partitions int32, topics ...string) erro
 			return fmt.Errorf("bench: create topic %s: %w", t, err)
 		}
 	}
-	if err := client.RefreshMetadata(topics...); err != nil {
-		return fmt.Errorf("bench: metadata of %v: %w", topics, err)
-	}
-	// on Kafka a new topic answers "not the leader" for a moment
+	// Kafka makes new topics known a while after it confirmed them
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := kafkaread.WaitReady(ctx, client, topics...); err != nil {

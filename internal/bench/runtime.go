@@ -58,7 +58,8 @@ func CounterApp(app, in, out string, partitions int32) (topology.Topology, *func
 			ctx.SendEgress(OutEgress, functions.KafkaMessage("", ctx.Self().ID, outputValue(v, n)))
 			return nil
 		})),
-		State: []functions.StateSpec{countState},
+		State:    []functions.StateSpec{countState},
+		Egresses: []functions.TypeName{OutEgress},
 	})
 	topo := topology.Topology{
 		App:        app,

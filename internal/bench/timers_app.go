@@ -101,6 +101,7 @@ func newTimerApp(app, in, plain, out string, partitions int32) *timerApp {
 	reg.MustRegister(functions.Spec{
 		Type:     SinkType,
 		Function: functions.Router(functions.Handle(dueType, a.sink)),
+		Egresses: []functions.TypeName{TimerOutEgress},
 	})
 	a.reg = reg
 	a.topo = topology.Topology{

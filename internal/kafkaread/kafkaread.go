@@ -53,9 +53,20 @@ func leadershipError(err error) bool {
 		errors.Is(err, sarama.ErrOffsetNotAvailable)
 }
 
-// WaitReady waits until every partition of the topics answers an offset
-// request, as a topic does a moment after its creation was confirmed.
+// WaitReady waits until the client knows every partition of the topics
+// with its leader, and every partition answers an offset request, or until
+// ctx ends. Call it before anything uses topics that were just created, or
+// that another program is about to create: Kafka confirms the creation of a
+// topic before its brokers know it, and makes it known some time later, a
+// time that grows with the partitions created just before (seconds for a
+// few hundred on a busy broker). Until then a metadata request answers
+// "unknown topic", and sarama's own retries (Metadata.Retry, about two
+// seconds) give up. Errors other than those of a topic or leader not known
+// yet are returned at once.
 func WaitReady(ctx context.Context, client sarama.Client, topics ...string) error {
+	if err := waitMetadata(ctx, client, topics); err != nil {
+		return err
+	}
 	for _, topic := range topics {
 		parts, err := client.Partitions(topic)
 		if err != nil {
@@ -71,6 +82,53 @@ func WaitReady(ctx context.Context, client sarama.Client, topics ...string) erro
 		}
 	}
 	return nil
+}
+
+// waitMetadata refreshes the client's metadata of the topics until it has
+// them, with a leader for every partition.
+func waitMetadata(ctx context.Context, client sarama.Client, topics []string) error {
+	pause := 50 * time.Millisecond
+	for {
+		err := client.RefreshMetadata(topics...)
+		if err == nil {
+			err = leadersKnown(client, topics)
+		}
+		if err == nil {
+			return nil
+		}
+		if !leadershipError(err) {
+			return fmt.Errorf("metadata: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the cluster did not make the topics known in time (%w): %w", ctx.Err(), err)
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// leadersKnown checks the client's metadata: every topic has partitions,
+// and every partition a leader.
+func leadersKnown(client sarama.Client, topics []string) error {
+	var errs []error
+	for _, topic := range topics {
+		parts, err := client.Partitions(topic)
+		if err == nil && len(parts) == 0 {
+			err = sarama.ErrUnknownTopicOrPartition
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", topic, err))
+			continue
+		}
+		for _, p := range parts {
+			if _, err := client.Leader(topic, p); err != nil {
+				errs = append(errs, fmt.Errorf("%s/%d: %w", topic, p, err))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func ends(client sarama.Client, topic string, partition int32) (start, hwm, lso int64, err error) {

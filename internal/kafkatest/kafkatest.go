@@ -6,19 +6,33 @@ package kafkatest
 import (
 	"bytes"
 	"context"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stateloop/stateloop/internal/kafkaread"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // StartKfake starts an in-process single broker for one test, with topic
 // auto-creation, 4 partitions per new topic and short group sessions
 // allowed; it is closed when the test ends. It returns its address.
 func StartKfake(t testing.TB, opts ...kfake.Opt) []string {
+	t.Helper()
+	return StartKfakeCluster(t, opts...).ListenAddrs()
+}
+
+// StartKfakeCluster is StartKfake for a test that controls the broker
+// (kfake.Cluster.ControlKey): it returns the cluster.
+func StartKfakeCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
 	opts = append([]kfake.Opt{
 		kfake.NumBrokers(1),
@@ -32,7 +46,75 @@ func StartKfake(t testing.TB, opts ...kfake.Opt) []string {
 		t.Fatalf("start kfake: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	return c
+}
+
+// LateNewTopics makes c behave as Apache Kafka does right after it has
+// created a topic: Kafka confirms the creation before its brokers know the
+// topic, and makes it known a while later (issue 10). For lag after a
+// CreateTopics request, a metadata request that names one of its topics is
+// answered "unknown topic or partition" for every topic it names. Call it
+// before any client uses c.
+func LateNewTopics(c *kfake.Cluster, lag time.Duration) {
+	var brokers []kmsg.MetadataResponseBroker
+	for i, addr := range c.ListenAddrs() { // not from a control function: it would deadlock
+		host, port, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(port)
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port = int32(i), host, int32(n)
+		brokers = append(brokers, b)
+	}
+	var mu sync.Mutex
+	created := make(map[string]time.Time)
+	// control functions that do not handle a request stay installed
+	c.ControlKey(kmsg.CreateTopics.Int16(), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, t := range r.(*kmsg.CreateTopicsRequest).Topics {
+			if _, ok := created[t.Topic]; !ok {
+				created[t.Topic] = time.Now()
+			}
+		}
+		return nil, nil, false
+	})
+	c.ControlKey(kmsg.Metadata.Int16(), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		req := r.(*kmsg.MetadataRequest)
+		mu.Lock()
+		young := slices.ContainsFunc(req.Topics, func(t kmsg.MetadataRequestTopic) bool {
+			if t.Topic == nil {
+				return false
+			}
+			at, ok := created[*t.Topic]
+			return ok && time.Since(at) < lag
+		})
+		mu.Unlock()
+		if !young {
+			return nil, nil, false
+		}
+		c.KeepControl()
+		resp := req.ResponseKind().(*kmsg.MetadataResponse)
+		resp.Brokers = brokers
+		resp.ControllerID = brokers[0].NodeID
+		for _, t := range req.Topics {
+			rt := kmsg.NewMetadataResponseTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+}
+
+// KafkaBrokers returns the Apache Kafka brokers of the integration tests,
+// from KAFKA_BROKERS (scripts/kafka.sh start prints it), and fails the test
+// without them.
+func KafkaBrokers(t testing.TB) []string {
+	t.Helper()
+	v := os.Getenv("KAFKA_BROKERS")
+	if v == "" {
+		t.Fatal("KAFKA_BROKERS is not set: start Kafka with scripts/kafka.sh start and export the address it prints")
+	}
+	return strings.Split(v, ",")
 }
 
 // Client returns a sarama client for brokers, closed when the test ends.
@@ -48,6 +130,21 @@ func Client(t testing.TB, brokers []string) sarama.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// Topics returns the names of the topics on the cluster, sorted, from a
+// metadata request for all topics (which creates none).
+func Topics(t testing.TB, client sarama.Client) []string {
+	t.Helper()
+	if err := client.RefreshMetadata(); err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	names, err := client.Topics()
+	if err != nil {
+		t.Fatalf("topics: %v", err)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // SyncBuffer is a bytes.Buffer safe for one writer and one reader at once.

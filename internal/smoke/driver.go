@@ -19,7 +19,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/stateloop/stateloop/processor/embedded"
+	"github.com/stateloop/stateloop/embedded"
 )
 
 // seqHeader is the header with the index of a source command.

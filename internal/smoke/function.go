@@ -94,7 +94,8 @@ func newRegistry(maxDelay time.Duration, f faults) *functions.Registry {
 			functions.Handle(SourceCommandType, func(ctx functions.Context, s SourceCommand) error { return in.run(ctx, s.Commands) }),
 			functions.Handle(CommandsType, in.run),
 		),
-		State: []functions.StateSpec{Count},
+		State:    []functions.StateSpec{Count},
+		Egresses: []functions.TypeName{DiscardEgress, VerificationEgress},
 	})
 	return reg
 }

@@ -64,10 +64,7 @@ func createTopics(ctx context.Context, client sarama.Client, partitions int32, t
 			return fmt.Errorf("smoke: create topic %s: %w", t, err)
 		}
 	}
-	if err := client.RefreshMetadata(topics...); err != nil {
-		return fmt.Errorf("smoke: metadata of %v: %w", topics, err)
-	}
-	// on Kafka a new topic answers "not the leader" for a moment
+	// Kafka makes new topics known a while after it confirmed them
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := kafkaread.WaitReady(ctx, client, topics...); err != nil {

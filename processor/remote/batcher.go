@@ -44,6 +44,23 @@ type BatcherConfig struct {
 	// Default 32768 (StateFun's statefun.async.max-per-task); negative
 	// means no limit.
 	MaxInFlight int
+	// OnCounts, if set, is called with the new [TypeCounts] of a function
+	// type each time they change: by Submit, Done and Close, on their
+	// goroutine (the worker's). A runtime sets its gauges from it.
+	OnCounts func(functions.TypeName, TypeCounts)
+}
+
+// TypeCounts are what a [Batcher] holds for one function type, StateFun's
+// per-type metrics of remote functions.
+type TypeCounts struct {
+	// InFlight counts the requests dispatched and not yet Done: at most
+	// one per address (StateFun's inflight-async-ops).
+	InFlight int
+	// Queued counts the calls waiting behind a request to their address
+	// (StateFun's backlog-messages).
+	Queued int
+	// Blocked counts the addresses whose queue holds a full batch.
+	Blocked int
 }
 
 // Completion is a finished request: its calls and either the result or
@@ -67,9 +84,9 @@ type Completion struct {
 // addresses run concurrently.
 //
 // A Batcher belongs to one goroutine (the worker's): Submit, Done, Retry,
-// Drain and the getters must all be called from it; only the requests run
-// elsewhere, and their results come back on [Batcher.Completions]. The
-// worker loop looks like this:
+// Drain, Close and the getters must all be called from it; only the
+// requests run elsewhere, and their results come back on
+// [Batcher.Completions]. The worker loop looks like this:
 //
 //	for {
 //		select {
@@ -96,6 +113,9 @@ type Batcher struct {
 	inFlight int // dispatched and not yet Done
 	queued   int // calls waiting in queues
 	blocked  int // addresses whose queue is at their batch limit
+	// the same per function type; types with all three at zero are left
+	// out
+	types map[functions.TypeName]TypeCounts
 }
 
 // pending is an address with a request in flight (or a completion not yet
@@ -127,7 +147,8 @@ func NewBatcher(ctx context.Context, cfg BatcherConfig) (*Batcher, error) {
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = 32768
 	}
-	return &Batcher{ctx: ctx, cfg: cfg, done: make(chan Completion, 64), addrs: make(map[functions.Address]*pending)}, nil
+	return &Batcher{ctx: ctx, cfg: cfg, done: make(chan Completion, 64), addrs: make(map[functions.Address]*pending),
+		types: make(map[functions.TypeName]TypeCounts)}, nil
 }
 
 // Completions delivers finished requests, one per dispatched request, in
@@ -146,17 +167,38 @@ func (b *Batcher) Submit(to functions.Address, call Call) (backpressure bool) {
 			p.maxBatch = m.MaxBatch()
 		}
 		b.addrs[to] = p
-		b.inFlight++
+		b.count(to.Type, 1, 0, 0)
 		b.dispatch(to, p, []Call{call}, 0)
 		return b.Backpressure()
 	}
 	p.queue = append(p.queue, call)
-	b.queued++
+	blocked := 0
 	if !p.blocked && p.maxBatch > 0 && len(p.queue) >= p.maxBatch {
 		p.blocked = true
-		b.blocked++
+		blocked = 1
 	}
+	b.count(to.Type, 0, 1, blocked)
 	return b.Backpressure()
+}
+
+// count changes the counts of function type t (and the totals) by the
+// deltas given, and reports the new counts to OnCounts.
+func (b *Batcher) count(t functions.TypeName, inFlight, queued, blocked int) {
+	b.inFlight += inFlight
+	b.queued += queued
+	b.blocked += blocked
+	c := b.types[t]
+	c.InFlight += inFlight
+	c.Queued += queued
+	c.Blocked += blocked
+	if c == (TypeCounts{}) {
+		delete(b.types, t)
+	} else {
+		b.types[t] = c
+	}
+	if b.cfg.OnCounts != nil {
+		b.cfg.OnCounts(t, c)
+	}
 }
 
 // Backpressure reports whether some address has a full batch queued
@@ -176,7 +218,7 @@ func (b *Batcher) Done(c Completion) {
 	p := b.outstanding(c, "Done")
 	if len(p.queue) == 0 {
 		delete(b.addrs, c.Address)
-		b.inFlight--
+		b.count(c.Address.Type, -1, 0, 0)
 		return
 	}
 	n := len(p.queue)
@@ -189,11 +231,12 @@ func (b *Batcher) Done(c Completion) {
 	} else {
 		p.queue = p.queue[n:]
 	}
-	b.queued -= n
+	unblocked := 0
 	if p.blocked && (p.maxBatch <= 0 || len(p.queue) < p.maxBatch) {
 		p.blocked = false
-		b.blocked--
+		unblocked = 1
 	}
+	b.count(c.Address.Type, 0, -n, -unblocked)
 	b.dispatch(c.Address, p, next, 0)
 }
 
@@ -221,9 +264,24 @@ func (b *Batcher) Drain(ctx context.Context, handle func(Completion)) error {
 	return nil
 }
 
+// Close forgets every address, so that the counts of every function type
+// drop to zero (and are reported so to OnCounts), for a runtime that gives
+// up on what the Batcher holds: after a failed transaction, or when its
+// session ends. It does not stop the running requests (cancel the context
+// of [NewBatcher] for that). The Batcher is of no use afterwards.
+func (b *Batcher) Close() {
+	for t, c := range b.types {
+		b.count(t, -c.InFlight, -c.Queued, -c.Blocked)
+	}
+	clear(b.addrs)
+}
+
 // Busy reports whether a request is in flight or a completion is not yet
 // Done.
 func (b *Batcher) Busy() bool { return len(b.addrs) > 0 }
+
+// Counts returns the counts of function type t.
+func (b *Batcher) Counts(t functions.TypeName) TypeCounts { return b.types[t] }
 
 // Blocked returns the number of addresses whose queue holds a full batch.
 func (b *Batcher) Blocked() int { return b.blocked }

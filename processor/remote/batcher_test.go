@@ -456,3 +456,55 @@ func TestBatcherTypedNilClient(t *testing.T) {
 		t.Errorf("got %v, want ErrNoInvoker", c.Err)
 	}
 }
+
+// TestBatcherCountsPerFunctionType: regression for issue 10 item 12, the
+// runtime's remote gauges read 0 while messages waited: it set them only
+// when a request completed, and for all function types together. The
+// Batcher keeps the counts per function type and reports every change to
+// OnCounts as it happens: on Submit, on Done, and on Close, which drops
+// them to zero.
+func TestBatcherCountsPerFunctionType(t *testing.T) {
+	t.Parallel()
+	inv := newStepInvoker()
+	reported := map[functions.TypeName]remote.TypeCounts{}
+	b := newBatcher(t, inv, store{}, remote.BatcherConfig{MaxBatch: 2, OnCounts: func(t functions.TypeName, c remote.TypeCounts) { reported[t] = c }})
+	counter, other := functions.TypeName("example/counter"), functions.TypeName("example/other")
+	check := func(when string, want map[functions.TypeName]remote.TypeCounts) {
+		t.Helper()
+		if diff := cmp.Diff(want, reported); diff != "" {
+			t.Errorf("%s: reported counts (-want +got):\n%s", when, diff)
+		}
+		for typ, c := range want {
+			if got := b.Counts(typ); got != c {
+				t.Errorf("%s: Counts(%s) = %+v, want %+v", when, typ, got, c)
+			}
+		}
+	}
+
+	a, c := addr(string(counter), "a"), addr(string(counter), "c")
+	b.Submit(a, call(long(1)))
+	ra := inv.next(t)
+	check("one call", map[functions.TypeName]remote.TypeCounts{counter: {InFlight: 1}})
+	b.Submit(a, call(long(2)))
+	b.Submit(a, call(long(3))) // a full batch of 2 waits: blocked
+	b.Submit(c, call(long(4)))
+	inv.next(t) // c's request, never answered
+	b.Submit(addr(string(other), "o"), call(long(5)))
+	ro := inv.next(t)
+	check("three addresses", map[functions.TypeName]remote.TypeCounts{counter: {InFlight: 2, Queued: 2, Blocked: 1}, other: {InFlight: 1}})
+
+	ra.reply <- stepReply{res: &remote.Result{}}
+	b.Done(completion(t, b)) // dispatches a's queued batch
+	inv.next(t)
+	check("a's next batch dispatched", map[functions.TypeName]remote.TypeCounts{counter: {InFlight: 2}, other: {InFlight: 1}})
+	ro.reply <- stepReply{res: &remote.Result{}}
+	b.Done(completion(t, b))
+	check("other done", map[functions.TypeName]remote.TypeCounts{counter: {InFlight: 2}, other: {}})
+
+	b.Submit(c, call(long(6)))
+	b.Close()
+	check("closed", map[functions.TypeName]remote.TypeCounts{counter: {}, other: {}})
+	if b.InFlight() != 0 || b.Queued() != 0 || b.Blocked() != 0 || b.Busy() {
+		t.Errorf("after Close: in flight %d, queued %d, blocked %d, busy %v, want nothing", b.InFlight(), b.Queued(), b.Blocked(), b.Busy())
+	}
+}

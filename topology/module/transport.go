@@ -114,8 +114,13 @@ func (c *component) asyncTransport(f field) Transport {
 			}
 		}
 	}
-	if v, ok := c.duration(m.get("pool_ttl")); ok {
-		t.PoolTTL = v
+	if g := m.get("pool_ttl"); g.present() {
+		if v, ok := c.duration(g); ok {
+			t.PoolTTL = v
+			// only when the file sets it: the default (15 s) is not the
+			// user's choice, so there is nothing to tell them about
+			c.warnf(g.key, g.path, "ignored: stateloop closes idle connections after 90 s")
+		}
 	}
 	t.PoolSize = c.positiveInt(m.get("pool_size"), t.PoolSize, "the most connections")
 	t.PayloadMaxBytes = c.positiveInt(m.get("payload_max_bytes"), t.PayloadMaxBytes, "the largest request or response in bytes")

@@ -146,6 +146,7 @@ func (c Config) Registry() *functions.Registry {
 		Type:     TransactionFunction,
 		Function: transaction{threshold: c.Threshold}.function(),
 		State:    []functions.StateSpec{PendingState, ScoredState},
+		Egresses: []functions.TypeName{ScoresEgress, AlertsEgress},
 	})
 	reg.MustRegister(functions.Spec{
 		Type:     CounterFunction,

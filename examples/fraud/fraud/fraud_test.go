@@ -67,7 +67,7 @@ func countOf(t *testing.T, h *functionstest.Harness, account string) int64 {
 // message to the counter itself arrives 30 days later.
 func TestCounterForgetsReportsAfterTheWindow(t *testing.T) {
 	t.Parallel()
-	h := functionstest.New(fraud.Config{}.Registry())
+	h := functionstest.New(fraud.Config{}.Registry(), functionstest.WithTopology(fraud.Topology()))
 	step := func(advance time.Duration, want int64) {
 		t.Helper()
 		if err := h.Advance(advance); err != nil {
@@ -105,7 +105,7 @@ func TestCounterForgetsReportsAfterTheWindow(t *testing.T) {
 
 func TestCounterWindowIsConfigurable(t *testing.T) {
 	t.Parallel()
-	h := functionstest.New(fraud.Config{Window: 30 * time.Second}.Registry())
+	h := functionstest.New(fraud.Config{Window: 30 * time.Second}.Registry(), functionstest.WithTopology(fraud.Topology()))
 	report(t, h, "acct-1")
 	if err := h.Advance(29 * time.Second); err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestCounterWindowIsConfigurable(t *testing.T) {
 // take a report back: anyone else would make the count wrong.
 func TestCounterRefusesForeignExpiry(t *testing.T) {
 	t.Parallel()
-	h := functionstest.New(fraud.Config{}.Registry())
+	h := functionstest.New(fraud.Config{}.Registry(), functionstest.WithTopology(fraud.Topology()))
 	report(t, h, "acct-1")
 	expiry := h.Pending()[0].Message // the counter's own delayed message
 	for _, from := range []*functions.Address{nil, {Type: fraud.CounterFunction, ID: "acct-2"}} {
@@ -158,7 +158,7 @@ func TestQueriesWithoutCallerFailPermanently(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h := functionstest.New(fraud.Config{}.Registry())
+			h := functionstest.New(fraud.Config{}.Registry(), functionstest.WithTopology(fraud.Topology()))
 			_, err := h.Invoke(tc.to, tc.msg)
 			if err == nil || !functions.IsPermanent(err) || !strings.Contains(err.Error(), "caller") {
 				t.Errorf("got %v, want a permanent error about the missing caller", err)
@@ -200,7 +200,7 @@ func askMerchant(t *testing.T, h *functionstest.Harness, name string) fraud.Merc
 func TestMerchantKeepsTheScoreUntilItExpires(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
-	h := functionstest.New(fraud.Config{MerchantTTL: time.Hour, Service: countingService(&calls, 0, nil)}.Registry())
+	h := functionstest.New(fraud.Config{MerchantTTL: time.Hour, Service: countingService(&calls, 0, nil)}.Registry(), functionstest.WithTopology(fraud.Topology()))
 	risk := fraud.MerchantRisk("late-night-casino")
 	steps := []struct {
 		advance time.Duration
@@ -245,7 +245,7 @@ func TestMerchantFallsBackWhenTheServiceFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var calls atomic.Int64
-			h := functionstest.New(fraud.Config{Service: countingService(&calls, tc.latency, tc.err), ServiceBudget: 10 * time.Millisecond}.Registry())
+			h := functionstest.New(fraud.Config{Service: countingService(&calls, tc.latency, tc.err), ServiceBudget: 10 * time.Millisecond}.Registry(), functionstest.WithTopology(fraud.Topology()))
 			for i := range 2 {
 				got := askMerchant(t, h, "shop")
 				if want := (fraud.MerchantScore{Merchant: "shop", Score: fraud.FallbackScore, Source: fraud.SourceFallback}); got != want {
@@ -357,7 +357,7 @@ func score(t *testing.T, h *functionstest.Harness, tx fraud.Transaction) {
 // then passes on the fake clock and the same account scores low.
 func TestTransactionsGatherFeaturesAndAlert(t *testing.T) {
 	t.Parallel()
-	h := functionstest.New(fraud.Config{}.Registry())
+	h := functionstest.New(fraud.Config{}.Registry(), functionstest.WithTopology(fraud.Topology()))
 	for range 3 {
 		report(t, h, "acct-bad")
 	}
@@ -430,7 +430,7 @@ func deliver(t *testing.T, h *functionstest.Harness, from functions.Address, msg
 // that the marker expires after DuplicateWindow.
 func TestDuplicateTransactionsAreScoredOnce(t *testing.T) {
 	t.Parallel()
-	h := functionstest.New(fraud.Config{}.Registry())
+	h := functionstest.New(fraud.Config{}.Registry(), functionstest.WithTopology(fraud.Topology()))
 	tx := fraud.Transaction{ID: "t1", Account: "acct-1", Merchant: "shop", Amount: 10}
 	// in flight: the first record has asked, the second arrives
 	res1, err := h.Invoke(txAddr("t1"), fraud.TransactionType.Of(tx))
@@ -464,7 +464,7 @@ func TestDuplicateTransactionsAreScoredOnce(t *testing.T) {
 // not ask (or no longer waits) change nothing.
 func TestStrayAnswersAreIgnored(t *testing.T) {
 	t.Parallel()
-	h := functionstest.New(fraud.Config{}.Registry())
+	h := functionstest.New(fraud.Config{}.Registry(), functionstest.WithTopology(fraud.Topology()))
 	for _, msg := range []functions.Message{
 		fraud.FraudCountType.Of(fraud.FraudCount{Account: "acct-1", Count: 3}),
 		fraud.MerchantScoreType.Of(fraud.MerchantScore{Merchant: "shop", Score: 1}),

@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/stateloop/stateloop/examples/fraud/fraud"
 	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/topology"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -85,8 +87,24 @@ func TestGeneratorConcentratesFraud(t *testing.T) {
 
 // TestRunWritesTransactionsAndReports runs the command's loop against an
 // in-process broker and counts what it wrote.
+// createTopics creates the topics of the load as the fraud application
+// does, with 8 partitions (kafkatest's broker would make 4).
+func createTopics(t *testing.T, client sarama.Client) {
+	t.Helper()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range []topology.Topic{fraud.TransactionsTopic, fraud.ConfirmedFraudTopic} {
+		if err := admin.CreateTopic(string(topic), &sarama.TopicDetail{NumPartitions: 8, ReplicationFactor: 1}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestRunWritesTransactionsAndReports(t *testing.T) {
 	brokers := kafkatest.StartKfake(t)
+	createTopics(t, kafkatest.Client(t, brokers))
 	o := options{brokers: brokers, rate: 5000, count: 300, reportDelay: 50 * time.Millisecond,
 		gen: generatorConfig{Seed: 3, Accounts: 50, Merchants: 20, FraudRate: 0.05}}
 	if err := o.validate(); err != nil {
@@ -125,6 +143,44 @@ func TestRunWritesTransactionsAndReports(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "300 transactions") {
 		t.Errorf("output lacks the final count:\n%s", out.String())
+	}
+}
+
+// TestRunWaitsForTheTopicsOfTheApplication is a regression test of issue
+// 10 (5): started before the fraud application had created its topics, the
+// load generator's first write made the broker create them, with its
+// default partition count (or failed, with auto-creation off). It waits for
+// them instead, and says so.
+func TestRunWaitsForTheTopicsOfTheApplication(t *testing.T) {
+	brokers := kafkatest.StartKfake(t)
+	client := kafkatest.Client(t, brokers)
+	o := options{brokers: brokers, rate: 5000, count: 50, reportDelay: time.Millisecond,
+		gen: generatorConfig{Seed: 3, Accounts: 50, Merchants: 20, FraudRate: 0.05}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := &kafkatest.SyncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, o, out) }()
+	for !strings.Contains(out.String(), "waiting for the topics transactions, confirmed-fraud") {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned %v without waiting for the topics; output:\n%s", err, out)
+		case <-ctx.Done():
+			t.Fatalf("no note that it waits for the topics; output:\n%s", out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	createTopics(t, client)
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v\noutput:\n%s", err, out)
+	}
+	if got := kafkatest.ReadCommitted(t, client, string(fraud.TransactionsTopic)); len(got) != o.count {
+		t.Errorf("got %d transactions, want %d", len(got), o.count)
+	}
+	for _, topic := range []topology.Topic{fraud.TransactionsTopic, fraud.ConfirmedFraudTopic} {
+		if parts, err := client.Partitions(string(topic)); err != nil || len(parts) != 8 {
+			t.Errorf("topic %s: %d partitions (%v), want the application's 8", topic, len(parts), err)
+		}
 	}
 }
 

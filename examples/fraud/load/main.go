@@ -12,6 +12,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/examples/fraud/fraud"
+	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
 func main() {
@@ -129,9 +132,19 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	sc.Version = sarama.V3_0_0_0
 	sc.Producer.Return.Successes = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
-	producer, err := sarama.NewSyncProducer(o.brokers, sc)
+	// the fraud application creates the topics, with its partition count
+	sc.Metadata.AllowAutoTopicCreation = false
+	client, err := sarama.NewClient(o.brokers, sc)
 	if err != nil {
 		return fmt.Errorf("load: connect to Kafka at %v: %w", o.brokers, err)
+	}
+	defer client.Close()
+	if err := waitForTopics(ctx, client, out); err != nil || ctx.Err() != nil {
+		return err
+	}
+	producer, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
 	}
 	defer producer.Close()
 
@@ -204,4 +217,27 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		case <-ticker.C:
 		}
 	}
+}
+
+// topicWait bounds the wait for the application's topics.
+const topicWait = 2 * time.Minute
+
+// waitForTopics waits until the topics the load writes exist and are
+// ready, saying so when they do not exist yet: the fraud application
+// creates them at its first start.
+func waitForTopics(ctx context.Context, client sarama.Client, out io.Writer) error {
+	topics := []string{string(fraud.TransactionsTopic), string(fraud.ConfirmedFraudTopic)}
+	known, err := client.Topics()
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	if slices.ContainsFunc(topics, func(t string) bool { return !slices.Contains(known, t) }) {
+		fmt.Fprintf(out, "waiting for the topics %s: start the fraud application, which creates them\n", strings.Join(topics, ", "))
+	}
+	wctx, cancel := context.WithTimeout(ctx, topicWait)
+	defer cancel()
+	if err := kafkaread.WaitReady(wctx, client, topics...); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("load: %w; start the fraud application first: it creates them", err)
+	}
+	return nil
 }

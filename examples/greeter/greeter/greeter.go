@@ -100,6 +100,7 @@ func Registry() *functions.Registry {
 		Type:     GreetType,
 		Function: functions.Router(functions.Handle(NameType, greet)),
 		State:    []functions.StateSpec{Visits},
+		Egresses: []functions.TypeName{GreetingsEgress},
 	})
 	return reg
 }

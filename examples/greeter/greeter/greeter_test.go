@@ -51,7 +51,7 @@ func TestGreeting(t *testing.T) {
 // which keeps the state between invocations as the runtime does.
 func TestGreetCountsVisits(t *testing.T) {
 	t.Parallel()
-	h := functionstest.New(greeter.Registry())
+	h := functionstest.New(greeter.Registry(), functionstest.WithTopology(greeter.Topology()))
 	alice := functions.Address{Type: greeter.GreetType, ID: "Alice"}
 	bob := functions.Address{Type: greeter.GreetType, ID: "Bob"}
 	visits := []struct {

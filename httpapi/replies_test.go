@@ -1,0 +1,107 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/httpapi"
+	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/processor"
+	"github.com/stateloop/stateloop/topology"
+)
+
+// TestRepliesReaderWaitsForTheProcessorToCreateItsTopic is a regression
+// test of issue 10: app.Run starts the HTTP listener before the processor,
+// so the reader of <app>-replies asked for the topic before it existed, and
+// its client's metadata request made the broker create it with the
+// broker's default partition count (1 on Kafka); the reader of the
+// instance's partition then failed. The reader must leave the topic to the
+// processor, wait for it and then deliver replies.
+func TestRepliesReaderWaitsForTheProcessorToCreateItsTopic(t *testing.T) {
+	c := kafkatest.StartKfakeCluster(t) // creates unknown topics on request, with 4 partitions
+	const app, replies = "late-api", "late-api-replies"
+	asked := make(chan struct{})
+	var once sync.Once
+	c.ControlKey(kmsg.Metadata.Int16(), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		for _, tp := range r.(*kmsg.MetadataRequest).Topics {
+			if tp.Topic != nil && *tp.Topic == replies {
+				once.Do(func() { close(asked) })
+			}
+		}
+		return nil, nil, false
+	})
+	brokers := c.ListenAddrs()
+	topo := topology.Topology{App: app, Partitions: 8, Functions: []functions.TypeName{"test/counter"}}
+
+	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: "i1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	runErr := make(chan error, 1)
+	wg.Add(1)
+	go func() { defer wg.Done(); runErr <- api.Run(ctx) }()
+	select {
+	case <-asked:
+	case err := <-runErr:
+		t.Fatalf("Run returned %v before asking for %s", err, replies)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Run did not ask for %s in 10s", replies)
+	}
+	// the broker handles requests one at a time: the metadata request is
+	// answered before this one
+	client := kafkatest.Client(t, brokers)
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics, err := admin.ListTopics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := topics[replies]; ok {
+		t.Fatalf("the HTTP listener made the broker create %s (%d partitions) before the processor did", replies, d.NumPartitions)
+	}
+
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "test/counter", Function: functions.FunctionFunc(func(ctx functions.Context, m functions.Message) error {
+		ctx.Reply(m)
+		return nil
+	})})
+	p, err := processor.New(brokers, topo, reg, processor.WithCommitInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = p.Run(ctx) }()
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for !p.Stats().Ready && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := post(t, srv.URL+"/v1/functions/test/counter/alice?wait=20s", string(functions.StringType.Name()), str(t, "hi"))
+	if r.status != http.StatusOK {
+		t.Errorf("request with wait: %d %s, want 200 and the reply", r.status, r.body)
+	}
+	select {
+	case err := <-runErr:
+		t.Errorf("the replies reader stopped: %v", err)
+	default:
+	}
+	if parts, err := client.Partitions(replies); err != nil || len(parts) != 8 {
+		t.Errorf("%s: %d partitions (%v), want the application's 8", replies, len(parts), err)
+	}
+}

@@ -1,0 +1,411 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/stateloop/stateloop/functions"
+)
+
+// ErrMalformed is wrapped by every decode error.
+var ErrMalformed = errors.New("wire: malformed record")
+
+// Envelope is a message to an address on the loop topic.
+//
+//	message Envelope {
+//	  Address target = 1;
+//	  Address caller = 2;      // absent for messages from an ingress
+//	  TypedValue argument = 3;
+//	  string idempotency_key = 4; // from an HTTP request's Idempotency-Key
+//	}
+//	message Address { string namespace = 1; string type = 2; string id = 3; }
+//	message TypedValue { string typename = 1; bool has_value = 2; bytes value = 3; }
+type Envelope struct {
+	Target   functions.Address
+	Caller   *functions.Address
+	Argument functions.Message
+	// IdempotencyKey, if set, makes the runtime deliver only the first
+	// message with this key to Target within its idempotency window.
+	IdempotencyKey string
+}
+
+// AppendEnvelope appends the encoding of e to b.
+func AppendEnvelope(b []byte, e Envelope) []byte {
+	b = appendAddress(b, 1, e.Target)
+	if e.Caller != nil {
+		b = appendAddress(b, 2, *e.Caller)
+	}
+	b = protowire.AppendTag(b, 3, protowire.BytesType)
+	b = protowire.AppendBytes(b, appendTypedValue(nil, e.Argument.TypeName(), e.Argument.Bytes()))
+	return appendString(b, 4, e.IdempotencyKey)
+}
+
+func appendAddress(b []byte, num protowire.Number, a functions.Address) []byte {
+	var m []byte
+	m = appendString(m, 1, a.Type.Namespace())
+	m = appendString(m, 2, a.Type.Name())
+	m = appendString(m, 3, a.ID)
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, m)
+}
+
+func appendTypedValue(b []byte, typeName functions.TypeName, value []byte) []byte {
+	b = appendString(b, 1, string(typeName))
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	b = protowire.AppendVarint(b, 1)
+	if len(value) > 0 {
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendBytes(b, value)
+	}
+	return b
+}
+
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+// DecodeEnvelope decodes an envelope and checks that its target is a valid
+// address and its argument has a type name.
+func DecodeEnvelope(b []byte) (Envelope, error) {
+	var e Envelope
+	var haveTarget, haveArg bool
+	err := fields(b, func(num protowire.Number, v []byte) error {
+		switch num {
+		case 1:
+			a, err := decodeAddress(v)
+			if err != nil {
+				return fmt.Errorf("target: %w", err)
+			}
+			e.Target, haveTarget = a, true
+		case 2:
+			a, err := decodeAddress(v)
+			if err != nil {
+				return fmt.Errorf("caller: %w", err)
+			}
+			e.Caller = &a
+		case 3:
+			tn, val, err := decodeTypedValue(v)
+			if err != nil {
+				return fmt.Errorf("argument: %w", err)
+			}
+			e.Argument, haveArg = functions.NewMessage(tn, val), true
+		case 4:
+			e.IdempotencyKey = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return Envelope{}, err
+	}
+	if !haveTarget || !haveArg {
+		return Envelope{}, fmt.Errorf("%w: envelope without target or argument", ErrMalformed)
+	}
+	if err := e.Target.Validate(); err != nil {
+		return Envelope{}, fmt.Errorf("%w: target: %w", ErrMalformed, err)
+	}
+	return e, nil
+}
+
+func decodeAddress(b []byte) (functions.Address, error) {
+	var ns, name, id string
+	err := fields(b, func(num protowire.Number, v []byte) error {
+		switch num {
+		case 1:
+			ns = string(v)
+		case 2:
+			name = string(v)
+		case 3:
+			id = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return functions.Address{}, err
+	}
+	tn, err := functions.ParseTypeName(ns + "/" + name)
+	if err != nil {
+		return functions.Address{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return functions.Address{Type: tn, ID: id}, nil
+}
+
+func decodeTypedValue(b []byte) (functions.TypeName, []byte, error) {
+	var tn string
+	var val []byte
+	err := fieldsAny(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			tn = string(v)
+		case num == 3 && typ == protowire.BytesType:
+			val = v
+		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	t, err := functions.ParseTypeName(tn)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return t, val, nil
+}
+
+// fields calls fn for every length-delimited field of b and skips others.
+func fields(b []byte, fn func(protowire.Number, []byte) error) error {
+	return fieldsAny(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		return fn(num, v)
+	})
+}
+
+// fieldsAny calls fn for every field of b: v is the payload of a
+// length-delimited field and the raw value bytes otherwise.
+func fieldsAny(b []byte, fn func(protowire.Number, protowire.Type, []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: %w", ErrMalformed, protowire.ParseError(n))
+		}
+		b = b[n:]
+		var v []byte
+		if typ == protowire.BytesType {
+			var m int
+			v, m = protowire.ConsumeBytes(b)
+			n = m
+		} else {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n >= 0 {
+				v = b[:n]
+			}
+		}
+		if n < 0 {
+			return fmt.Errorf("%w: %w", ErrMalformed, protowire.ParseError(n))
+		}
+		if err := fn(num, typ, v); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// StateRecord is the value of an address in a table topic: every state
+// value the address has. An address with no values is a tombstone (a nil
+// Kafka value), not an empty record.
+//
+//	message StateRecord { repeated StateValue values = 1; }
+//	message StateValue {
+//	  string name = 1; string typename = 2; bytes value = 3;
+//	  int64 expires_at_unix_millis = 4; // absent: never
+//	}
+type StateRecord map[string]functions.StoredValue
+
+// AppendStateRecord appends the encoding of r to b, values sorted by name.
+func AppendStateRecord(b []byte, r StateRecord, names []string) []byte {
+	for _, name := range names {
+		v, ok := r[name]
+		if !ok {
+			continue
+		}
+		var m []byte
+		m = appendString(m, 1, name)
+		m = appendString(m, 2, string(v.TypeName))
+		if len(v.Value) > 0 {
+			m = protowire.AppendTag(m, 3, protowire.BytesType)
+			m = protowire.AppendBytes(m, v.Value)
+		}
+		if !v.ExpiresAt.IsZero() {
+			m = protowire.AppendTag(m, 4, protowire.VarintType)
+			m = protowire.AppendVarint(m, uint64(v.ExpiresAt.UnixMilli()))
+		}
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, m)
+	}
+	return b
+}
+
+// DecodeStateRecord decodes a state record. The values alias b.
+func DecodeStateRecord(b []byte) (StateRecord, error) {
+	r := make(StateRecord)
+	err := fields(b, func(num protowire.Number, v []byte) error {
+		if num != 1 {
+			return nil
+		}
+		var name, tn string
+		var val []byte
+		var expires time.Time
+		if err := fieldsAny(v, func(num protowire.Number, typ protowire.Type, f []byte) error {
+			switch {
+			case num == 1 && typ == protowire.BytesType:
+				name = string(f)
+			case num == 2 && typ == protowire.BytesType:
+				tn = string(f)
+			case num == 3 && typ == protowire.BytesType:
+				val = f
+			case num == 4 && typ == protowire.VarintType:
+				ms, n := protowire.ConsumeVarint(f)
+				if n < 0 {
+					return fmt.Errorf("%w: expiry: %w", ErrMalformed, protowire.ParseError(n))
+				}
+				expires = time.UnixMilli(int64(ms))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if name == "" {
+			return fmt.Errorf("%w: state value without a name", ErrMalformed)
+		}
+		r[name] = functions.StoredValue{TypeName: functions.TypeName(tn), Value: val, ExpiresAt: expires}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// AppendTimerKey appends the key of a delayed message in the timers topic:
+// the sending address and its cancellation token.
+//
+//	message TimerKey { Address sender = 1; string token = 2; }
+func AppendTimerKey(b []byte, sender functions.Address, token string) []byte {
+	b = appendAddress(b, 1, sender)
+	return appendString(b, 2, token)
+}
+
+// DecodeTimerKey decodes a timer key.
+func DecodeTimerKey(b []byte) (sender functions.Address, token string, err error) {
+	var haveSender bool
+	err = fields(b, func(num protowire.Number, v []byte) error {
+		switch num {
+		case 1:
+			a, err := decodeAddress(v)
+			if err != nil {
+				return fmt.Errorf("sender: %w", err)
+			}
+			sender, haveSender = a, true
+		case 2:
+			token = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return functions.Address{}, "", err
+	}
+	if !haveSender || token == "" {
+		return functions.Address{}, "", fmt.Errorf("%w: timer key without sender or token", ErrMalformed)
+	}
+	return sender, token, nil
+}
+
+// Timer is a delayed message in the timers topic: when it is due, and the
+// message with the sender as its caller.
+//
+//	message Timer { int64 due_unix_millis = 1; Envelope message = 2; }
+type Timer struct {
+	DueUnixMilli int64
+	Message      Envelope
+}
+
+// AppendTimer appends the encoding of t to b.
+func AppendTimer(b []byte, t Timer) []byte {
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(t.DueUnixMilli))
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	return protowire.AppendBytes(b, AppendEnvelope(nil, t.Message))
+}
+
+// DecodeTimer decodes a timer.
+func DecodeTimer(b []byte) (Timer, error) {
+	var t Timer
+	var haveDue, haveMsg bool
+	err := fieldsAny(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			due, n := protowire.ConsumeVarint(v)
+			if n < 0 {
+				return fmt.Errorf("%w: due: %w", ErrMalformed, protowire.ParseError(n))
+			}
+			t.DueUnixMilli, haveDue = int64(due), true
+		case num == 2 && typ == protowire.BytesType:
+			e, err := DecodeEnvelope(v)
+			if err != nil {
+				return fmt.Errorf("message: %w", err)
+			}
+			t.Message, haveMsg = e, true
+		}
+		return nil
+	})
+	if err != nil {
+		return Timer{}, err
+	}
+	if !haveDue || !haveMsg {
+		return Timer{}, fmt.Errorf("%w: timer without due time or message", ErrMalformed)
+	}
+	return t, nil
+}
+
+// AppendPositionKey appends the key of an input partition's position
+// record: the topic, a zero byte and the partition in decimal.
+func AppendPositionKey(b []byte, topic string, partition int32) []byte {
+	b = append(b, topic...)
+	b = append(b, 0)
+	return strconv.AppendInt(b, int64(partition), 10)
+}
+
+// DecodePositionKey inverts [AppendPositionKey].
+func DecodePositionKey(b []byte) (topic string, partition int32, err error) {
+	t, p, ok := bytes.Cut(b, []byte{0})
+	if !ok || len(t) == 0 {
+		return "", 0, fmt.Errorf("%w: position key %q", ErrMalformed, b)
+	}
+	n, err := strconv.ParseInt(string(p), 10, 32)
+	if err != nil || n < 0 {
+		return "", 0, fmt.Errorf("%w: position key %q", ErrMalformed, b)
+	}
+	return string(t), int32(n), nil
+}
+
+// AppendPosition appends a position record: the offset of the next input
+// record to process.
+//
+//	message Position { int64 next_offset = 1; }
+func AppendPosition(b []byte, next int64) []byte {
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(next))
+}
+
+// DecodePosition inverts [AppendPosition].
+func DecodePosition(b []byte) (int64, error) {
+	next := int64(-1)
+	err := fieldsAny(b, func(num protowire.Number, typ protowire.Type, f []byte) error {
+		if num == 1 && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(f)
+			if n < 0 {
+				return fmt.Errorf("%w: position: %w", ErrMalformed, protowire.ParseError(n))
+			}
+			next = int64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if next < 0 {
+		return 0, fmt.Errorf("%w: position without an offset", ErrMalformed)
+	}
+	return next, nil
+}

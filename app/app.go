@@ -34,6 +34,11 @@ const pollInterval = 200 * time.Millisecond
 // dialTimeout bounds the check that an external broker is reachable.
 const dialTimeout = 3 * time.Second
 
+// brokerGoneWait bounds how long Run waits for the processor to stop after
+// the embedded broker died: with no broker its last commit cannot succeed,
+// and its local state is safe to leave as after a kill -9.
+const brokerGoneWait = 3 * time.Second
+
 // Run runs the application that build makes until ctx is cancelled, with
 // the settings of f. It prints progress lines to out and logs to stderr.
 //
@@ -50,8 +55,9 @@ const dialTimeout = 3 * time.Second
 // broker, and returns nil. It returns an error for invalid flags or an
 // invalid application (every problem at once), at once when another
 // running instance holds the data dir, when the brokers cannot be reached,
-// when the embedded broker cannot start or stops by itself, and when the
-// processor fails.
+// when the embedded broker cannot start or stops by itself (within a few
+// seconds of its end, with its reason: the processor is given 3 s to stop),
+// and when the processor fails.
 func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functions.Registry), out io.Writer) error {
 	if err := f.Validate(); err != nil {
 		return err
@@ -251,7 +257,11 @@ func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology,
 			return nil
 		case <-brokerDone:
 			cancel()
-			<-done
+			select {
+			case <-done:
+			case <-time.After(brokerGoneWait):
+				fmt.Fprintf(out, "application %s: the processor did not stop within %v of the broker's end; leaving it\n", topo.App, brokerGoneWait)
+			}
 			berr := broker.Err()
 			if berr == nil {
 				berr = errors.New("it exited")

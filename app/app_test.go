@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/spf13/pflag"
 
 	"github.com/stateloop/stateloop/app"
@@ -268,4 +270,78 @@ func startRunApp(t *testing.T, f app.Flags, build func() (topology.Topology, *fu
 func waitForOutput(t *testing.T, out *kafkatest.SyncBuffer, runErr <-chan error, want string) {
 	t.Helper()
 	(&apptest.Run{Out: out, Err: runErr}).WaitFor(t, want, 20*time.Second)
+}
+
+// TestRunExitsPromptlyWhenEmbeddedBrokerDiesUnderLoad is issue 10's
+// process that stayed up for 45 s to 230 s after its embedded broker died
+// (4 of 6 tries), blocked in sarama's CommitTxn: records stream in while
+// the broker child is killed with SIGKILL, and Run must return within a
+// few seconds with the broker's reason.
+func TestRunExitsPromptlyWhenEmbeddedBrokerDiesUnderLoad(t *testing.T) {
+	t.Setenv(app.EnvBrokers, "")
+	dir := t.TempDir()
+	out, runErr, _ := startRun(t, app.Flags{Listen: "127.0.0.1:0", DataDir: dir, Partitions: 4, LogLevel: "error",
+		CommitInterval: 20 * time.Millisecond})
+	waitForOutput(t, out, runErr, "application echo ready")
+	addr := strings.TrimSpace(strings.SplitN(strings.SplitN(out.String(), "connect with --brokers ", 2)[1], "\n", 2)[0])
+
+	// a steady stream of records until the broker is gone
+	stream := kafkatest.Client(t, []string{addr})
+	prod, err := sarama.NewAsyncProducerFromClient(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range prod.Errors() {
+		}
+	}()
+	go func() {
+		for range prod.Successes() {
+		}
+	}()
+	streaming := make(chan struct{})
+	defer close(streaming)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-streaming:
+				return
+			case prod.Input() <- &sarama.ProducerMessage{Topic: "in", Key: sarama.StringEncoder(strconv.Itoa(i % 64)), Value: sarama.StringEncoder("x")}:
+			}
+			if i%100 == 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}()
+	waitForOutput(t, out, runErr, "") // still running
+	time.Sleep(2 * time.Second)       // transactions in flight
+
+	data, err := os.ReadFile(filepath.Join(dir, "broker", "broker.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owner struct {
+		BrokerPID int `json:"broker_pid"`
+	}
+	if err := json.Unmarshal(data, &owner); err != nil || owner.BrokerPID == 0 {
+		t.Fatalf("broker.lock %q: no broker child pid (%v)", data, err)
+	}
+	if err := syscall.Kill(owner.BrokerPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	const limit = 10 * time.Second
+	select {
+	case err := <-runErr:
+		took := time.Since(killed)
+		t.Logf("Run returned %v after the broker died: %v", took.Round(10*time.Millisecond), err)
+		if err == nil || !strings.Contains(err.Error(), "embedded Kafka broker stopped") || !strings.Contains(err.Error(), "signal: killed") {
+			t.Errorf("got %v, want an error saying the embedded broker stopped, with its reason (signal: killed)", err)
+		}
+		if took > limit {
+			t.Errorf("Run returned %v after the broker died, want within %v", took, limit)
+		}
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("Run did not return 5 minutes after the broker died; output:\n%s", out)
+	}
 }

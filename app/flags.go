@@ -57,8 +57,10 @@ type Flags struct {
 	// CommitInterval bounds how long a Kafka transaction stays open; 0
 	// means DefaultCommitInterval.
 	CommitInterval time.Duration
-	// InstanceID is the stable identity of this instance in its Kafka
-	// transactional id; "" keeps one in DataDir (random without one).
+	// InstanceID is the stable identity of this instance: part of its
+	// Kafka transactional id and its group.instance.id (static membership);
+	// "" keeps one in DataDir (random without one). Two running instances
+	// must not share one.
 	InstanceID string
 	// Threads is the number of stream threads; 0 means one per core
 	// (runtime.NumCPU).
@@ -111,7 +113,7 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.CommitInterval, "commit-interval", DefaultCommitInterval,
 		"how long a Kafka transaction stays open at most; bounds the latency of every hop")
 	fs.StringVar(&f.InstanceID, "instance-id", "",
-		"stable id of this instance in its Kafka transactional id (default: kept in --data-dir); every running instance needs its own")
+		"stable id of this instance: in its Kafka transactional ids and group instance ids (default: kept in --data-dir); every running instance needs its own")
 	fs.IntVar(&f.Threads, "threads", 0,
 		"stream threads: each owns a share of the instance's partitions with its own Kafka transactions and runs on its own core (0: one per core)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")

@@ -44,6 +44,28 @@
 // members 7 days after the last commit). group.min.session.timeout.ms is
 // 100ms so that tests can use short sessions.
 //
+// # What the broker adds to kfake
+//
+// The broker installs two fixes through kfake's control functions, which
+// see every request of a kind before kfake handles it:
+//
+//   - Consumer group sessions. kfake never starts the session of a member
+//     whose JoinGroup answer it could not deliver (the member died while it
+//     joined), so the member stays in the group for good and the
+//     partitions it is given are never consumed; and it expires members
+//     that wait for their SyncGroup answer without answering them. The
+//     broker watches each generation of a group from its first SyncGroup
+//     request until the group is stable, heartbeating on behalf of the
+//     members that wait for their SyncGroup answer and once on behalf of
+//     every other member: each member has a session, dead ones expire a
+//     session timeout later, as on Kafka.
+//   - Answers Kafka's Java tools read. kfake leaves a few fields null that
+//     the Java admin client reads without a null check (DescribeTopicPartitions,
+//     CreateTopics, DescribeClientQuotas): the broker forwards such
+//     requests to kfake over its own connection, fills the fields and
+//     answers, so kafka-topics, kafka-consumer-groups and the other tools
+//     work (docs/kafka.md lists them).
+//
 // # Lifecycle
 //
 // [Start] validates the configuration, takes the data directory, starts

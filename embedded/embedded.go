@@ -265,8 +265,9 @@ func kfakeOptions(host string, port int, dataDir string, partitions int32, logge
 	return opts
 }
 
-// newCluster starts kfake and translates its start-up errors. With a data
-// directory, it first closes the transactions a crash left open, before
+// newCluster starts kfake with the embedded broker's fixes (installFixes)
+// and translates its start-up errors; the func it returns stops what it
+// started besides kfake. With a data directory, it first closes the transactions a crash left open, before
 // anyone else can connect (see guardTransactions), and keeps a journal of
 // transaction ends from then on (see txnJournal).
 func newCluster(host string, port int, dataDir string, partitions int32, logger *slog.Logger) (*kfake.Cluster, func(), error) {
@@ -294,8 +295,11 @@ func newCluster(host string, port int, dataDir string, partitions int32, logger 
 		}
 	}
 	cl, gate, err := start()
-	if err != nil || gate == nil {
-		return cl, func() {}, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if gate == nil {
+		return cl, installFixes(cl, logger), nil
 	}
 	began := time.Now()
 	committing, err := readJournal(dataDir)
@@ -326,10 +330,11 @@ func newCluster(host string, port int, dataDir string, partitions int32, logger 
 		cl.Close()
 		return nil, nil, fmt.Errorf("embedded: close the transactions a crash left open in %s: %w", dataDir, err)
 	}
+	stopFixes := installFixes(cl, logger)
 	gate.open()
 	logger.Debug("embedded: transaction guard done", "partitions", rep.Scanned, "batches", rep.Batches,
 		"aborted", rep.Aborted, "committed", rep.Committed, "ongoing", rep.Ongoing, "took", time.Since(began).String())
-	return cl, func() { _ = j.close() }, nil
+	return cl, func() { stopFixes(); _ = j.close() }, nil
 }
 
 func startInProcess(ctx context.Context, s settings) (*Broker, error) {

@@ -98,6 +98,20 @@ func startCrashApp(t *testing.T, dir, listen string, threads int) *appProcess {
 // waits for it to print READY.
 func startAppProcess(t *testing.T, env ...string) *appProcess {
 	t.Helper()
+	a := launchAppProcess(t, env...)
+	select {
+	case <-a.ready:
+	case <-time.After(60 * time.Second):
+		a.cmd.Process.Kill()
+		t.Fatal("application process did not become ready in 60s")
+	}
+	return a
+}
+
+// launchAppProcess starts the test binary with the given environment; its
+// ready channel is closed when it prints READY.
+func launchAppProcess(t *testing.T, env ...string) *appProcess {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
@@ -117,12 +131,6 @@ func startAppProcess(t *testing.T, env ...string) *appProcess {
 			}
 		}
 	}()
-	select {
-	case <-a.ready:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("application process did not become ready in 60s")
-	}
 	return a
 }
 

@@ -3,12 +3,10 @@
 package processor
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -35,42 +33,11 @@ func init() { externalBrokers = kafkaBrokers }
 
 func kafkaBrokers(t testing.TB) []string { return kafkatest.KafkaBrokers(t) }
 
-const kafkaAppEnv = "STATELOOP_TEST_KAFKA_APP"
-
-func init() {
-	processRoles = append(processRoles, struct {
-		env string
-		run func() int
-	}{kafkaAppEnv, runKafkaApp})
-}
-
-// runKafkaApp runs one processor of the cycle application named by
-// STATELOOP_TEST_KAFKA_APP on KAFKA_BROKERS until SIGTERM, as instance
-// STATELOOP_TEST_INSTANCE with local state in STATELOOP_TEST_DATA_DIR (a
-// temporary directory if empty); it prints READY once it owns its
-// partitions.
-func runKafkaApp() int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	topo, reg := testApp(os.Getenv(kafkaAppEnv))
-	opts := []Option{WithInstanceID(os.Getenv("STATELOOP_TEST_INSTANCE")), WithCommitInterval(20 * time.Millisecond),
-		WithCommitCount(500), WithSessionTimeout(2 * time.Second), WithTransactionTimeout(30 * time.Second)}
-	if dir := os.Getenv("STATELOOP_TEST_DATA_DIR"); dir != "" {
-		opts = append(opts, WithDataDir(dir))
-	}
-	p, err := New(strings.Split(os.Getenv("KAFKA_BROKERS"), ","), topo, reg, opts...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kafka app:", err)
-		return 1
-	}
-	return serveProcess(ctx, "kafka app", p)
-}
-
-// startKafkaApp runs runKafkaApp in a child process and waits until it is
-// ready.
+// startKafkaApp runs runMemberApp on Kafka in a child process, with local
+// state in dir (in memory if empty), and waits until it is ready.
 func startKafkaApp(t *testing.T, app, instance, dir string) *appProcess {
 	t.Helper()
-	return startAppProcess(t, kafkaAppEnv+"="+app, "STATELOOP_TEST_INSTANCE="+instance, "STATELOOP_TEST_DATA_DIR="+dir)
+	return startAppProcess(t, memberEnv(kafkaBrokers(t), app, instance, 2*time.Second, dir)...)
 }
 
 // TestKafkaZombieInstanceIsFenced freezes an instance with SIGSTOP in the

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -22,8 +23,19 @@ func (p *Processor) saramaConfig() *sarama.Config {
 	return sc
 }
 
-func (p *Processor) consumerConfig() *sarama.Config {
+// consumerConfig is the configuration of a consumer group client; a
+// member of the group passes its group instance id, "" for none.
+func (p *Processor) consumerConfig(groupInstanceID string) *sarama.Config {
 	sc := p.saramaConfig()
+	// Static membership (KIP-345): the group knows each stream thread by
+	// its group instance id, so an instance that comes back (a restart, a
+	// kill -9) within the session timeout takes its partitions back at
+	// once instead of waiting for its old members to expire, and the others
+	// keep theirs. It also replaces a member that the killed instance left
+	// behind on the embedded broker (see package embedded). Two running
+	// instances must never share an id: the second fences the first (see
+	// runThread).
+	sc.Consumer.Group.InstanceId = groupInstanceID
 	// range balances each topic on its own, so the loop partitions (where
 	// functions run) are spread evenly over the instances; a strategy over
 	// all topics together could leave an instance with ingress partitions
@@ -98,7 +110,7 @@ func (p *Processor) run(ctx context.Context) error {
 		storeDir = filepath.Join(p.cfg.dataDir, "state", p.topo.App)
 	}
 
-	client, err := sarama.NewClient(p.brokers, p.consumerConfig())
+	client, err := sarama.NewClient(p.brokers, p.consumerConfig(""))
 	if err != nil {
 		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
 	}
@@ -144,12 +156,23 @@ func (p *Processor) transactionalID(instance string, thread int) string {
 	return p.topo.App + "-" + instance + "-t" + strconv.Itoa(thread)
 }
 
+// groupInstanceID returns the group instance id (static membership) of a
+// stream thread, named like its transactional id: the first thread's is
+// the instance id.
+func groupInstanceID(instance string, thread int) string {
+	if thread == 0 {
+		return instance
+	}
+	return instance + "-t" + strconv.Itoa(thread)
+}
+
 // runThread runs one stream thread: a member of the consumer group with
 // its own client, transactional producer and sessions, until ctx ends or
 // it cannot go on.
 func (p *Processor) runThread(ctx context.Context, thread int, instance string, stores *storeSet) error {
 	log := p.cfg.logger.With("thread", thread)
-	client, err := sarama.NewClient(p.brokers, p.consumerConfig())
+	member := groupInstanceID(instance, thread)
+	client, err := sarama.NewClient(p.brokers, p.consumerConfig(member))
 	if err != nil {
 		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
 	}
@@ -184,6 +207,11 @@ func (p *Processor) runThread(ctx context.Context, thread int, instance string, 
 			runErr = h.fatal
 			break
 		}
+		if errors.Is(err, sarama.ErrFencedInstancedId) {
+			runErr = fmt.Errorf("processor: another instance with the instance id %q joined the consumer group %s and took this one's place: "+
+				"give every running instance its own --instance-id (or its own --data-dir, which keeps one): %w", instance, p.topo.App, err)
+			break
+		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn("consumer group session ended", "err", err)
 			select {
@@ -195,12 +223,49 @@ func (p *Processor) runThread(ctx context.Context, thread int, instance string, 
 	if err := group.Close(); err != nil && runErr == nil {
 		log.Warn("leave consumer group", "err", err)
 	}
+	if !errors.Is(runErr, sarama.ErrFencedInstancedId) {
+		if err := leaveGroup(client, p.topo.App, member, h.memberID); err != nil {
+			log.Warn("leave consumer group", "err", err)
+		}
+	}
 	if err := prods.p.close(); err != nil {
 		log.Warn("close producer", "err", err)
 	}
 	stores.releaseExcept(thread, nil)
 	p.assigned(thread, nil)
 	return runErr
+}
+
+// leaveGroup takes the static member of a stream thread out of the group,
+// so that the other members take its partitions at once rather than a
+// session timeout later: sarama's Close leaves the group only without an
+// instance id. memberID, the member id of the last session, makes Kafka
+// refuse to remove a member that another instance with the same id put
+// in our place.
+func leaveGroup(client sarama.Client, group, groupInstanceID, memberID string) error {
+	if memberID == "" {
+		return nil // never joined
+	}
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		return err
+	}
+	resp, err := coord.LeaveGroup(&sarama.LeaveGroupRequest{Version: 3, GroupId: group,
+		Members: []sarama.MemberIdentity{{MemberId: memberID, GroupInstanceId: &groupInstanceID}}})
+	if err != nil {
+		return err
+	}
+	errs := []error{}
+	if !errors.Is(resp.Err, sarama.ErrNoError) {
+		errs = append(errs, resp.Err)
+	}
+	for _, m := range resp.Members {
+		// unknown: the member is gone already (its session expired)
+		if !errors.Is(m.Err, sarama.ErrNoError) && !errors.Is(m.Err, sarama.ErrUnknownMemberId) {
+			errs = append(errs, m.Err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // groupHandler runs the sessions of one stream thread's consumer group
@@ -214,12 +279,15 @@ type groupHandler struct {
 	prods  *producerSlot
 	stores *storeSet
 	fatal  error
+	// memberID is the member id of the last session, for leaveGroup
+	memberID string
 
 	s       *session
 	stopLag func() // of the session's lag refresher (lag.go)
 }
 
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.memberID = sess.MemberID()
 	h.s, h.stopLag = nil, nil
 	claims := sess.Claims()
 	loop := claims[string(h.p.topo.LoopTopic())]

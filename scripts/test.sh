@@ -50,6 +50,10 @@ go test -race -count=1 -timeout 30m ./...
 step "go test (fencing tests, without the race detector)"
 go test -count=1 -timeout 10m -run 'Fencing' ./processor/
 
+step "stateloop smoke on the embedded broker (3 workers killed 10 times at random, also while they join)"
+go run ./cmd/stateloop smoke --messages 3000 --ids 32 --workers 3 --kills 10 --kill-anytime \
+  --session-timeout 1s --max-delay 300ms --timeout 45s
+
 if [ "${STATELOOP_SKIP_KAFKA:-}" = "1" ]; then
   step "Apache Kafka integration tests: skipped (STATELOOP_SKIP_KAFKA=1)"
   exit 0
@@ -71,6 +75,8 @@ export KAFKA_BROKERS
 # restarts, Kafka's own tools). The kill -9 test of the embedded broker ran
 # above already.
 go test -tags integration -count=1 -timeout 15m -skip 'EmbeddedBroker' ./processor/
+# Kafka's own tools (the jars are there now) against the embedded broker.
+go test -tags integration -count=1 -timeout 5m -run 'KafkaTools' ./embedded/
 # Reads (state GETs, gokaview views, the HTTP listener) create no topic on a
 # Kafka with auto.create.topics.enable=true.
 go test -tags integration -count=1 -timeout 5m -run 'Kafka' ./httpapi/

@@ -29,7 +29,9 @@ The broker listens on a loopback address only (it has no authentication),
 creates topics on first use with --partitions partitions, supports
 transactions and read_committed consumers, and keeps its data in
 <data-dir>/broker (the same place as stateloop run, so the two can take turns
-on one data directory). --data-dir "" keeps everything in memory.`,
+on one data directory). --data-dir "" keeps everything in memory. Kafka's own
+tools work with it (kafka-topics, kafka-consumer-groups, kafka-console-consumer,
+kafka-transactions and more; docs/kafka.md lists them).`,
 		Example: `  # terminal 1: the broker
   stateloop broker
 

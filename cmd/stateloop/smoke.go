@@ -36,8 +36,7 @@ together. While the commands are produced, a random worker is killed with
 SIGKILL --kills times, at random moments, and restarted on its local state. A
 kill waits until every worker is ready again after the previous one; with
 --kill-anytime it does not, so kills also hit workers that are recovering or
-joining the group (use it with Kafka: kfake, the embedded broker, can then keep
-a killed worker in the group forever and its partitions without an owner).
+joining the group.
 
 Then the driver sends Verify{expected count} to every id every 2 seconds; each
 id writes its expected and actual count to <app>-verification, which the driver
@@ -117,7 +116,7 @@ worker's partitions wait that long for a new owner. docs/smoke.md says more.`,
 	fs.DurationVar(&cfg.MaxDelay, "max-delay", cfg.MaxDelay, "longest delay of a delayed message: each waits a random time from 0 to max-delay")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker processes")
 	fs.IntVar(&cfg.Kills, "kills", cfg.Kills, "SIGKILLs of a random worker (restarted at once), spread over the production")
-	fs.BoolVar(&cfg.KillAnytime, "kill-anytime", false, "kill on schedule even while workers recover or join the group (use with Kafka: on the embedded broker this can leave partitions without an owner)")
+	fs.BoolVar(&cfg.KillAnytime, "kill-anytime", false, "kill on schedule even while workers recover or join the group")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the commands and the kill schedule (default random)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "time limit of the run; ids not verified by then are reported as lost")
 	fs.Int32Var(&cfg.Partitions, "partitions", cfg.Partitions, "partitions of every topic of the application")

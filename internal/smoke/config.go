@@ -48,10 +48,7 @@ type Config struct {
 	Kills int
 	// KillAnytime kills on schedule without waiting for the workers to be
 	// ready, so kills also hit workers that are recovering their state or
-	// joining the group. On the embedded broker (kfake) a worker killed
-	// while it waits for its first JoinGroup response stays in the group as
-	// a member that never expires, and its partitions get no owner: use it
-	// with Apache Kafka.
+	// joining the group.
 	KillAnytime bool
 	// Seed of the command generator and of the kill schedule; 0 picks a
 	// random one (printed, to run the same commands again).

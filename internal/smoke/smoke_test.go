@@ -149,6 +149,39 @@ func TestRunPassesAcrossKills(t *testing.T) {
 	}
 }
 
+// TestRunKillAnytimeOnEmbeddedBroker is issue 10's smoke run that never
+// converged on the embedded broker: workers killed at any moment, also
+// while they join the group, left members in the group that never expired
+// (kfake) and partitions that nobody consumed. It must pass as on Kafka.
+func TestRunKillAnytimeOnEmbeddedBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes for a smoke run")
+	}
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.Brokers, cfg.InProcess = nil, true // the embedded broker, with its fixes of kfake
+	cfg.Workers, cfg.Kills, cfg.Seed = 3, 16, 0
+	cfg.MaxDelay = 300 * time.Millisecond
+	// each kill costs the group about a session timeout (1s); a stalled
+	// group costs half a minute (a request timeout) or never recovers
+	cfg.Timeout = 30 * time.Second
+	runKillAnytime(t, cfg)
+}
+
+// runKillAnytime runs cfg with KillAnytime; it must pass with every kill
+// done and every id verified.
+func runKillAnytime(t *testing.T, cfg Config) {
+	t.Helper()
+	cfg.KillAnytime = true
+	res, _, err := runSmoke(t, cfg)
+	if err != nil {
+		t.Fatalf("smoke run failed: %v", err)
+	}
+	if len(res.Kills) != cfg.Kills || res.Verified != cfg.Generator.IDs {
+		t.Errorf("got %d kills and %d ids verified, want %d and %d", len(res.Kills), res.Verified, cfg.Kills, cfg.Generator.IDs)
+	}
+}
+
 // TestRunCatchesDuplicates: a worker whose function counts every 40th
 // increment twice must make the run fail with the over-count.
 func TestRunCatchesDuplicates(t *testing.T) {

@@ -195,7 +195,7 @@ func (p *Processor) runThread(ctx context.Context, thread int, instance string, 
 		}
 	}()
 
-	h := &groupHandler{p: p, thread: thread, client: client, cl: saramaCluster{client: client}, prods: prods, stores: stores}
+	h := &groupHandler{p: p, thread: thread, client: client, cl: saramaCluster{client: client}, prods: prods, stores: stores, groupInstance: member}
 	topics := []string{string(p.topo.LoopTopic())}
 	for _, in := range p.topo.Ingresses {
 		topics = append(topics, string(in.Topic))
@@ -279,8 +279,10 @@ type groupHandler struct {
 	prods  *producerSlot
 	stores *storeSet
 	fatal  error
-	// memberID is the member id of the last session, for leaveGroup
-	memberID string
+	// memberID is the member id of the last session, for leaveGroup;
+	// groupInstance the thread's group instance id (static membership)
+	memberID      string
+	groupInstance string
 
 	s       *session
 	stopLag func() // of the session's lag refresher (lag.go)
@@ -308,7 +310,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	}
 	h.p.assigned(h.thread, loop)
 	h.p.cfg.logger.Info("partitions assigned", "thread", h.thread, "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
-	meta := groupMeta{Group: h.p.topo.App, MemberID: sess.MemberID(), Generation: sess.GenerationID()}
+	meta := groupMeta{Group: h.p.topo.App, MemberID: sess.MemberID(), Generation: sess.GenerationID(), InstanceID: h.groupInstance}
 	h.s = newSession(sess.Context(), h.p, h.thread, h.cl, h.prods, meta, len(loop))
 	go h.s.run()
 	h.stopLag = h.p.watchLag(sess.Context(), h.client, claims)

@@ -59,10 +59,14 @@ func runCrashApp() int {
 }
 
 // testApp builds the application a child process runs:
-// STATELOOP_TEST_APP_KIND is "timers" for timersApp, else cycleApp.
+// STATELOOP_TEST_APP_KIND is "timers" for timersApp, "chain" for
+// chainApp, else cycleApp.
 func testApp(app string) (topology.Topology, *functions.Registry) {
-	if os.Getenv("STATELOOP_TEST_APP_KIND") == "timers" {
+	switch os.Getenv("STATELOOP_TEST_APP_KIND") {
+	case "timers":
 		return timersApp(app)
+	case "chain":
+		return chainApp(app)
 	}
 	return cycleApp(app)
 }
@@ -89,9 +93,9 @@ type appProcess struct {
 	ready chan struct{}
 }
 
-func startCrashApp(t *testing.T, dir, listen string, threads int) *appProcess {
+func startCrashApp(t *testing.T, dir, listen string, threads int, env ...string) *appProcess {
 	t.Helper()
-	return startAppProcess(t, crashAppEnv+"="+dir, "STATELOOP_TEST_LISTEN="+listen, "STATELOOP_TEST_THREADS="+strconv.Itoa(threads))
+	return startAppProcess(t, append([]string{crashAppEnv + "=" + dir, "STATELOOP_TEST_LISTEN=" + listen, "STATELOOP_TEST_THREADS=" + strconv.Itoa(threads)}, env...)...)
 }
 
 // startAppProcess starts the test binary with the given environment and
@@ -172,14 +176,27 @@ func TestExactlyOnceAcrossKill9WithFourThreads(t *testing.T) {
 // happened exactly once. STATELOOP_TEST_KEEP_DIR keeps the data directory
 // there, for a look at a failed run.
 func crashScenario(t *testing.T, total, kills int, maxWait time.Duration, threads int, kill func(*appProcess, *testing.T)) {
+	crashRun(t, "cycle", total, kills, threads, kill, produceSeqs, checkCycleExact, maxWait)
+}
+
+// crashRun is crashScenario for an application kind of testApp, with its
+// input and its check.
+func crashRun(t *testing.T, kind string, total, kills, threads int, kill func(*appProcess, *testing.T),
+	produce func(testing.TB, sarama.Client, string, int, int, int, map[string]int),
+	check func(testing.TB, sarama.Client, topology.Topology, map[string]int), maxWait ...time.Duration) {
 	if testing.Short() {
 		t.Skip("long-running crash test")
+	}
+	wait := 400 * time.Millisecond
+	if len(maxWait) > 0 {
+		wait = maxWait[0]
 	}
 	dir, listen := t.TempDir(), freePort(t)
 	if keep := os.Getenv("STATELOOP_TEST_KEEP_DIR"); keep != "" {
 		dir = keep
 	}
-	topo, _ := cycleApp("crash")
+	t.Setenv("STATELOOP_TEST_APP_KIND", kind)
+	topo, _ := testApp("crash")
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
@@ -189,9 +206,9 @@ func crashScenario(t *testing.T, total, kills int, maxWait time.Duration, thread
 	app := startCrashApp(t, dir, listen, threads)
 	for k := 0; k < kills; k++ {
 		client := crashClient(t, listen)
-		produceSeqs(t, client, "crash-in", k*batch, min((k+1)*batch, total), ids, perID)
+		produce(t, client, "crash-in", k*batch, min((k+1)*batch, total), ids, perID)
 		client.Close()
-		time.Sleep(time.Duration(rng.Int64N(int64(maxWait))))
+		time.Sleep(time.Duration(rng.Int64N(int64(wait))))
 		kill(app, t)
 		t.Logf("kill %d after producing %d records", k+1, min((k+1)*batch, total))
 		app = startCrashApp(t, dir, listen, threads)
@@ -199,13 +216,13 @@ func crashScenario(t *testing.T, total, kills int, maxWait time.Duration, thread
 	client := crashClient(t, listen)
 	defer client.Close()
 	if rest := kills * batch; rest < total {
-		produceSeqs(t, client, "crash-in", rest, total, ids, perID)
+		produce(t, client, "crash-in", rest, total, ids, perID)
 	}
 	deadline := time.Now().Add(120 * time.Second)
 	for egressDistinct(t, client, "crash-done") < total && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
-	checkCycleExact(t, client, topo, perID)
+	check(t, client, topo, perID)
 	app.cmd.Process.Signal(syscall.SIGTERM)
 	_ = app.cmd.Wait()
 }

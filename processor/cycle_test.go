@@ -3,8 +3,10 @@ package processor
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -379,5 +381,221 @@ func TestCycleOutputThatCanNeverBeWrittenDeadLettersItsRecord(t *testing.T) {
 	}
 	if n := r.count("big"); n != 0 {
 		t.Errorf("big counted %d, want its state untouched", n)
+	}
+}
+
+// flakyApp's function unit/flaky fails the first failures[id] attempts of
+// every message to id (or always, for failures < 0), and writes
+// "<id>:<message>" to unit-out when it succeeds.
+func flakyApp(failures map[string]int) (topology.Topology, *functions.Registry) {
+	var mu sync.Mutex
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{
+		Type: "unit/flaky",
+		Function: functions.Router(functions.Handle(functions.StringType, func(ctx functions.Context, m string) error {
+			id := ctx.Self().ID
+			mu.Lock()
+			left := failures[id]
+			if left > 0 {
+				failures[id]--
+			}
+			mu.Unlock()
+			if left != 0 {
+				return errors.New("not now")
+			}
+			ctx.SendEgress(unitOut, functions.KafkaMessage("", id, []byte(id+":"+m)))
+			return nil
+		})),
+		Egresses: []functions.TypeName{unitOut},
+	})
+	topo := topology.Topology{
+		App:        "unit",
+		Partitions: 2,
+		Functions:  []functions.TypeName{"unit/flaky"},
+		Ingresses:  []topology.Ingress{{Topic: "unit-in", ValueType: functions.StringType.Name(), Targets: []functions.TypeName{"unit/flaky"}}},
+		Egresses:   []topology.Egress{{ID: unitOut, Topics: []topology.Topic{"unit-out"}}},
+	}
+	return topo, reg
+}
+
+func TestCycleParksAFailingAddressAloneAndDeliversItsMessagesInOrderLater(t *testing.T) {
+	topo, reg := flakyApp(map[string]int{"x": 2})
+	r := newCycleRig(t, topo, reg, WithRetries(3, 10*time.Millisecond))
+	r.ingress("unit-in", "x", str("1"))
+	r.ingress("unit-in", "y", str("1"))
+	r.ingress("unit-in", "x", str("2"))
+	r.commit()
+	if got := r.values("unit-out"); len(got) != 1 || got[0] != "y:1" {
+		t.Fatalf("egress %q, want only y:1 while x is parked", got)
+	}
+	inbox := string(topo.InboxTopic())
+	if n := len(r.fk.all(inbox)); n != 2 {
+		t.Fatalf("%d inbox records, want x's two messages", n)
+	}
+	// not due yet
+	if err := r.s.retryParked(); err != nil || r.s.txn != nil {
+		t.Fatalf("retried before the backoff: %v", err)
+	}
+	r.clock.Advance(10 * time.Millisecond)
+	if err := r.s.retryParked(); err != nil {
+		t.Fatal(err)
+	}
+	r.commit() // the second attempt failed too: backoff 20 ms
+	if got := r.values("unit-out"); len(got) != 1 {
+		t.Fatalf("egress %q after the second attempt, want still y:1 only", got)
+	}
+	r.clock.Advance(20 * time.Millisecond)
+	if err := r.s.retryParked(); err != nil {
+		t.Fatal(err)
+	}
+	r.commit()
+	if got := r.values("unit-out"); !slices.Equal(got, []string{"y:1", "x:1", "x:2"}) {
+		t.Errorf("egress %q, want y:1, then x:1 and x:2 in order", got)
+	}
+	// both entries removed: the last record of each key is a tombstone
+	last := map[string][]byte{}
+	for _, rec := range r.fk.all(inbox) {
+		last[string(rec.key)] = rec.value
+	}
+	for k, v := range last {
+		if v != nil {
+			t.Errorf("inbox entry %q still there", k)
+		}
+	}
+	if r.s.waiting(functions.Address{Type: "unit/flaky", ID: "x"}) || len(r.s.parked) != 0 {
+		t.Error("x still parked")
+	}
+}
+
+func TestCycleDeadLettersAParkedMessageOnceAfterItsRetries(t *testing.T) {
+	topo, reg := flakyApp(map[string]int{"x": -1})
+	r := newCycleRig(t, topo, reg, WithRetries(2, 10*time.Millisecond))
+	r.ingress("unit-in", "x", str("1"))
+	r.commit()
+	for range 2 {
+		r.clock.Advance(time.Second)
+		if err := r.s.retryParked(); err != nil {
+			t.Fatal(err)
+		}
+		r.commit()
+	}
+	dlq := r.fk.all(string(topo.DLQTopic()))
+	if len(dlq) != 1 || string(dlq[0].value) != string(str("1")) {
+		t.Fatalf("dead letters %d, want the one message after 3 attempts", len(dlq))
+	}
+	if s := r.p.Stats(); s.Failures != 3 {
+		t.Errorf("%d failed attempts, want 3 (1 + 2 retries)", s.Failures)
+	}
+	r.clock.Advance(time.Second)
+	if err := r.s.retryParked(); err != nil || r.s.txn != nil {
+		t.Errorf("another attempt after the dead letter: %v", err)
+	}
+}
+
+func TestCycleAbortedTransactionLeavesTheInboxAsTheLastCommit(t *testing.T) {
+	topo, reg := flakyApp(map[string]int{"x": 1})
+	r := newCycleRig(t, topo, reg, WithRetries(3, 10*time.Millisecond))
+	r.ingress("unit-in", "x", str("1"))
+	r.commit()
+	r.clock.Advance(10 * time.Millisecond)
+	fail := true
+	r.fk.commitErr = func() error {
+		if fail {
+			fail = false
+			return errors.New("injected")
+		}
+		return nil
+	}
+	if err := r.s.retryParked(); err != nil {
+		t.Fatal(err)
+	}
+	r.s.commit() // fails: x:1 is delivered again by the next retry pass
+	if !r.s.waiting(functions.Address{Type: "unit/flaky", ID: "x"}) {
+		t.Fatal("x's message left the inbox with an aborted transaction")
+	}
+	if err := r.s.retryParked(); err != nil {
+		t.Fatal(err)
+	}
+	r.commit()
+	if got := r.values("unit-out"); !slices.Equal(got, []string{"x:1"}) {
+		t.Errorf("egress %q, want x:1 once", got)
+	}
+}
+
+func TestCycleDeliversAChainOfLocalHopsInOneTransaction(t *testing.T) {
+	topo, reg := chainApp("unit")
+	r := newCycleRig(t, topo, reg)
+	r.ingress("unit-in", "a", []byte("7"))
+	r.commit()
+	if got := r.values("unit-done"); !slices.Equal(got, []string{"7"}) {
+		t.Errorf("end of the chain %q after one commit, want 7", got)
+	}
+	if n := len(r.fk.all(string(topo.LoopTopic()))); n != 0 {
+		t.Errorf("%d loop records, want none: every hop local", n)
+	}
+	if s := r.p.Stats(); s.Local != 3 || s.Commits != 1 {
+		t.Errorf("stats %+v, want 3 local deliveries in 1 commit", s)
+	}
+}
+
+// relayApp's unit/relay relays a message for "a" to the address "b" and
+// writes what "b" gets to unit-out.
+func relayApp() (topology.Topology, *functions.Registry) {
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{
+		Type: "unit/relay",
+		Function: functions.Router(functions.Handle(functions.StringType, func(ctx functions.Context, m string) error {
+			if ctx.Self().ID == "a" {
+				ctx.Send(functions.Address{Type: "unit/relay", ID: "b"}, functions.StringType.Of(m))
+				return nil
+			}
+			ctx.SendEgress(unitOut, functions.KafkaMessage("", "b", []byte(m)))
+			return nil
+		})),
+		Egresses: []functions.TypeName{unitOut},
+	})
+	topo := topology.Topology{
+		App: "unit", Partitions: 4, Functions: []functions.TypeName{"unit/relay"},
+		Ingresses: []topology.Ingress{{Topic: "unit-in", ValueType: functions.StringType.Name(), Targets: []functions.TypeName{"unit/relay"}}},
+		Egresses:  []topology.Egress{{ID: unitOut, Topics: []topology.Topic{"unit-out"}}},
+	}
+	return topo, reg
+}
+
+func TestCycleLocalMessagesDoNotOvertakeLoopRecordsOfTheirPartition(t *testing.T) {
+	topo, reg := relayApp()
+	if partitionFor("a", 4) == partitionFor("b", 4) {
+		t.Fatal("a and b share a partition; pick other ids")
+	}
+	r := newCycleRig(t, topo, reg)
+	loop := string(topo.LoopTopic())
+	pb := partitionFor("b", 4)
+	// a message to b in the loop topic, not processed yet (a previous
+	// owner's): the relay's messages to b must wait behind it
+	first := wire.AppendEnvelope(nil, wire.Envelope{Target: functions.Address{Type: "unit/relay", ID: "b"}, Argument: functions.StringType.Of("0")})
+	off := r.fk.append(loop, pb, fakeRecord{key: []byte("b"), value: first})
+	r.s.parts[pb].gate = gate{until: off, processed: -1}
+
+	r.ingress("unit-in", "a", str("1"))
+	r.commit()
+	if s := r.p.Stats(); s.Local != 0 {
+		t.Fatalf("%d local deliveries to b while its partition had a loop record to process first", s.Local)
+	}
+	recs := r.fk.records(loop, pb)
+	if len(recs) != 2 {
+		t.Fatalf("%d loop records for b, want the earlier one and the relayed one", len(recs))
+	}
+	for o, rec := range recs {
+		if err := r.s.handle(item{msg: &record{Topic: loop, Partition: pb, Offset: int64(o), Key: rec.key, Value: rec.value}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.ingress("unit-in", "a", str("2"))
+	r.commit()
+	if s := r.p.Stats(); s.Local != 1 {
+		t.Errorf("%d local deliveries once the loop records were processed, want 1", s.Local)
+	}
+	if got := r.values("unit-out"); !slices.Equal(got, []string{"0", "1", "2"}) {
+		t.Errorf("b got %q, want 0, 1, 2 in order", got)
 	}
 }

@@ -79,7 +79,7 @@ func (s *session) notePoison() {
 		if s.poison == nil {
 			s.poison = make(map[RecordRef]poisoned)
 		}
-		ref := RecordRef{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset}
+		ref := src.ref()
 		p := s.poison[ref]
 		if f.out.Topic == string(s.p.topo.DLQTopic()) {
 			p.dropValue = true

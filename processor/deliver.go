@@ -298,7 +298,7 @@ func (s *session) apply(t *txn, src *record, target functions.Address, ref state
 			s.produce(s.replyRecord(src, env))
 			continue
 		}
-		s.sendLoop(t, src, env)
+		s.send(t, src, env)
 	}
 	for _, o := range egress {
 		s.produce(o)
@@ -376,18 +376,79 @@ func (s *session) partitionCount(topic string) (int32, error) {
 	return n, nil
 }
 
+// localMessage is a message a function sent to an address of its own
+// session, to be delivered in the same transaction.
+type localMessage struct {
+	src  *record // the record it answers with: the message, as a loop record never written
+	env  wire.Envelope
+	part int32
+}
+
+// send sends a message a function sent while handling the consumed record
+// src: in this transaction when its address is in a partition of this
+// session whose gate is open (local delivery: no commit to wait for),
+// else through the loop topic.
+func (s *session) send(t *txn, src *record, env wire.Envelope) {
+	part := partitionFor(env.Target.ID, s.p.topo.PartitionCount())
+	if !s.direct(t, part) {
+		s.sendLoopRouted(t, src, env)
+		return
+	}
+	t.localSeq++
+	loop := string(s.p.topo.LoopTopic())
+	rec := &record{Topic: loop, Partition: part, Offset: -1, Key: []byte(env.Target.ID), Value: wire.AppendEnvelope(nil, env),
+		poison: &RecordRef{Topic: loop, Partition: part, Offset: -t.localSeq}}
+	t.local = append(t.local, localMessage{src: rec, env: env, part: part})
+}
+
+// localRoom is how far past the commit count a transaction goes on
+// delivering local messages, as a multiple of the count: a chain of hops
+// started in a transaction ends in it, but functions that message each
+// other without end cannot keep a transaction open.
+const localRoom = 4
+
+// deliverLocal delivers the messages waiting for local delivery, in order.
+// What is left when the transaction is past localRoom times the commit
+// count takes the loop topic at commit.
+func (s *session) deliverLocal(t *txn) {
+	for len(t.local) > 0 && t.size() < localRoom*s.p.cfg.commitCount {
+		m := t.local[0]
+		t.local = t.local[1:]
+		t.delivered++
+		if p, ok := s.poison[m.src.ref()]; ok {
+			target := m.env.Target
+			s.deadLetterValue(t, m.src, p.reason, &target, !p.dropValue)
+			continue
+		}
+		s.deliverTo(t, m.src, m.env, m.part)
+		s.p.count(func(s *Stats) { s.Local++ })
+	}
+}
+
+// flushLocal writes the messages still waiting for local delivery to the
+// loop topic, at commit time.
+func (s *session) flushLocal(t *txn) {
+	for _, m := range t.local {
+		s.sendLoopRouted(t, m.src, m.env)
+	}
+	t.local = nil
+}
+
 // sendLoop writes a message to the loop topic for the consumed record src.
 func (s *session) sendLoop(t *txn, src *record, env wire.Envelope) {
 	s.produce(s.loopRecord(src, env))
 }
 
-// sendLoopRouted writes an ingress message for a partition that is not
-// delivered directly, and remembers its offset after the commit: direct
-// delivery to that partition must wait until the record is processed.
+// sendLoopRouted writes a message to the loop topic; when its partition
+// is one of this session's, it remembers the record's offset after the
+// commit: direct and local deliveries to that partition wait until the
+// record is processed, so that they do not overtake it.
 func (s *session) sendLoopRouted(t *txn, src *record, env wire.Envelope) {
 	o := s.loopRecord(src, env)
-	o.routed = true
-	t.routed[o.Partition]++
+	if s.parts[o.Partition] != nil {
+		o.routed = true
+		t.routed[o.Partition]++
+	}
 	s.produce(o)
 }
 

@@ -123,19 +123,7 @@ func checkCycleExact(t testing.TB, client sarama.Client, topo topology.Topology,
 	for _, r := range readTopic(t, client, string(topo.Egresses[0].Topics[0])) {
 		seen[string(r.Value)]++
 	}
-	total := 0
-	for _, n := range perID {
-		total += n
-	}
-	dups, missing := 0, 0
-	for seq := 0; seq < total; seq++ {
-		switch c := seen[strconv.Itoa(seq)]; {
-		case c == 0:
-			missing++
-		case c > 1:
-			dups++
-		}
-	}
+	total, dups, missing := tallySeqs(seen, perID)
 	if dups > 0 || missing > 0 || len(seen) != total {
 		t.Errorf("egress: %d sequence numbers twice or more, %d missing, %d distinct; want each of %d exactly once", dups, missing, len(seen), total)
 	}
@@ -145,6 +133,23 @@ func checkCycleExact(t testing.TB, client sarama.Client, topo topology.Topology,
 			t.Errorf("id %s: ping counted %d hops, pong %d; want %d and %d", id, ping[id], pong[id], 3*n, 2*n)
 		}
 	}
+}
+
+// tallySeqs returns the number of records produced (perID), and how many
+// of their sequence numbers seen counts twice or more, and not at all.
+func tallySeqs(seen map[string]int, perID map[string]int) (total, dups, missing int) {
+	for _, n := range perID {
+		total += n
+	}
+	for seq := 0; seq < total; seq++ {
+		switch c := seen[strconv.Itoa(seq)]; {
+		case c == 0:
+			missing++
+		case c > 1:
+			dups++
+		}
+	}
+	return total, dups, missing
 }
 
 // egressDistinct counts distinct sequence numbers on the egress.
@@ -205,6 +210,33 @@ func exactlyOnceScenario(t *testing.T, brokers []string, app string, fencing boo
 // cycleScenario is exactlyOnceScenario for a given build of the cycle
 // application, with more processor options.
 func cycleScenario(t *testing.T, brokers []string, topo topology.Topology, reg *functions.Registry, fencing bool, opts ...Option) {
+	runScenario(t, brokers, topo, reg, runSpec{total: 10000, ids: 64, produce: produceSeqs, check: checkCycleExact, fencing: fencing}, opts...)
+}
+
+// runSpec is what runScenario streams through an application and checks.
+type runSpec struct {
+	total, ids int
+	// produce writes the input records from..to-1, counting them per id
+	produce func(t testing.TB, client sarama.Client, topic string, from, to, ids int, perID map[string]int)
+	// check counts the effects once everything is processed
+	check   func(t testing.TB, client sarama.Client, topo topology.Topology, perID map[string]int)
+	fencing bool
+	// stats, if set, gets each processor's stats when it is stopped
+	stats func(Stats)
+}
+
+// cycleRun streams total records through an application with runScenario.
+func cycleRun(t *testing.T, brokers []string, topo topology.Topology, reg *functions.Registry, total, ids int,
+	produce func(testing.TB, sarama.Client, string, int, int, int, map[string]int),
+	check func(testing.TB, sarama.Client, topology.Topology, map[string]int), stats func(Stats), opts ...Option) {
+	runScenario(t, brokers, topo, reg, runSpec{total: total, ids: ids, produce: produce, check: check, stats: stats}, opts...)
+}
+
+// runScenario streams records through an application (input <app>-in,
+// output <app>-done) while one commit in six fails and the processor is
+// restarted twice on its data directory (with spec.fencing, its producer
+// is also fenced twice by a twin), and then checks the effects.
+func runScenario(t *testing.T, brokers []string, topo topology.Topology, reg *functions.Registry, spec runSpec, opts ...Option) {
 	if testing.Short() {
 		t.Skip("long-running exactly-once test")
 	}
@@ -240,45 +272,52 @@ func cycleScenario(t *testing.T, brokers []string, topo topology.Topology, reg *
 	}
 	client := testClient(t, brokers)
 	perID := map[string]int{}
-	const total, ids = 10000, 64
+	total, ids := spec.total, spec.ids
+	stopped := func(p *Processor, stop func()) {
+		stop()
+		if spec.stats != nil {
+			spec.stats(p.Stats())
+		}
+	}
 
 	p := newProc()
 	stop := runProcessor(t, p)
-	produceSeqs(t, client, app+"-in", 0, 3000, ids, perID)
-	waitFor(t, 60*time.Second, "a third of the records done", func() (bool, string) {
+	spec.produce(t, client, app+"-in", 0, total*3/10, ids, perID)
+	waitFor(t, 60*time.Second, "a tenth of the records done", func() (bool, string) {
 		n := egressDistinct(t, client, app+"-done")
-		return n >= 1000, fmt.Sprintf("%d done, stats %+v", n, p.Stats())
+		return n >= total/10, fmt.Sprintf("%d done, stats %+v", n, p.Stats())
 	})
-	if fencing {
+	if spec.fencing {
 		// a twin with the same transactional id fences the running producer
 		fence(t, brokers, app+"-i1")
 	}
-	produceSeqs(t, client, app+"-in", 3000, 6000, ids, perID)
-	waitFor(t, 60*time.Second, "half the records done", func() (bool, string) {
+	spec.produce(t, client, app+"-in", total*3/10, total*6/10, ids, perID)
+	waitFor(t, 60*time.Second, "a third of the records done", func() (bool, string) {
 		n := egressDistinct(t, client, app+"-done")
-		return n >= 3500, fmt.Sprintf("%d done", n)
+		return n >= total*35/100, fmt.Sprintf("%d done", n)
 	})
-	stop()
+	stopped(p, stop)
 	p = newProc()
 	stop = runProcessor(t, p)
-	produceSeqs(t, client, app+"-in", 6000, total, ids, perID)
-	if fencing {
+	spec.produce(t, client, app+"-in", total*6/10, total, ids, perID)
+	if spec.fencing {
 		fence(t, brokers, app+"-i1")
 	}
 	waitFor(t, 60*time.Second, "more records done", func() (bool, string) {
 		n := egressDistinct(t, client, app+"-done")
-		return n >= 8000, fmt.Sprintf("%d done", n)
+		return n >= total*8/10, fmt.Sprintf("%d done", n)
 	})
-	stop()
+	stopped(p, stop)
 	p = newProc()
-	runProcessor(t, p)
+	stop = runProcessor(t, p)
 	deadline := time.Now().Add(60 * time.Second)
 	for egressDistinct(t, client, app+"-done") < total && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// let the last commits settle, then count
 	time.Sleep(200 * time.Millisecond)
-	checkCycleExact(t, client, topo, perID)
+	stopped(p, stop)
+	spec.check(t, client, topo, perID)
 	if t.Failed() {
 		committedMu.Lock()
 		for part := int32(0); part < 4; part++ {

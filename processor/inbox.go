@@ -297,6 +297,7 @@ func (s *session) retryParked() error {
 			return err
 		}
 		s.drainInbox(t, ib)
+		s.deliverLocal(t)
 	}
 	return nil
 }
@@ -312,8 +313,9 @@ func (s *session) drainInbox(t *txn, ib *inbox) {
 		}
 		t.delivered++
 		target := ib.addr
-		if p, ok := s.poison[RecordRef{Topic: e.src.Topic, Partition: e.src.Partition, Offset: e.src.Offset}]; ok {
-			s.deadLetterValue(t, e.src, p.reason, &target, !p.dropValue)
+		src := s.inboxSource(ib, e)
+		if p, ok := s.poison[src.ref()]; ok {
+			s.deadLetterValue(t, src, p.reason, &target, !p.dropValue)
 			s.remove(t, ib)
 			continue
 		}
@@ -322,9 +324,18 @@ func (s *session) drainInbox(t *txn, ib *inbox) {
 			s.remove(t, ib)
 			continue
 		}
-		if !s.invokeLocal(t, e.src, e.env, ib.part, e) {
+		if !s.invokeLocal(t, src, e.env, ib.part, e) {
 			return
 		}
 		s.remove(t, ib)
+		s.deliverLocal(t)
 	}
+}
+
+// inboxSource is the record a message delivered from an inbox answers
+// with: its source record, named in the poison map by its inbox entry.
+func (s *session) inboxSource(ib *inbox, e *inboxEntry) *record {
+	src := *e.src
+	src.poison = &RecordRef{Topic: string(s.p.topo.InboxTopic()), Partition: ib.part, Offset: int64(e.seq)}
+	return &src
 }

@@ -20,6 +20,20 @@ type record struct {
 	Offset    int64
 	Key       []byte // nil: the record has no key
 	Value     []byte // nil: a tombstone
+
+	// poison, when set, names the record in the session's poison map
+	// instead of its topic, partition and offset: a message delivered in
+	// the transaction of its origin (never a record of the loop topic), or
+	// one delivered from an inbox
+	poison *RecordRef
+}
+
+// ref names the record in the session's poison map.
+func (r *record) ref() RecordRef {
+	if r.poison != nil {
+		return *r.poison
+	}
+	return RecordRef{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 }
 
 // header is a record header.

@@ -272,6 +272,7 @@ func (s *session) run() {
 				continue
 			}
 			s.complete(t, c)
+			s.deliverLocal(t)
 			s.commitIfFull()
 		case <-timerTicker.C:
 			if s.ctx.Err() == nil {
@@ -321,7 +322,7 @@ func (s *session) handle(it item) error {
 	}
 	m := it.msg
 	t.consumed = append(t.consumed, m)
-	if p, ok := s.poison[RecordRef{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}]; ok {
+	if p, ok := s.poison[m.ref()]; ok {
 		s.deadLetterValue(t, m, p.reason, nil, !p.dropValue)
 		t.consume(m)
 		return nil
@@ -332,6 +333,7 @@ func (s *session) handle(it item) error {
 		s.processIngress(t, m)
 	}
 	t.consume(m)
+	s.deliverLocal(t)
 	return nil
 }
 
@@ -381,7 +383,9 @@ func (s *session) produce(o *output) { s.prod().send(o) }
 func (s *session) commit() {
 	t := s.txn
 	// Remote calls still running are in their addresses' inboxes: the
-	// commit does not wait for them.
+	// commit does not wait for them. Messages not yet delivered locally
+	// take the loop topic.
+	s.flushLocal(t)
 	for _, pt := range theParts {
 		pt.flush(s, t)
 	}

@@ -6,6 +6,7 @@ type Stats struct {
 	Failures    int64   // failed invocation attempts
 	Ingress     int64   // ingress records routed
 	Direct      int64   // ingress messages delivered without a hop through the loop topic
+	Local       int64   // messages between functions delivered in their sender's transaction
 	Egress      int64   // egress records written
 	TimersFired int64   // delayed messages sent when due
 	Expired     int64   // expired state values removed by the sweep

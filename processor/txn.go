@@ -28,6 +28,10 @@ type txn struct {
 	// routed counts the loop records written to each partition for its
 	// gate; their offsets are known after the commit
 	routed map[int32]int
+	// local are the messages to addresses of this session waiting to be
+	// delivered in the transaction, in order; localSeq numbers them
+	local    []localMessage
+	localSeq int64
 }
 
 func newTxn(now time.Time) *txn {

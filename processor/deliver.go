@@ -439,16 +439,14 @@ func (s *session) sendLoop(t *txn, src *record, env wire.Envelope) {
 	s.produce(s.loopRecord(src, env))
 }
 
-// sendLoopRouted writes a message to the loop topic; when its partition
-// is one of this session's, it remembers the record's offset after the
-// commit: direct and local deliveries to that partition wait until the
+// sendLoopRouted writes a message to the loop topic and remembers the
+// record's offset after the commit: direct and local deliveries to its
+// partition, if this session has it or gets it ready later, wait until the
 // record is processed, so that they do not overtake it.
 func (s *session) sendLoopRouted(t *txn, src *record, env wire.Envelope) {
 	o := s.loopRecord(src, env)
-	if s.parts[o.Partition] != nil {
-		o.routed = true
-		t.routed[o.Partition]++
-	}
+	o.routed = true
+	t.routed[o.Partition]++
 	s.produce(o)
 }
 

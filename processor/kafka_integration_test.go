@@ -98,6 +98,17 @@ func TestKafkaZombieInstanceIsFenced(t *testing.T) {
 // effect must still happen exactly once, in the tables and in the
 // read_committed egress.
 func TestKafkaExactlyOnceAcrossKill9OfRuntime(t *testing.T) {
+	kafkaKill9Scenario(t, 1)
+}
+
+// TestKafkaExactlyOnceAcrossKill9WithFourThreads is the same with four
+// stream threads in the killed process.
+func TestKafkaExactlyOnceAcrossKill9WithFourThreads(t *testing.T) {
+	kafkaKill9Scenario(t, 4)
+}
+
+func kafkaKill9Scenario(t *testing.T, threads int) {
+	t.Setenv("STATELOOP_TEST_THREADS", strconv.Itoa(threads))
 	brokers := kafkaBrokers(t)
 	app := uniqueApp("kill9")
 	topo, _ := cycleApp(app)

@@ -67,7 +67,10 @@ func startConsoleAppWith(t *testing.T, token string) consoleApp {
 		if c, _ := ctx.Caller(); c.Type != topology.HTTPCaller {
 			return nil // test/counter's reply
 		}
-		ctx.Send(functions.Address{Type: "test/counter", ID: "bob"}, msg)
+		// delayed, so the runtime writes it to the loop topic in a
+		// transaction (a message sent at once is delivered locally, in the
+		// sender's transaction): the loop ends with a commit marker
+		ctx.SendAfter(time.Millisecond, functions.Address{Type: "test/counter", ID: "bob"}, msg)
 		return nil
 	})})
 	topo := topology.Topology{App: "console", Partitions: 4, Functions: []functions.TypeName{"test/counter"}, Namespaces: []string{"dyn"},

@@ -3,6 +3,7 @@
 package processor
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -270,6 +271,40 @@ func TestKafkaBrokerRestartMidStreamKeepsExactlyOnce(t *testing.T) {
 		return n >= total, fmt.Sprintf("%d done, stats %+v", n, p.Stats())
 	})
 	checkCycleExact(t, client, topo, perID)
+}
+
+// TestKafkaRunReturnsSoonWhenStoppedWhileTheBrokerIsDown: a processor
+// told to stop while its only broker is down returns within a minute.
+//
+// Regression: its last commit, and then the abort, each went through
+// sarama's transaction retries with ten metadata retries apiece, and Run
+// returned only minutes later.
+func TestKafkaRunReturnsSoonWhenStoppedWhileTheBrokerIsDown(t *testing.T) {
+	kafka := startOwnKafka(t)
+	app := uniqueApp("outage")
+	topo, reg := cycleApp(app)
+	p, err := New(kafka.brokers, topo, reg, WithInstanceID("o1"), WithCommitInterval(20*time.Millisecond),
+		WithSessionTimeout(6*time.Second), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, 60*time.Second, "processor ready", func() (bool, string) { s := p.Stats(); return s.Ready, fmt.Sprint(s) })
+	client := testClient(t, kafka.brokers)
+	perID := map[string]int{}
+	produceSeqs(t, client, app+"-in", 0, 2000, 16, perID)
+	client.Close()
+	kafka.kill()
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		t.Logf("Run returned %v after the stop, with the broker down: %v", time.Since(start).Round(time.Millisecond), err)
+	case <-time.After(time.Minute):
+		t.Fatalf("Run has not returned a minute after the stop, with the broker down")
+	}
 }
 
 // TestKafkaToolsSeeAnOrdinaryConsumerGroup: Kafka's own tools show the

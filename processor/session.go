@@ -39,21 +39,41 @@ type partition struct {
 	timers timerQueue
 }
 
-// producerSlot holds a session's transactional producer, which a fenced
+// producerSlot holds a thread's transactional producer, which a fenced
 // or failed one is replaced with.
 type producerSlot struct {
 	p    producer
 	make func() (producer, error)
+	// ctx is the thread's: replace tries until it ends (a broker that is
+	// down, restarting, comes back)
+	ctx context.Context
 }
 
+// replaceBackoff bounds the wait between two tries of replace.
+const replaceBackoff = 5 * time.Second
+
+// replace closes the producer and makes a new one, trying again with a
+// backoff while the brokers cannot be reached, until the thread stops.
 func (ps *producerSlot) replace() error {
 	_ = ps.p.close()
-	p, err := ps.make()
-	if err != nil {
-		return fmt.Errorf("processor: recreate producer: %w", err)
+	ctx := ps.ctx
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	ps.p = p
-	return nil
+	wait := 100 * time.Millisecond
+	for {
+		p, err := ps.make()
+		if err == nil {
+			ps.p = p
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processor: recreate producer: %w", err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, replaceBackoff)
+	}
 }
 
 // session runs the transaction cycle of one consumer group session. It

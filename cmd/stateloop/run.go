@@ -97,7 +97,7 @@ too, so Go functions and remote functions run in one application.`,
   stateloop run greeter --brokers 127.0.0.1:9092 --data-dir ./stateloop-data-2`,
 		ValidArgs: appNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 && f.ModuleFile != "" {
+			if len(args) == 0 && len(f.ModuleFiles) > 0 {
 				build := func() (topology.Topology, *functions.Registry) {
 					return topology.Topology{App: name}, functions.NewRegistry()
 				}

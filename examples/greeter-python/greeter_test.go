@@ -102,7 +102,7 @@ func TestGreeterPython(t *testing.T) {
 			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			flags := app.Flags{DataDir: filepath.Join(dir, "data"), LogLevel: "warn", ModuleFile: path}
+			flags := app.Flags{DataDir: filepath.Join(dir, "data"), LogLevel: "warn", ModuleFiles: []string{path}}
 			if tc.brokers {
 				flags.Brokers = brokers
 			}

@@ -273,7 +273,7 @@ func runDelayedScenario(t *testing.T, sdk delayedSDK) {
 	if err := os.WriteFile(modulePath, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	flags := app.Flags{DataDir: filepath.Join(dir, "data"), Partitions: 4, LogLevel: "warn", ModuleFile: modulePath}
+	flags := app.Flags{DataDir: filepath.Join(dir, "data"), Partitions: 4, LogLevel: "warn", ModuleFiles: []string{modulePath}}
 
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)

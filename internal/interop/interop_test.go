@@ -146,7 +146,7 @@ func runScenario(t *testing.T, sdk sdkUnderTest) {
 			t.Fatal(err)
 		}
 	}
-	flags := app.Flags{DataDir: filepath.Join(dir, "data"), Partitions: 4, LogLevel: "warn", ModuleFile: modulePath}
+	flags := app.Flags{DataDir: filepath.Join(dir, "data"), Partitions: 4, LogLevel: "warn", ModuleFiles: []string{modulePath}}
 	seen := map[string]int{}
 	var want []string
 	expect := func(names []string) {

@@ -55,8 +55,8 @@ func (inv *invocation) post(ctx, callCtx context.Context, body []byte, decode fu
 		wait = max(wait, retryAfter)
 		if remaining := time.Until(deadline); wait >= remaining || callCtx.Err() != nil {
 			return newDetail(ErrCallTimeout, err, fmt.Sprintf(
-				"no usable response within the call timeout of %v (%d attempts); last attempt: %v; check that the function is running and reachable at this URL, or raise the endpoint's call timeout",
-				inv.c.cfg.CallTimeout, inv.attempts, err))
+				"no usable response within the call timeout of %v (%d attempts); last attempt: %v; check that the function is running and reachable at this URL, or raise the endpoint's call timeout%s",
+				inv.c.cfg.CallTimeout, inv.attempts, err, inv.hint2()))
 		}
 		inv.c.cfg.Logger.Warn("remote function call failed, retrying", "function_type", inv.target.Type, "function_id", inv.target.ID,
 			"url", inv.ts.url, "attempt", inv.attempts, "backoff", wait, "err", err)
@@ -68,6 +68,20 @@ func (inv *invocation) post(ctx, callCtx context.Context, body []byte, decode fu
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+// hint2 names the likely cause of a StateFun 3.x endpoint's function
+// type that has only ever answered with server errors: a StateFun 2.x
+// function, which reads its states in the request (they are declared in
+// the module file in 2.x) and fails (a KeyError in the Python SDK 2.x, an
+// HTTP 500) when a 3.x request carries none.
+func (inv *invocation) hint2() string {
+	if inv.c.cfg.Protocol != Protocol3 || inv.status < 500 || inv.ts.warm.Load() {
+		return ""
+	}
+	return "; no call of this function type has succeeded yet: if it runs a StateFun 2.x SDK (apache-flink-statefun 2.x, messages as protobuf Any, " +
+		"state by context[name]), this is how it fails behind a StateFun 3.x endpoint, without its states: declare it in a StateFun 2.x module file " +
+		"(version: \"2.0\", with its states)"
 }
 
 // attempt makes one HTTP request and hands a successful response's body

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,5 +373,39 @@ func TestProtocolConfig(t *testing.T) {
 				t.Errorf("New: %v, want an error with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestServerErrorsOfANewTypeHintAtStateFun2: a StateFun 2.x function
+// behind a StateFun 3.x endpoint gets no state and fails reading it (HTTP
+// 500 from the Python SDK 2.x): when a function type has only ever
+// answered so, the call timeout's error names that likely cause; once a
+// call of the type succeeded, it does not.
+func TestServerErrorsOfANewTypeHintAtStateFun2(t *testing.T) {
+	t.Parallel()
+	var fail atomic.Bool
+	fail.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if fail.Load() {
+			http.Error(w, "KeyError: 'unknown state name seen_count'", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, remote.Config{URL: srv.URL, CallTimeout: 300 * time.Millisecond})
+	const hint = "if it runs a StateFun 2.x SDK"
+	_, err := invoke(t, c)
+	if !errors.Is(err, remote.ErrCallTimeout) || !strings.Contains(err.Error(), hint) || !strings.Contains(err.Error(), `version: "2.0"`) {
+		t.Errorf("error of a type that never succeeded: %v; want ErrCallTimeout with %q", err, hint)
+	}
+	fail.Store(false)
+	if _, err := invoke(t, c); err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	fail.Store(true)
+	_, err = invoke(t, c)
+	if !errors.Is(err, remote.ErrCallTimeout) || strings.Contains(err.Error(), hint) {
+		t.Errorf("error of a type that succeeded before: %v; want ErrCallTimeout without %q", err, hint)
 	}
 }

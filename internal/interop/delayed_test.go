@@ -64,6 +64,12 @@ type delayedSDK struct {
 	// Kafka topic through the egress laterEgress, and returns the base URL
 	// of the functions (<url>/<function name>).
 	serve func(t *testing.T, topic string) string
+	// module is the template of the module file; "" for
+	// delayedModuleYAML.
+	module string
+	// noCancellation leaves out cancellation tokens and cancels (StateFun
+	// 2.x has none).
+	noCancellation bool
 }
 
 // TestPythonSDKDelayedMessagesArriveOnceNotEarlyAndCancelledOnesNever pins
@@ -125,12 +131,18 @@ type delayedSend struct {
 
 // delayedPlan returns the records to produce, in order, keyed by address
 // id, and the delayed messages they send.
-func delayedPlan(rng *rand.Rand) (keys []string, reqs []laterRequest, sends []delayedSend) {
+//
+// Without cancellation the same messages are sent without tokens, and
+// none is cancelled.
+func delayedPlan(rng *rand.Rand, cancellation bool) (keys []string, reqs []laterRequest, sends []delayedSend) {
 	ms := func(lo, hi int64) time.Duration { return time.Duration(lo+rng.Int64N(hi-lo+1)) * time.Millisecond }
 	for a := range delayedAddresses {
 		id := fmt.Sprintf("a%d", a)
 		n := 0
 		add := func(d time.Duration, token string, cancelled, marker bool) {
+			if !cancellation {
+				token, cancelled = "", false
+			}
 			n++
 			s := delayedSend{id: id, text: fmt.Sprintf("%s/%d", id, n), delay: d, token: token, cancelled: cancelled, marker: marker}
 			sends = append(sends, s)
@@ -138,6 +150,9 @@ func delayedPlan(rng *rand.Rand) (keys []string, reqs []laterRequest, sends []de
 			reqs = append(reqs, laterRequest{DelayMS: d.Milliseconds(), Token: token, Text: s.text})
 		}
 		cancel := func(token string) {
+			if !cancellation {
+				return
+			}
 			keys = append(keys, id)
 			reqs = append(reqs, laterRequest{Cancel: token})
 		}
@@ -269,7 +284,11 @@ func runDelayedScenario(t *testing.T, sdk delayedSDK) {
 	url := sdk.serve(t, arrivals)
 	dir := t.TempDir()
 	modulePath := filepath.Join(dir, "module.yaml")
-	yaml := strings.NewReplacer("{{ns}}", sdk.ns, "{{url}}", url, "{{brokers}}", strings.Join(brokers, ","), "{{app}}", appName).Replace(delayedModuleYAML)
+	template := delayedModuleYAML
+	if sdk.module != "" {
+		template = sdk.module
+	}
+	yaml := strings.NewReplacer("{{ns}}", sdk.ns, "{{url}}", url, "{{brokers}}", strings.Join(brokers, ","), "{{app}}", appName).Replace(template)
 	if err := os.WriteFile(modulePath, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +296,7 @@ func runDelayedScenario(t *testing.T, sdk delayedSDK) {
 
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	keys, reqs, sends := delayedPlan(rand.New(rand.NewPCG(seed, 0)))
+	keys, reqs, sends := delayedPlan(rand.New(rand.NewPCG(seed, 0)), !sdk.noCancellation)
 	plan := map[string]delayedSend{}
 	markerOf := map[string]string{} // address id → its marker's text
 	var markers []string

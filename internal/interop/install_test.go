@@ -173,9 +173,28 @@ func (e *commandError) Error() string {
 func (e *commandError) Unwrap() error { return e.err }
 
 // installPython returns the python interpreter of a virtualenv that has
-// the packages of python/requirements.txt, creating it with `python3 -m
-// venv` and pip on first use.
+// the packages of python/requirements.txt (the StateFun Python SDK 3.3),
+// creating it with `python3 -m venv` and pip on first use.
 func installPython(t *testing.T) string {
+	t.Helper()
+	return installVenv(t, "Python SDK", "requirements.txt", "py-",
+		"import statefun, aiohttp, google.protobuf as p; print('statefun SDK with protobuf', p.__version__, 'and aiohttp', aiohttp.__version__)")
+}
+
+// installPython2 is installPython for python/requirements-2.2.txt: the
+// StateFun Python SDK 2.2.2, Flask and aiohttp. The SDKs are one PyPI
+// package in two versions, so each has a virtualenv of its own.
+func installPython2(t *testing.T) string {
+	t.Helper()
+	return installVenv(t, "Python SDK 2.2", "requirements-2.2.txt", "py22-",
+		"import statefun, flask, aiohttp, google.protobuf as p; from statefun import AsyncRequestReplyHandler; print('statefun SDK 2.2 with protobuf', p.__version__, 'flask', flask.__version__, 'and aiohttp', aiohttp.__version__)")
+}
+
+// installVenv returns the python interpreter of a virtualenv, named prefix
+// plus a hash of python/<requirements> and the interpreter's version,
+// that has the packages of that file, creating it on first use; check is
+// a Python program that must run in it.
+func installVenv(t *testing.T, what, requirements, prefix, check string) string {
 	t.Helper()
 	python3 := lookTool(t, "python3", "the Python SDK test needs Python 3.11 or later with venv and pip "+
 		"(Debian/Ubuntu: apt-get install python3 python3-venv python3-pip; or https://www.python.org/downloads/)")
@@ -184,14 +203,14 @@ func installPython(t *testing.T) string {
 		t.Fatalf("%s does not run: %v", python3, err)
 	}
 	version := strings.TrimSpace(string(out))
-	req, err := filepath.Abs(filepath.Join("python", "requirements.txt"))
+	req, err := filepath.Abs(filepath.Join("python", requirements))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The virtualenv belongs to the interpreter that made it: the version
 	// is part of the key.
-	name := "py-" + hashOf(t, []string{req}, version)
-	dir := cachedInstall(t, "Python SDK", name, func(tmp string) error {
+	name := prefix + hashOf(t, []string{req}, version)
+	dir := cachedInstall(t, what, name, func(tmp string) error {
 		t.Logf("python3 is %s (%s)", python3, strings.ReplaceAll(version, "\n", " "))
 		if err := run(t, "venv", tmp, nil, python3, "-m", "venv", tmp); err != nil {
 			return errors.Join(err, errors.New("python3 -m venv failed: install the venv module (Debian/Ubuntu: apt-get install python3-venv)"))
@@ -201,7 +220,7 @@ func installPython(t *testing.T) string {
 			"--progress-bar", "off", "-r", req); err != nil {
 			return errors.Join(err, errors.New("pip install failed: the test needs PyPI (or a mirror set with PIP_INDEX_URL)"))
 		}
-		return run(t, "check", tmp, nil, py, "-c", "import statefun, aiohttp, google.protobuf as p; print('statefun SDK with protobuf', p.__version__, 'and aiohttp', aiohttp.__version__)")
+		return run(t, "check", tmp, nil, py, "-c", check)
 	})
 	return filepath.Join(dir, "bin", "python")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/internal/sdkcache"
 )
 
 // The delayed-message scenario every SDK runs. Its functions
@@ -101,7 +102,7 @@ func TestJavaScriptSDKDelayedMessagesArriveOnceNotEarlyAndCancelledOnesNever(t *
 	t.Parallel()
 	modules := installJavaScript(t)
 	server := script(t, "js", "server.js")
-	node := lookTool(t, "node", "install Node.js 18 or later")
+	node := sdkcache.LookTool(t, "node", "install Node.js 18 or later")
 	runDelayedScenario(t, delayedSDK{
 		name: "JavaScript", ns: "js",
 		serve: func(t *testing.T, topic string) string {

@@ -676,3 +676,93 @@ func deadLetters(t *testing.T, client sarama.Client, appName string) map[string]
 	}
 	return out
 }
+
+// TestStateOfAStateFun2FunctionCarriesOverToStateFun3: moving a function
+// from the Python SDK 2.2.2 to 3.3 keeps its state. NS/counter runs with
+// the SDK 2.x from a StateFun 2.x module first, storing seen_count as a
+// SeenCount packed into an Any; then, on the same data directory, with the
+// SDK 3.3 from a kind/spec module, declaring seen_count with the protobuf
+// type SeenCount (type.googleapis.com/interop.SeenCount, the type URL
+// that Any.Pack gave it). The counts go on.
+func TestStateOfAStateFun2FunctionCarriesOverToStateFun3(t *testing.T) {
+	t.Parallel()
+	brokers := kafkatest.StartKfake(t)
+	client := kafkatest.Client(t, brokers)
+	const ns, appName, names, out = "migrate", "interop-migrate", "migrate-names", "migrate-counts"
+	createTopics(t, client, map[string]int32{names: 2, out: 1})
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	addr := strings.Join(brokers, ",")
+
+	svc2 := startPython2(t, "--handler", "flask", "--topic", out, "--namespace", ns, "--egress", "interop/counts")
+	v2 := writeFile(t, dir, "v2.yaml", fill(`version: "2.0"
+module:
+  meta: {type: remote}
+  spec:
+    functions:
+      - function:
+          meta: {kind: http, type: "{{ns}}/counter"}
+          spec: {endpoint: "{{url}}/statefun", states: [{name: seen_count}]}
+    ingresses:
+      - ingress:
+          meta: {type: statefun.kafka.io/routable-protobuf-ingress, id: "{{ns}}/names"}
+          spec:
+            address: {{brokers}}
+            consumerGroupId: {{app}}
+            topics:
+              - {topic: {{topic}}, typeUrl: type.googleapis.com/interop.GreetRequest, targets: ["{{ns}}/counter"]}
+    egresses:
+      - egress:
+          meta: {type: statefun.kafka.io/generic-egress, id: interop/counts}
+          spec: {address: {{brokers}}}
+`, "ns", ns, "url", svc2.URL, "brokers", addr, "app", appName, "topic", names))
+	python := installPython(t)
+	svc3 := startService(t, "Python", []string{"PYTHONUNBUFFERED=1"}, []string{python, script(t, "python", "server.py")},
+		"--topic", out, "--namespace", ns, "--egress", "interop/counts")
+	v3 := writeFile(t, dir, "v3.yaml", fill(`kind: io.statefun.endpoints.v2/http
+spec:
+  functions: "{{ns}}/*"
+  urlPathTemplate: "{{url}}/{function.name}"
+---
+kind: io.statefun.kafka.v1/ingress
+spec:
+  id: "{{ns}}/names"
+  address: {{brokers}}
+  consumerGroupId: {{app}}
+  topics:
+    - {topic: {{topic}}, valueType: type.googleapis.com/interop.GreetRequest, targets: ["{{ns}}/counter"]}
+---
+kind: io.statefun.kafka.v1/egress
+spec: {id: interop/counts, address: {{brokers}}}
+`, "ns", ns, "url", svc3.URL, "brokers", addr, "app", appName, "topic", names))
+
+	var want []string
+	for _, run := range []struct {
+		file, sdk string
+		names     []string
+		counts    []int
+	}{
+		{v2, "2.x", []string{"Alice", "Bob", "Alice"}, []int{1, 1, 2}},
+		{v3, "3.x", []string{"Alice", "Bob"}, []int{3, 2}},
+	} {
+		flags := app.Flags{DataDir: data, Partitions: 2, LogLevel: "warn", ModuleFiles: []string{run.file}}
+		outBuf, runErr, stop := startApp(t, flags)
+		waitForOutput(t, outBuf, runErr, "application "+appName+" ready")
+		produceGreetRequests(t, client, names, run.names)
+		for i, n := range run.names {
+			want = append(want, fmt.Sprintf("%s: %s seen %d by %s", n, n, run.counts[i], run.sdk))
+		}
+		waitForRecords(t, client, out, len(want))
+		stop()
+		if err := <-runErr; err != nil {
+			t.Fatalf("%s: Run: %v\noutput:\n%s", run.file, err, outBuf)
+		}
+		if diff := cmp.Diff(sorted(want), sorted(readRecords(t, client, out))); diff != "" {
+			t.Fatalf("after the StateFun %s run: records of %s (-want +got):\n%s", run.sdk, out, diff)
+		}
+	}
+	if dlq := kafkatest.ReadCommitted(t, client, appName+"-dlq"); len(dlq) != 0 {
+		t.Errorf("%d dead letters, want none", len(dlq))
+		logDeadLetters(t, client, appName)
+	}
+}

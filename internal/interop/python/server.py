@@ -21,6 +21,9 @@ internal/interop/statefun2_test.go): it takes an interop.GreetResponse
 (interop.proto) and sends it back to its caller with the greeting in
 capitals.
 
+NS/counter counts in seen_count, a SeenCount (interop.proto) as protobuf
+type: it takes over the state of server_2x.py's NS/counter.
+
 NS/later and NS/arrive are for delayed messages
 (internal/interop/delayed_test.go). NS/later takes the JSON type
 interop/Later: {"delay_ms": 500, "token": "t1", "text": "m1"} sends
@@ -55,12 +58,13 @@ from aiohttp import web
 from statefun import (IntType, LongType, RequestReplyHandler, StatefulFunctions, ValueSpec,
                       kafka_egress_message, make_json_type, make_protobuf_type, message_builder)
 
-from interop_pb2 import GreetResponse
+from interop_pb2 import GreetResponse, SeenCount
 
 LATER_TYPE = make_json_type("interop/Later")
 # type.googleapis.com/interop.GreetResponse: the type URL that the StateFun
 # 2.x SDK's Any.Pack gives the same message.
 GREET_RESPONSE_TYPE = make_protobuf_type(GreetResponse)
+SEEN_COUNT_TYPE = make_protobuf_type(SeenCount)
 
 
 def now_ms():
@@ -127,6 +131,17 @@ def build(ns, egress, topic):
         response.greeting = response.greeting.upper()
         context.send(message_builder(target_typename=context.caller.typename, target_id=context.caller.id,
                                      value=response, value_type=GREET_RESPONSE_TYPE))
+
+    @functions.bind(typename=f"{ns}/counter", specs=[ValueSpec(name="seen_count", type=SEEN_COUNT_TYPE)])
+    def counter(context, message):
+        # The StateFun 3.x version of server_2x.py's NS/counter: it reads
+        # the state that one stored (a SeenCount in an Any, kept as its
+        # type URL and value) as the protobuf type of the same name.
+        seen = context.storage.seen_count or SeenCount()
+        seen.seen += 1
+        context.storage.seen_count = seen
+        context.send_egress(kafka_egress_message(typename=egress, topic=topic, key=context.address.id,
+                                                 value=f"{context.address.id} seen {seen.seen} by 3.x"))
 
     return functions
 

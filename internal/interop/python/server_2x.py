@@ -20,6 +20,10 @@ keyed by the name. With --upper TYPE, NS/responder first sends the greeting
 to that function (a StateFun 3.x function, server.py's NS/upper), and
 writes what it answers.
 
+NS/counter counts its calls in seen_count (a SeenCount in an Any) and
+writes "<id> seen <n> by 2.x" to --topic: server.py's NS/counter takes
+its state over (statefun2_test.go).
+
 NS/later and NS/arrive are for delayed messages (delayed_test.go, without
 cancellation, which StateFun 2.x does not have): NS/later takes the JSON
 request interop/Later ({"delay_ms": 500, "text": "m1"}) as the value of its
@@ -117,6 +121,22 @@ def build(ns, egress, topic, upper, asynchronous):
         record = kafka_egress_record(topic=topic, key=response.name, value=response)
         context.pack_and_send_egress(egress, record)
 
+    def counter(context, request: GreetRequest):
+        state = context['seen_count']
+        seen = SeenCount()
+        if state is None:
+            state = Any()
+        else:
+            state.Unpack(seen)
+        seen.seen += 1
+        state.Pack(seen)
+        context['seen_count'] = state
+        record = KafkaProducerRecord()
+        record.topic = topic
+        record.key = context.address.identity
+        record.value_bytes = ("%s seen %d by 2.x" % (context.address.identity, seen.seen)).encode()
+        context.pack_and_send_egress(egress, record)
+
     def later(context, message):
         req = json.loads(message.value)
         text = "%s sent %d delay %d" % (req["text"], now_ms(), req["delay_ms"])
@@ -135,7 +155,7 @@ def build(ns, egress, topic, upper, asynchronous):
         record.value_bytes = text.encode()
         context.pack_and_send_egress(egress, record)
 
-    for name, fn in [("greeter", greeter), ("responder", responder), ("later", later), ("arrive", arrive)]:
+    for name, fn in [("greeter", greeter), ("responder", responder), ("counter", counter), ("later", later), ("arrive", arrive)]:
         if asynchronous:
             fn = make_async(fn)
         functions.bind(f"{ns}/{name}")(fn)

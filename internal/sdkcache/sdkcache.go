@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -182,11 +183,15 @@ func Python(t testing.TB, what, requirements, prefix, check string) string {
 	t.Helper()
 	python3 := LookTool(t, "python3", "the Python SDK test needs Python 3.11 or later with venv and pip "+
 		"(Debian/Ubuntu: apt-get install python3 python3-venv python3-pip; or https://www.python.org/downloads/)")
-	out, err := exec.Command(python3, "-c", "import sys; print(sys.version)").Output()
+	out, err := exec.Command(python3, "-c", "import sys; print(sys.version_info[0], sys.version_info[1]); print(sys.version)").Output()
 	if err != nil {
 		t.Fatalf("%s does not run: %v", python3, err)
 	}
-	version := strings.TrimSpace(string(out))
+	first, version, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	var major, minor int
+	if _, err := fmt.Sscan(first, &major, &minor); err != nil || major < 3 || (major == 3 && minor < 11) {
+		t.Fatalf("%s is Python %s; the pinned packages need Python 3.11 or later (https://www.python.org/downloads/)", python3, version)
+	}
 	req, err := filepath.Abs(requirements)
 	if err != nil {
 		t.Fatal(err)

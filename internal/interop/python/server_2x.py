@@ -76,17 +76,10 @@ def build(ns, egress, topic, upper, asynchronous):
 
     def greeter(context, message: typing.Union[GreetRequest, Ack]):
         if isinstance(message, Ack):
-            acks = context['acks']
-            count = SeenCount()
-            if acks is not None:
-                acks.Unpack(count)
-            count.seen += 1
-            state = Any()
-            state.Pack(count)
-            context['acks'] = state
+            acks = increment(context, 'acks')
             ack = GreetResponse()
             ack.name = message.name
-            ack.greeting = "ack #%d" % count.seen
+            ack.greeting = "ack #%d" % acks
             context.pack_and_send_egress(egress, kafka_egress_record(topic=topic, key=message.name, value=ack))
             return
         if message.reset:
@@ -122,19 +115,11 @@ def build(ns, egress, topic, upper, asynchronous):
         context.pack_and_send_egress(egress, record)
 
     def counter(context, request: GreetRequest):
-        state = context['seen_count']
-        seen = SeenCount()
-        if state is None:
-            state = Any()
-        else:
-            state.Unpack(seen)
-        seen.seen += 1
-        state.Pack(seen)
-        context['seen_count'] = state
+        seen = increment(context, 'seen_count')
         record = KafkaProducerRecord()
         record.topic = topic
         record.key = context.address.identity
-        record.value_bytes = ("%s seen %d by 2.x" % (context.address.identity, seen.seen)).encode()
+        record.value_bytes = ("%s seen %d by 2.x" % (context.address.identity, seen)).encode()
         context.pack_and_send_egress(egress, record)
 
     def later(context, message):
@@ -160,6 +145,21 @@ def build(ns, egress, topic, upper, asynchronous):
             fn = make_async(fn)
         functions.bind(f"{ns}/{name}")(fn)
     return functions
+
+
+def increment(context, name):
+    """Adds one to the SeenCount in the Any of state name and returns it
+    (the greeter above does the same inline, as the SDK's docs show)."""
+    state = context[name]
+    count = SeenCount()
+    if state is None:
+        state = Any()
+    else:
+        state.Unpack(count)
+    count.seen += 1
+    state.Pack(count)
+    context[name] = state
+    return count.seen
 
 
 def make_async(fn):

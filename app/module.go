@@ -215,7 +215,7 @@ func (mod *Module) Merge(topo topology.Topology, reg *functions.Registry) (topol
 	}
 	for _, t := range m.UnboundTargets() {
 		if _, ok := reg.Lookup(t); !ok {
-			errs = append(errs, fmt.Errorf("module %s: ingress target %s is served by no endpoint and is not a Go function of the application; bind it to an endpoint (io.statefun.endpoints.v2/http)", m.File, t))
+			errs = append(errs, fmt.Errorf("module %s: ingress target %s is served by no endpoint and is not a Go function of the application; bind it to an endpoint (io.statefun.endpoints.v2/http), or declare it under functions in a StateFun 2.x file", m.File, t))
 		}
 	}
 	from := m.Topology(topo.App)

@@ -66,8 +66,9 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 	topo, reg := build()
 	brokers := SplitBrokers(strings.Join(f.Brokers, ","))
 	var moduleOpts []processor.Option
-	if f.ModuleFile != "" {
-		mod, err := LoadModule(f.ModuleFile, logger)
+	if len(f.ModuleFiles) > 0 {
+		files := strings.Join(f.ModuleFiles, ", ")
+		mod, err := LoadModules(f.ModuleFiles, logger)
 		if err != nil {
 			return err
 		}
@@ -76,7 +77,8 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 			fmt.Fprintln(out, "note:", n)
 		}
 		if topo.App == "" {
-			topo.App = cmp.Or(mod.GroupID(), strings.TrimSuffix(filepath.Base(f.ModuleFile), filepath.Ext(f.ModuleFile)))
+			first := f.ModuleFiles[0]
+			topo.App = cmp.Or(mod.GroupID(), strings.TrimSuffix(filepath.Base(first), filepath.Ext(first)))
 			fmt.Fprintf(out, "application name %s (the consumer group and the prefix of its topics; set it with --app)\n", topo.App)
 		}
 		if len(brokers) == 0 {
@@ -86,11 +88,11 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 			}
 			if len(addr) > 0 {
 				brokers = addr
-				fmt.Fprintf(out, "using the Kafka address that %s names: %s (--brokers overrides it)\n", f.ModuleFile, strings.Join(addr, ","))
+				fmt.Fprintf(out, "using the Kafka address that %s names: %s (--brokers overrides it)\n", files, strings.Join(addr, ","))
 			}
 		}
 		if topo, moduleOpts, err = mod.Merge(topo, reg); err != nil {
-			return fmt.Errorf("app: module %s: %w", f.ModuleFile, err)
+			return fmt.Errorf("app: module %s: %w", files, err)
 		}
 	}
 	switch {

@@ -317,10 +317,10 @@ func (s *session) egressRecords(src *record, msgs []functions.EgressMessage) ([]
 		if !ok {
 			return nil, fmt.Errorf("unknown egress %s", em.Egress)
 		}
-		if em.Message.TypeName() != functions.KafkaRecordType.Name() {
-			return nil, fmt.Errorf("egress %s takes %s messages, got %s", em.Egress, functions.KafkaRecordType.Name(), em.Message.TypeName())
+		rec, ok, err := remote.KafkaRecord(em.Message) // StateFun 3.x's record or 2.x's
+		if !ok {
+			return nil, fmt.Errorf("egress %s takes %s messages (or StateFun 2.x's %s), got %s", em.Egress, functions.KafkaRecordType.Name(), remote.KafkaRecordName2, em.Message.TypeName())
 		}
-		rec, err := functions.KafkaRecordType.As(em.Message)
 		if err != nil {
 			return nil, err
 		}

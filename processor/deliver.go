@@ -258,6 +258,10 @@ func (s *session) apply(t *txn, src *record, target functions.Address, ref state
 	for _, o := range egress {
 		s.produce(o)
 	}
+	for _, r := range effects.DroppedReplies {
+		s.p.cfg.logger.Debug("reply dropped: the message has no caller (it came from an ingress or stateloop send)",
+			"function_type", target.Type, "function_id", target.ID, "type", string(r.TypeName()))
+	}
 	s.p.count(func(s *Stats) { s.Invocations++; s.Egress += int64(len(egress)) })
 	s.p.m.Outgoing(target.Type, len(effects.Messages), len(egress), len(effects.Delayed))
 	return nil

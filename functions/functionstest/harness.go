@@ -48,6 +48,10 @@ type Result struct {
 	// sent; the harness keeps the messages until [Harness.Advance] makes
 	// them due.
 	Delayed []driver.DelayedMessage
+	// DroppedReplies are the replies the function made to a message
+	// without a caller (see [functions.Context.Reply]); the runtime drops
+	// them.
+	DroppedReplies []functions.Message
 }
 
 // New returns a harness for the function types of reg, with empty state
@@ -145,7 +149,7 @@ func (h *Harness) invoke(caller *functions.Address, to functions.Address, msg fu
 	}
 	h.apply(to, effects.State)
 	h.schedule(to, effects.Delayed)
-	return &Result{Messages: effects.Messages, Egress: effects.Egress, State: effects.State, Delayed: effects.Delayed}, nil
+	return &Result{Messages: effects.Messages, Egress: effects.Egress, State: effects.State, Delayed: effects.Delayed, DroppedReplies: effects.DroppedReplies}, nil
 }
 
 // load returns a copy of the stored state of addr, as the runtime reads it

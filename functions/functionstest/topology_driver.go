@@ -161,6 +161,10 @@ type delivery struct {
 // [TopologyDriver.Advance]. Records of one topic get partition 0 and
 // offsets from 0 on.
 //
+// Each record is processed to the end before Pipe returns, so records are
+// processed in the order piped. The runtime keeps no order between records
+// of different topics (or partitions): do not let a test depend on one.
+//
 // It returns an error for a topic that is not an ingress of the
 // application, and the dead letters of the record and of every message it
 // caused, joined (each a [DeadLetter]; see also

@@ -483,7 +483,7 @@ func TestRemoteEndpointMisbehaviourGoesToDeadLetterTopic(t *testing.T) {
 			reasons: []string{"message to unknown function type test/nowhere"}},
 		// checked by the runtime when it applies the result, not by the client
 		{name: "egress record for an undeclared egress", id: "bad-egress",
-			reasons: []string{"sent an invalid egress record: unknown egress test/no-such-egress", "(remote function at "}},
+			reasons: []string{"sent an invalid egress record: topology: unknown egress test/no-such-egress", "(remote function at "}},
 		{name: "HTTP 404", id: "not-found", failures: 1,
 			reasons: []string{"HTTP 404 Not Found", "not retried"}},
 		{name: "HTTP 500 until the call timeout", id: "err500", retried: true, failures: 1,

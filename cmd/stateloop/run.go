@@ -9,6 +9,7 @@ import (
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/examples/fraud/fraud"
 	"github.com/stateloop/stateloop/examples/greeter/greeter"
+	"github.com/stateloop/stateloop/examples/shopping-cart/shop"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/topology"
 )
@@ -23,6 +24,7 @@ type builtinApp struct {
 var builtinApps = []builtinApp{
 	{name: "greeter", description: "greets the names written to topic names on topic greetings (examples/greeter)", build: greeter.Build},
 	{name: "fraud", description: "scores the transactions of topic transactions, alerts on topic alerts; 30-day window (examples/fraud)", build: fraud.Build},
+	{name: "shopping-cart", description: "StateFun's shopping cart: carts reserve stock at inventories, receipts on topic receipts (examples/shopping-cart)", build: shop.Build},
 }
 
 func findApp(name string) (builtinApp, bool) {
@@ -38,7 +40,7 @@ func findApp(name string) (builtinApp, bool) {
 func appList() string {
 	var b strings.Builder
 	for _, a := range builtinApps {
-		fmt.Fprintf(&b, "\n  %-10s %s", a.name, a.description)
+		fmt.Fprintf(&b, "\n  %-13s %s", a.name, a.description)
 	}
 	return b.String()
 }

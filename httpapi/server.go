@@ -8,6 +8,13 @@
 //	GET  /healthz                                 the process is up
 //	GET  /readyz                                  the processor owns and has recovered its partitions
 //
+// A message's type is the Stateloop-Type header, or a Content-Type of
+// application/vnd.<type name>; its body is the message's bytes, except
+// that a message of a built-in type (io.statefun.types/string, int, long,
+// bool, float, double) sent with Content-Type application/json is JSON,
+// and the reply to a request that sent or accepts JSON is JSON when it is
+// of a built-in type (json.go).
+//
 // A message is written to the application's loop topic before the
 // response, with the HTTP instance as its caller, so a function answers
 // with ctx.Reply (or, in a remote SDK function, by sending a message to
@@ -327,6 +334,16 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
+	if isJSON(r.Header.Get("Content-Type")) {
+		msg, builtin, err := encodeJSONBody(typeName, body)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if builtin {
+			body = msg
+		}
+	}
 
 	req := requestID()
 	caller := functions.Address{Type: topology.HTTPCaller, ID: s.cfg.Instance + "/" + req}
@@ -399,10 +416,16 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	select {
 	case reply := <-replies:
 		w.Header().Set(TypeHeader, string(reply.Argument.TypeName()))
-		w.Header().Set("Content-Type", vndPrefix+string(reply.Argument.TypeName()))
 		if reply.Caller != nil {
 			w.Header().Set("Stateloop-Replier", reply.Caller.String())
 		}
+		if b, ok := decodeJSONReply(reply.Argument); ok && wantsJSON(r) {
+			w.Header().Set("Content-Type", jsonMediaType)
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(b)
+			return
+		}
+		w.Header().Set("Content-Type", vndPrefix+string(reply.Argument.TypeName()))
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(reply.Argument.Bytes())
 	case <-timer.C:
@@ -446,6 +469,9 @@ func messageType(r *http.Request) (functions.TypeName, error) {
 	v := r.Header.Get(TypeHeader)
 	if v == "" {
 		v = vndType(r.Header.Get("Content-Type"))
+	}
+	if v == "" && isJSON(r.Header.Get("Content-Type")) {
+		return "", fmt.Errorf("no message type: Content-Type %s says how the body is written, not what it is; set the %s header to the message's type name (like io.statefun.types/string, whose JSON body is a string like \"Alice\")", jsonMediaType, TypeHeader)
 	}
 	if v == "" {
 		return "", fmt.Errorf("no message type: set the %s header to the message's type name (like io.statefun.types/string), or Content-Type to application/vnd.<type name>", TypeHeader)

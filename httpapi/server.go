@@ -111,6 +111,11 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	MaxConns          int
+	// PlaygroundPaths serves StateFun playground's ingress paths too:
+	// POST or PUT /{namespace}/{name}/{id} sends a message as POST
+	// /v1/functions/{namespace}/{name}/{id} does (for a module.yaml with
+	// io.statefun.playground.v1/ingress).
+	PlaygroundPaths bool
 	// MaxViews bounds the function types whose tables the state requests
 	// keep open views of (DefaultMaxViews if 0). Each view follows its
 	// table and holds it in memory; the least recently used one is closed
@@ -274,6 +279,10 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/functions/{namespace}/{name}/{id}", s.send)
 	mux.HandleFunc("GET /v1/state/{namespace}/{name}/{id}", s.state)
+	if s.cfg.PlaygroundPaths {
+		mux.HandleFunc("POST /{namespace}/{name}/{id}", s.send)
+		mux.HandleFunc("PUT /{namespace}/{name}/{id}", s.send)
+	}
 	s.consoleRoutes(mux) // GET / and /v1/console/..., console.go
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{}))

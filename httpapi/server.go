@@ -7,6 +7,7 @@
 //	GET  /metrics                                 Prometheus metrics
 //	GET  /healthz                                 the process is up
 //	GET  /readyz                                  the processor owns and has recovered its partitions
+//	POST or PUT /{namespace}/{name}/{id}          with Config.PlaygroundPaths: StateFun playground's ingress, as POST /v1/functions/...
 //
 // A message's type is the Stateloop-Type header, or a Content-Type of
 // application/vnd.<type name>; its body is the message's bytes, except

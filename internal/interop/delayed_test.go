@@ -45,8 +45,11 @@ const (
 	laterEgress      = "interop/arrivals"
 	// maxLate bounds how late a delayed message may arrive at a running
 	// instance: about one commit interval (100 ms) plus the 10 ms check
-	// interval plus the HTTP calls, with room for -race on 2 busy cores.
-	maxLate = 2 * time.Second
+	// interval plus the HTTP calls, with room for -race on 2 cores that
+	// the rest of the test command keeps busy (4-5 s were seen at a load
+	// average of 20). It catches a timer that waits for some other event
+	// (the next message, a restart), not latency: the bench measures that.
+	maxLate = 8 * time.Second
 	// cancelledWait is how long the test waits past the latest time a
 	// cancelled message could have been due.
 	cancelledWait = 2 * time.Second

@@ -156,3 +156,29 @@ func FuzzDecodeControlResult(f *testing.F) {
 		}
 	})
 }
+
+func TestAppInfoRoundTripAndOtherUserData(t *testing.T) {
+	t.Parallel()
+	i := AppInfo{App: "shop", Instance: "i-1", Thread: 1, Threads: 2, Partitions: 8, Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Functions:  []FunctionInfo{{Type: "shop/cart", State: []StateInfo{{Name: "items", Type: "shop/items", Expires: "after-write 24h0m0s"}}}, {Type: "shop/pay", Remote: true}},
+		Namespaces: []NamespaceInfo{{Namespace: "py", Remote: true}},
+		Ingresses:  []IngressInfo{{Topic: "orders", ValueType: "shop/order", Targets: []string{"shop/cart"}}},
+		Egresses:   []EgressInfo{{ID: "shop/out", Topics: []string{"out"}}},
+	}
+	got, ok, err := DecodeAppInfo(AppendAppInfo(nil, i))
+	i.Stateloop = 1
+	if err != nil || !ok {
+		t.Fatalf("decode: %v, %v", ok, err)
+	}
+	if diff := cmp.Diff(i, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	for _, other := range [][]byte{nil, []byte("goka"), []byte(`{"app":"x"}`)} {
+		if _, ok, err := DecodeAppInfo(other); ok || err != nil {
+			t.Errorf("DecodeAppInfo(%q) = %v, %v; want not app info", other, ok, err)
+		}
+	}
+	if _, ok, err := DecodeAppInfo([]byte(`{"stateloop":2,"app":"x"}`)); !ok || !errors.Is(err, ErrMalformed) {
+		t.Errorf("a later format: %v, %v; want app info that does not decode", ok, err)
+	}
+}

@@ -133,22 +133,6 @@ func (h *ctlHarness) waitEmitted(id string, n int) []opstest.Emitted {
 	return got
 }
 
-// checkCountsAroundSet checks the counts a counter emitted for messages
-// 1, 2, ... with a state set to value after message before: 1 to before,
-// then value+1 on.
-func checkCountsAroundSet(t *testing.T, got []opstest.Emitted, before int, value int64) {
-	t.Helper()
-	for i, e := range got {
-		want := int64(i + 1)
-		if e.Seq > before {
-			want = value + int64(e.Seq-before)
-		}
-		if e.Seq != i+1 || e.N != want {
-			t.Fatalf("count %d: seq %d n %d, want seq %d n %d", i, e.Seq, e.N, i+1, want)
-		}
-	}
-}
-
 func (h *ctlHarness) deadLetters() []topicRecord {
 	var out []topicRecord
 	for _, r := range readTopic(h.t, h.client, h.app+"-dlq") {
@@ -199,7 +183,7 @@ func TestStateEditIsAppliedInOrderWithTheAddressMessages(t *testing.T) {
 	h.produce(recs...)
 
 	got := h.waitEmitted("c1", 60)
-	checkCountsAroundSet(t, got, 30, 1000)
+	opstest.CheckCountsAroundSet(t, got, 30, 1000)
 	res := h.waitResults(map[string]int{"set": 1, "read": 1})
 	set := res["set"][0]
 	if set.Error != "" || set.Address != counter("c1") {
@@ -493,7 +477,7 @@ func TestStateEditWaitsForTheRemoteCallsBeforeIt(t *testing.T) {
 	}
 	h.produce(recs...)
 	got := h.waitEmitted("c4", 40)
-	checkCountsAroundSet(t, got, 20, 1000)
+	opstest.CheckCountsAroundSet(t, got, 20, 1000)
 	set := h.waitResults(map[string]int{"set": 1})["set"][0]
 	if b, _ := longOf(t, set.Before, "n"); b != 20 || set.Error != "" {
 		t.Errorf("set answered %+v; want before n = 20", set)

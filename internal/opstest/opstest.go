@@ -11,10 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"testing"
 	"time"
+
+	"github.com/IBM/sarama"
 
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/internal/kafkatest"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -125,3 +129,54 @@ func Encode(m IncMsg) []byte {
 	}
 	return b
 }
+
+// ReadEmitted returns the counts the counters of application app emitted
+// to <app>-out, committed ones only, in order by id.
+func ReadEmitted(t testing.TB, client sarama.Client, app string) map[string][]Emitted {
+	t.Helper()
+	out := map[string][]Emitted{}
+	for _, r := range kafkatest.Records(t, client, app+"-out") {
+		var e Emitted
+		if err := json.Unmarshal(r.Value, &e); err != nil {
+			t.Fatalf("opstest: egress record %q: %v", r.Value, err)
+		}
+		out[e.ID] = append(out[e.ID], e)
+	}
+	return out
+}
+
+// WaitEmitted waits until counter id has emitted n counts, and returns
+// them.
+func WaitEmitted(t testing.TB, client sarama.Client, app, id string, n int) []Emitted {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := ReadEmitted(t, client, app)[id]
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("opstest: %d counts of %s after 60s, want %d", len(got), id, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// CheckCountsAroundSet checks the counts a counter emitted for messages
+// 1, 2, ... in order with a state set to value after message before: 1 to
+// before, then value+1 on.
+func CheckCountsAroundSet(t testing.TB, got []Emitted, before int, value int64) {
+	t.Helper()
+	for i, e := range got {
+		want := int64(i + 1)
+		if e.Seq > before {
+			want = value + int64(e.Seq-before)
+		}
+		if e.Seq != i+1 || e.N != want {
+			t.Fatalf("count %d: message %d counted %d, want message %d counted %d", i, e.Seq, e.N, i+1, want)
+		}
+	}
+}
+
+// Address is the address of counter id.
+func Address(id string) functions.Address { return functions.Address{Type: Counter, ID: id} }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
@@ -271,7 +270,7 @@ func (s *Server) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
 		for _, e := range errs {
 			out.Errors = append(out.Errors, e.Error())
 		}
-		for _, o := range c.Replay(ctx, dls, req.DryRun, opsWait) {
+		for _, o := range c.Replay(ctx, dls, req.DryRun, opsWait, nil) {
 			rr := replayResult{Ref: o.DeadLetter.Ref(), Status: o.Status}
 			if a := o.DeadLetter.Address; a != nil {
 				rr.Address = a.String()
@@ -378,14 +377,9 @@ func (s *Server) listTimers(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if to := q.Get("to"); to != "" {
-		parts := strings.SplitN(to, "/", 3)
-		if len(parts) < 2 {
-			errs = append(errs, fmt.Errorf("to=%s: want namespace/name or namespace/name/id", to))
-		} else {
-			f.ToType = functions.TypeName(parts[0] + "/" + parts[1])
-			if len(parts) == 3 {
-				f.ToID = parts[2]
-			}
+		var err error
+		if f.ToType, f.ToID, err = ops.ParseTarget(to); err != nil {
+			errs = append(errs, fmt.Errorf("to=%w", err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stateloop/stateloop/httpapi"
 	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/internal/ops"
 	"github.com/stateloop/stateloop/internal/opstest"
 	"github.com/stateloop/stateloop/internal/opstest/opsapp"
 )
@@ -46,18 +47,6 @@ func (o opsAPI) do(t *testing.T, method, path string, h http.Header, body string
 	return r
 }
 
-type stateJSON struct {
-	Address string `json:"address"`
-	Before  map[string]struct {
-		Type  string `json:"type"`
-		Value any    `json:"value"`
-	} `json:"before"`
-	After map[string]struct {
-		Type  string `json:"type"`
-		Value any    `json:"value"`
-	} `json:"after"`
-}
-
 func TestOperatorAPINeedsTheToken(t *testing.T) {
 	o := startOpsAPI(t, "opsauth")
 	var cases []accessCase
@@ -82,7 +71,7 @@ func TestOperatorAPIEditsStateInOrder(t *testing.T) {
 	o := startOpsAPI(t, "opsstate")
 	o.app.Send(t, "s1", opstest.IncMsg{Seq: 1}, opstest.IncMsg{Seq: 2})
 	o.app.WaitEmitted(t, "s1", 2)
-	var st stateJSON
+	var st ops.StateView
 	if r := o.do(t, "PUT", "/v1/state/ops/counter/s1/n", nil, "40", &st); r.status != 200 {
 		t.Fatalf("PUT n: %d %s", r.status, r.body)
 	}
@@ -90,7 +79,7 @@ func TestOperatorAPIEditsStateInOrder(t *testing.T) {
 		t.Errorf("PUT n answered %+v", st)
 	}
 	h := http.Header{httpapi.TypeHeader: {"io.statefun.types/string"}}
-	st = stateJSON{}
+	st = ops.StateView{}
 	if r := o.do(t, "PUT", "/v1/state/ops/counter/s1/note", h, "hi there", &st); r.status != 200 || st.After["note"].Value != "hi there" {
 		t.Errorf("PUT note: %d %s", r.status, r.body)
 	}
@@ -98,11 +87,11 @@ func TestOperatorAPIEditsStateInOrder(t *testing.T) {
 	if got := o.app.WaitEmitted(t, "s1", 3); got[2].N != 41 {
 		t.Errorf("the message after the set counted %d, want 41", got[2].N)
 	}
-	st = stateJSON{}
+	st = ops.StateView{}
 	if r := o.do(t, "DELETE", "/v1/state/ops/counter/s1/note", nil, "", &st); r.status != 200 || len(st.Before) != 2 || len(st.After) != 1 {
 		t.Errorf("DELETE note: %d %s", r.status, r.body)
 	}
-	st = stateJSON{}
+	st = ops.StateView{}
 	if r := o.do(t, "DELETE", "/v1/state/ops/counter/s1", nil, "", &st); r.status != 200 || len(st.After) != 0 || st.Before["n"].Value != float64(41) {
 		t.Errorf("DELETE all: %d %s", r.status, r.body)
 	}

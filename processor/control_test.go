@@ -38,7 +38,12 @@ func newCtlHarness(t *testing.T, name string, opts ...Option) *ctlHarness {
 	t.Helper()
 	brokers, app := testBroker(t, name)
 	h := &ctlHarness{t: t, app: app}
-	topo, reg := opstest.Build(app, h.broken.Load)
+	topo, reg := opstest.Build(app, func() error {
+		if h.broken.Load() {
+			return opstest.ErrBroken
+		}
+		return nil
+	})
 	h.topo = topo
 	h.client = testClient(t, brokers)
 	p, err := New(brokers, topo, reg, append([]Option{WithCommitInterval(20 * time.Millisecond), WithLogger(testLogger(t)),

@@ -316,50 +316,81 @@ type ReplayOutcome struct {
 	Err    error
 }
 
+// replayChunk is how many replays Replay writes before it waits for
+// their answers.
+const replayChunk = 500
+
 // Replay replays the dead letters once each: those already replayed
 // (their marker says so) are skipped, the others sent to their addresses
 // through the runtime with an idempotency key made from their partition
 // and offset, so that a dead letter reaches its address once however
 // often Replay runs, also when it or the runtime is killed half-way. With
-// dryRun it sends nothing and says what it would do. It waits up to wait
-// for the runtime's answers.
-func (c *Client) Replay(ctx context.Context, dls []DeadLetter, dryRun bool, wait time.Duration) []ReplayOutcome {
+// dryRun it sends nothing and says what it would do. It writes the
+// replays 500 at a time and waits up to wait for the runtime's answers to
+// each 500 before it writes more (so a replay of many dead letters that
+// the runtime does not answer stops early: the rest are unanswered); it
+// calls report, if not nil, with each outcome as it is known, in order,
+// and returns them all.
+func (c *Client) Replay(ctx context.Context, dls []DeadLetter, dryRun bool, wait time.Duration, report func(ReplayOutcome)) []ReplayOutcome {
 	out := make([]ReplayOutcome, len(dls))
 	var ops []Op
 	var idx []int
+	reported := 0
+	flush := func() {
+		for ; reported < len(out) && out[reported].Status != ""; reported++ {
+			if report != nil {
+				report(out[reported])
+			}
+		}
+	}
+	send := func() {
+		outcomes := c.Do(ctx, ops, wait)
+		for j, o := range outcomes {
+			r := &out[idx[j]]
+			switch {
+			case errors.Is(o.Err, ErrNoAnswer):
+				r.Status, r.Err = "unanswered", o.Err
+			case o.Err != nil:
+				r.Status, r.Err = "refused", o.Err
+			case o.Result.Error != "":
+				r.Status, r.Err = "refused", errors.New(o.Result.Error)
+			case o.Result.Duplicate:
+				r.Status = "duplicate"
+			default:
+				r.Status = "replayed"
+			}
+		}
+		ops, idx = ops[:0], idx[:0]
+		flush()
+	}
+	stalled := false
 	for i := range dls {
 		d := &dls[i]
-		out[i].DeadLetter = *d
-		if d.Replayed != nil {
-			out[i].Status = "skipped"
-			continue
-		}
+		r := &out[i]
+		r.DeadLetter = *d
 		op, err := d.Replay(c.topo)
-		if err != nil {
-			out[i].Status, out[i].Err = "refused", err
-			continue
-		}
-		if dryRun {
-			out[i].Status = "dry-run"
-			continue
-		}
-		ops = append(ops, op)
-		idx = append(idx, i)
-	}
-	for j, o := range c.Do(ctx, ops, wait) {
-		r := &out[idx[j]]
 		switch {
-		case errors.Is(o.Err, ErrNoAnswer):
-			r.Status, r.Err = "unanswered", o.Err
-		case o.Err != nil:
-			r.Status, r.Err = "refused", o.Err
-		case o.Result.Error != "":
-			r.Status, r.Err = "refused", errors.New(o.Result.Error)
-		case o.Result.Duplicate:
-			r.Status = "duplicate"
+		case d.Replayed != nil:
+			r.Status = "skipped"
+		case err != nil:
+			r.Status, r.Err = "refused", err
+		case dryRun:
+			r.Status = "dry-run"
+		case stalled:
+			r.Status, r.Err = "unanswered", fmt.Errorf("ops: %w: not sent, since the replays before it were not answered within %v", ErrNoAnswer, wait)
 		default:
-			r.Status = "replayed"
+			ops = append(ops, op)
+			idx = append(idx, i)
+			if len(ops) == replayChunk {
+				first := idx[0]
+				send()
+				stalled = out[first].Status == "unanswered"
+			}
 		}
+		flush()
+	}
+	if len(ops) > 0 {
+		send()
 	}
 	return out
 }

@@ -218,7 +218,7 @@ func TestDeadLettersListFilterAndReplayOnce(t *testing.T) {
 	}
 
 	broken, _ := c.DeadLetters(ctx, ops.Filter{Partition: ops.AnyPartition, Reason: "broken"}, 0)
-	dry := c.Replay(ctx, broken, true, ops.DefaultWait)
+	dry := c.Replay(ctx, broken, true, ops.DefaultWait, nil)
 	for _, o := range dry {
 		if o.Status != "dry-run" {
 			t.Errorf("dry run of %s: %s %v", o.DeadLetter.Ref(), o.Status, o.Err)
@@ -228,7 +228,7 @@ func TestDeadLettersListFilterAndReplayOnce(t *testing.T) {
 	if got := len(a.Emitted(t)); got != 0 {
 		t.Fatalf("a dry run delivered messages to %d counters", got)
 	}
-	for _, o := range c.Replay(ctx, broken, false, ops.DefaultWait) {
+	for _, o := range c.Replay(ctx, broken, false, ops.DefaultWait, nil) {
 		if o.Status != "replayed" {
 			t.Errorf("replay of %s: %s %v", o.DeadLetter.Ref(), o.Status, o.Err)
 		}
@@ -238,14 +238,14 @@ func TestDeadLettersListFilterAndReplayOnce(t *testing.T) {
 	}
 	// again, with what the first list said (no markers): the runtime
 	// drops them as duplicates
-	for _, o := range c.Replay(ctx, broken, false, ops.DefaultWait) {
+	for _, o := range c.Replay(ctx, broken, false, ops.DefaultWait, nil) {
 		if o.Status != "duplicate" {
 			t.Errorf("second replay of %s: %s %v, want duplicate", o.DeadLetter.Ref(), o.Status, o.Err)
 		}
 	}
 	// and with a fresh list: the markers say they were replayed
 	again, _ := c.DeadLetters(ctx, ops.Filter{Partition: ops.AnyPartition, Reason: "broken"}, 0)
-	for _, o := range c.Replay(ctx, again, false, ops.DefaultWait) {
+	for _, o := range c.Replay(ctx, again, false, ops.DefaultWait, nil) {
 		if o.Status != "skipped" || o.DeadLetter.Replayed == nil {
 			t.Errorf("third replay of %s: %s, want skipped", o.DeadLetter.Ref(), o.Status)
 		}
@@ -255,7 +255,7 @@ func TestDeadLettersListFilterAndReplayOnce(t *testing.T) {
 	}
 	// the one that fails for good fails again: a new dead letter
 	perm, _ := c.DeadLetters(ctx, ops.Filter{Partition: ops.AnyPartition, ID: "d3"}, 0)
-	if o := c.Replay(ctx, perm, false, ops.DefaultWait); o[0].Status != "replayed" {
+	if o := c.Replay(ctx, perm, false, ops.DefaultWait, nil); o[0].Status != "replayed" {
 		t.Errorf("replay of d3: %s %v", o[0].Status, o[0].Err)
 	}
 	a.WaitDeadLetters(t, 5)
@@ -277,7 +277,7 @@ func TestDeadLettersThatCannotBeReplayedSayWhy(t *testing.T) {
 	produce(t, a.Client, a.Topo.App+"-loop", []byte("k"), []byte("not an envelope"))
 	a.WaitDeadLetters(t, 2)
 	dls, _ := c.DeadLetters(context.Background(), ops.Filter{Partition: ops.AnyPartition}, 0)
-	outs := c.Replay(context.Background(), dls, false, ops.DefaultWait)
+	outs := c.Replay(context.Background(), dls, false, ops.DefaultWait, nil)
 	var whys []string
 	for _, o := range outs {
 		if o.Status != "refused" {

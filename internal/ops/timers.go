@@ -65,6 +65,24 @@ func (f TimerFilter) match(t *Timer) bool {
 		(f.ToType == "" || t.Message.Target.Type == f.ToType) && (f.ToID == "" || t.Message.Target.ID == f.ToID)
 }
 
+// ParseTarget parses a target of TimerFilter: a function type
+// (namespace/name) or an address (namespace/name/id).
+func ParseTarget(s string) (functions.TypeName, string, error) {
+	parts := strings.SplitN(s, "/", 3)
+	var fn functions.TypeName
+	var err error
+	if len(parts) >= 2 {
+		fn, err = functions.ParseTypeName(parts[0] + "/" + parts[1])
+	}
+	if len(parts) < 2 || err != nil || (len(parts) == 3 && parts[2] == "") {
+		return "", "", fmt.Errorf("%q: want namespace/name or namespace/name/id", s)
+	}
+	if len(parts) == 3 {
+		return fn, parts[2], nil
+	}
+	return fn, "", nil
+}
+
 // Timers reads the timers topic read_committed and returns the delayed
 // messages waiting that the filter chooses, by due time. With the
 // sender's id given it reads only that id's partition; else every one.

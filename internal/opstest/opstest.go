@@ -59,16 +59,19 @@ var ErrBroken = errors.New("opstest: the counter is broken")
 
 // Build returns the topology and registry of application app: the
 // counter, ingress <app>-in (keys are ids) and <app>-routed (a router that
-// takes the id from the JSON field "id"), egress Out to <app>-out. broken
-// is asked at every invocation; while it says true, invocations fail
-// permanently.
-func Build(app string, broken func() bool) (topology.Topology, *functions.Registry) {
+// takes the id from the JSON field "id"), egress Out to <app>-out. check,
+// if not nil, is called at the start of every invocation; while it
+// returns an error, invocations fail permanently with it (ErrBroken, say).
+func Build(app string, check func() error) (topology.Topology, *functions.Registry) {
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{Type: Counter, State: []functions.StateSpec{N, Note}, Egresses: []functions.TypeName{Out},
 		Function: functions.Router(functions.Handle(Inc, func(ctx functions.Context, m IncMsg) error {
+			if check != nil {
+				if err := check(); err != nil {
+					return functions.Permanent(err)
+				}
+			}
 			switch {
-			case broken != nil && broken():
-				return functions.Permanent(ErrBroken)
 			case m.Fail == "perm":
 				return functions.Permanent(fmt.Errorf("opstest: message %d fails for good", m.Seq))
 			case m.Fail == "retry":
@@ -108,13 +111,16 @@ func route(rec topology.Record) ([]functions.OutgoingMessage, error) {
 	return []functions.OutgoingMessage{{To: functions.Address{Type: Counter, ID: v.ID}, Message: functions.NewMessage(Inc.Name(), rec.Value)}}, nil
 }
 
-// BrokenWhileFileExists returns a broken func for Build that says true
+// BrokenWhileFileExists returns a check for Build that returns ErrBroken
 // while the file exists: a test breaks and mends an application running
-// in another process with it.
-func BrokenWhileFileExists(path string) func() bool {
-	return func() bool {
-		_, err := os.Stat(path)
-		return err == nil
+// in another process with it. Each invocation also takes delay.
+func BrokenWhileFileExists(path string, delay time.Duration) func() error {
+	return func() error {
+		time.Sleep(delay)
+		if _, err := os.Stat(path); err == nil {
+			return ErrBroken
+		}
+		return nil
 	}
 }
 

@@ -26,6 +26,8 @@ type App struct {
 	Processor *processor.Processor
 	// Broken makes every invocation fail permanently while true.
 	Broken atomic.Bool
+	// Delay is how long each invocation takes, in nanoseconds.
+	Delay atomic.Int64
 }
 
 // Start runs the opstest application app on brokers until the test ends,
@@ -33,7 +35,13 @@ type App struct {
 func Start(t testing.TB, brokers []string, app string, opts ...processor.Option) *App {
 	t.Helper()
 	a := &App{Brokers: brokers}
-	topo, reg := opstest.Build(app, a.Broken.Load)
+	topo, reg := opstest.Build(app, func() error {
+		time.Sleep(time.Duration(a.Delay.Load()))
+		if a.Broken.Load() {
+			return opstest.ErrBroken
+		}
+		return nil
+	})
 	a.Topo = topo
 	p, err := processor.New(brokers, topo, reg, append([]processor.Option{processor.WithCommitInterval(20 * time.Millisecond),
 		processor.WithRetries(2, 20*time.Millisecond)}, opts...)...)

@@ -20,6 +20,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/internal/wire"
 )
 
 // The tests in this file run against a real Apache Kafka given by
@@ -325,6 +326,21 @@ func TestKafkaToolsSeeAnOrdinaryConsumerGroup(t *testing.T) {
 	waitFor(t, 60*time.Second, "400 records done", func() (bool, string) {
 		n := egressDistinct(t, client, app+"-done")
 		return n >= 400, fmt.Sprintf("%d done", n)
+	})
+	// One instance delivers ping's messages to pong locally, so nothing
+	// above went through the loop topic; messages sent to addresses (as
+	// `stateloop send --to` does) do, and make the group read and commit
+	// every loop partition.
+	var sent [][2][]byte
+	for i := range 16 {
+		id := fmt.Sprintf("loop-%d", i)
+		env := wire.Envelope{Target: functions.Address{Type: pingFn, ID: id}, Argument: hopType.Of(hop{Seq: 1000 + i})}
+		sent = append(sent, [2][]byte{[]byte(id), wire.AppendEnvelope(nil, env)})
+	}
+	produce(t, client, app+"-loop", sent...)
+	waitFor(t, 60*time.Second, "416 records done", func() (bool, string) {
+		n := egressDistinct(t, client, app+"-done")
+		return n >= 416, fmt.Sprintf("%d done", n)
 	})
 	stop()
 	// records that arrive while the application is stopped are its lag

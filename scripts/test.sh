@@ -4,8 +4,9 @@
 # module proxy; staticcheck is built once into the cache, as below),
 # Python 3.11 with venv
 # and Node with npm (internal/interop installs the official StateFun SDKs
-# from PyPI and npm, pinned by the repo's requirements.txt and
-# package-lock.json, into a cache), Debian's chromium for the console test
+# from PyPI and npm, pinned by the repo's requirements.txt,
+# requirements-2.2.txt (the StateFun 2.x SDK) and package-lock.json, into a
+# cache), Debian's chromium for the console test
 # (scripts/chromium.sh installs it with apt-get when it is missing), and,
 # for the last step, a JDK and Maven:
 # scripts/kafka.sh fetches Apache Kafka from Maven Central and runs it on

@@ -313,25 +313,14 @@ func (s *session) replayMessage(env wire.Envelope) (wire.Envelope, error) {
 		return msg, nil
 	}
 	rec := r.Record
-	i := slices.IndexFunc(s.p.topo.Ingresses, func(in topology.Ingress) bool { return string(in.Topic) == rec.Topic })
-	if i < 0 {
-		return wire.Envelope{}, fmt.Errorf("topic %s is not an ingress of application %s", rec.Topic, s.p.topo.App)
-	}
-	in := s.p.topo.Ingresses[i]
-	if in.Router == nil {
-		if !slices.Contains(in.Targets, target.Type) || rec.Key == nil || string(rec.Key) != target.ID {
-			return wire.Envelope{}, fmt.Errorf("ingress %s does not send this record to %s", rec.Topic, target)
-		}
-		return wire.Envelope{Target: target, Argument: functions.NewMessage(in.ValueType, rec.Value)}, nil
-	}
-	msgs, err := callRouter(in.Router, topology.Record{Topic: in.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: rec.Value})
+	msgs, err := s.p.topo.Route(topology.Record{Topic: topology.Topic(rec.Topic), Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: rec.Value})
 	if err != nil {
-		return wire.Envelope{}, fmt.Errorf("the router of ingress %s failed: %v", rec.Topic, err)
+		return wire.Envelope{}, fmt.Errorf("the ingress record is not routed now: %v", err)
 	}
 	for _, out := range msgs {
 		if out.To == target {
 			return wire.Envelope{Target: target, Argument: out.Message}, nil
 		}
 	}
-	return wire.Envelope{}, fmt.Errorf("the router of ingress %s no longer sends this record to %s", rec.Topic, target)
+	return wire.Envelope{}, fmt.Errorf("ingress %s no longer sends this record to %s", rec.Topic, target)
 }

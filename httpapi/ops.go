@@ -23,7 +23,7 @@ import (
 //	GET    /v1/describe                                   the application: instances, functions, partitions, lag
 //	GET    /v1/dead-letters?type=&id=&reason=&partition=&from=&to=&replayed=&last=
 //	GET    /v1/dead-letters/{partition}/{offset}
-//	POST   /v1/dead-letters/replay                        {"refs":[...]} or a filter; "dry_run"
+//	POST   /v1/dead-letters/replay                        {"refs":[...]}, a filter or {"all":true}; "dry_run"
 //	PUT    /v1/state/{namespace}/{name}/{id}/{state}      the body is the new value
 //	DELETE /v1/state/{namespace}/{name}/{id}/{state}      one value
 //	DELETE /v1/state/{namespace}/{name}/{id}              every value
@@ -185,8 +185,8 @@ func (s *Server) showDeadLetter(w http.ResponseWriter, r *http.Request) {
 }
 
 // replayRequest is the body of POST /v1/dead-letters/replay: the dead
-// letters by ref ("partition/offset"), or a filter; All must be set to
-// replay every one.
+// letters by ref ("partition/offset"), or a filter (the list's), or All
+// for every one; one of the three.
 type replayRequest struct {
 	Refs      []string `json:"refs"`
 	Type      string   `json:"type"`
@@ -195,6 +195,7 @@ type replayRequest struct {
 	Partition *int32   `json:"partition"`
 	From      *int64   `json:"from"`
 	To        *int64   `json:"to"`
+	Replayed  string   `json:"replayed"`
 	All       bool     `json:"all"`
 	DryRun    bool     `json:"dry_run"`
 }
@@ -229,12 +230,17 @@ func (s *Server) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
 			return optional(req.From)
 		case "to":
 			return optional(req.To)
+		case "replayed":
+			return req.Replayed
 		}
 		return ""
 	}
 	f, err := deadLetterFilter(get)
-	if err == nil && len(req.Refs) > 0 && !f.IsZero() {
-		err = errors.New("give refs or a filter, not both")
+	if err == nil && len(req.Refs) > 0 && (!f.IsZero() || req.All) {
+		err = errors.New("give refs, a filter or \"all\", not several")
+	}
+	if err == nil && req.All && !f.IsZero() {
+		err = errors.New(`"all" replays every dead letter not replayed yet: leave out the filter, or "all"`)
 	}
 	if err == nil && len(req.Refs) == 0 && f.IsZero() && !req.All {
 		err = errors.New(`no dead letters chosen: give "refs", a filter (type, id, reason, partition with from and to), or "all": true`)

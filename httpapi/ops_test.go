@@ -170,14 +170,23 @@ func TestOperatorAPIListsAndReplaysDeadLetters(t *testing.T) {
 		t.Errorf("counted %v, want messages 1 and 2", got)
 	}
 	replay(`{"type":"ops/counter"}`, "skipped")
+	// the body takes the list's filter "replayed" too (it was an unknown
+	// field, 400)
+	var none results
+	if r := o.do(t, "POST", "/v1/dead-letters/replay", nil, `{"type":"ops/counter","replayed":"no"}`, &none); r.status != 200 || len(none.Results) != 0 {
+		t.Errorf(`replay {"replayed":"no"} after the replays: %d %s, want none chosen`, r.status, r.body)
+	}
 	if r := o.do(t, "GET", "/v1/dead-letters?replayed=yes", nil, "", &list); r.status != 200 || len(list.DeadLetters) != 2 || list.DeadLetters[0].Replayed == "" {
 		t.Errorf("replayed ones: %d %s", r.status, r.body)
 	}
 	for _, tc := range []struct{ body, want string }{
 		{`{}`, "no dead letters chosen"},
-		{`{"refs":["0/1"],"id":"x"}`, "not both"},
+		{`{"refs":["0/1"],"id":"x"}`, "not several"},
 		{`{"from":3}`, "give partition too"},
 		{`{"bogus":1}`, "unknown field"},
+		{`{"replayed":"maybe"}`, "replayed=maybe"},
+		// "all" with a filter was taken as the filter alone
+		{`{"all":true,"type":"ops/counter"}`, "leave out the filter"},
 	} {
 		if r := o.do(t, "POST", "/v1/dead-letters/replay", nil, tc.body, nil); r.status != 400 || !strings.Contains(r.body, tc.want) {
 			t.Errorf("replay %s: %d %s, want 400 with %q", tc.body, r.status, r.body, tc.want)

@@ -283,7 +283,7 @@ func TestControlRecordsThatCannotBeAppliedAreDeadLetteredAndAnswered(t *testing.
 		"undeclared":         `function type ops/counter declares no state "nope" (it declares n, note)`,
 		"wrong-type":         `state "n" of ops/counter is of type io.statefun.types/long, not io.statefun.types/string`,
 		"replay-elsewhere":   "the dead letter is a message to ops/counter/other, not to ops/counter/c3",
-		"replay-not-ingress": "topic nope is not an ingress of application " + h.app,
+		"replay-not-ingress": `topic "nope" is not an ingress of application ` + h.app,
 	} {
 		if got := res[op][0].Error; !strings.Contains(got, want) {
 			t.Errorf("%s: answered %q, want %q", op, got, want)

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/stateloop/stateloop/internal/ops"
 	"github.com/stateloop/stateloop/internal/opstest"
 	"github.com/stateloop/stateloop/internal/opstest/opsapp"
+	"github.com/stateloop/stateloop/processor"
 )
 
 // opsCLI runs the opstest application and the CLI against it.
@@ -99,6 +102,59 @@ func TestStateSetAndDeleteGoThroughTheApplication(t *testing.T) {
 	o.fails(t, []string{"state", "set", "--type", "nope", "--id", "c1", "--value-type", "x", "--timeout", "-1s"},
 		"--type", "--state: missing", "--value-type", "VALUE or --value-file", "--timeout")
 	o.fails(t, []string{"state", "delete", "--type", "ops/counter", "--id", "c1"}, "--state) or give --all")
+}
+
+// TestStateSetRacingMessagesGivesExactCounts runs `stateloop state set`
+// on a counter while 300 increments to it are being sent: the set lands
+// between two increments (its "before" is the count the ones before it
+// reached), every later increment counts on from the value set, and the
+// final state, read with state get, is that value plus the increments
+// after it.
+func TestStateSetRacingMessagesGivesExactCounts(t *testing.T) {
+	o := startOpsCLI(t, "clirace")
+	const n = 300
+	sent := make(chan int, n)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s, err := processor.NewSender(o.app.Brokers, o.app.Topo)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer s.Close()
+		for i := 1; i <= n; i++ {
+			if err := s.Send(context.Background(), opstest.Address("hot"), opstest.Message(opstest.IncMsg{Seq: i})); err != nil {
+				t.Error(err)
+				return
+			}
+			sent <- i
+			time.Sleep(2 * time.Millisecond) // the set has time to land among them
+		}
+	})
+	for i := range sent {
+		if i == n/3 {
+			break
+		}
+	}
+	out := o.must(t, "state", "set", "--type", "ops/counter", "--id", "hot", "--state", "n", "5000")
+	wg.Wait()
+	var st ops.StateView
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("state set printed %q: %v", out, err)
+	}
+	before, ok := st.Before["n"].Value.(float64)
+	if !ok || st.After["n"].Value != float64(5000) {
+		t.Fatalf("state set printed %s, want a count before and 5000 after", out)
+	}
+	if int(before) < n/3 || int(before) >= n {
+		t.Errorf("the set came after %v increments; want it among them, after the first %d", before, n/3)
+	}
+	opstest.CheckCountsAroundSet(t, o.app.WaitEmitted(t, "hot", n), int(before), 5000)
+	want := 5000 + n - int(before)
+	if got := o.must(t, "state", "get", "--type", "ops/counter", "--id", "hot"); !strings.Contains(got, fmt.Sprintf(`"n":{"type":"io.statefun.types/long","value":%d}`, want)) {
+		t.Errorf("state get after the increments: %s, want n = 5000 + %d increments after the set = %d", got, n-int(before), want)
+	}
+	t.Logf("the set landed after increment %v of %d", before, n)
 }
 
 func TestDLQListShowAndReplay(t *testing.T) {

@@ -269,23 +269,29 @@ const slowDelay = 30 * time.Millisecond
 // once.
 func TestReplayExactlyOnceAcrossKill9OfTheReplayCommand(t *testing.T) {
 	bin := stateloopBinary(t)
+	checkReplayAcrossKill9OfTheReplayCommand(t, bin, kafkatest.StartKfake(t), "killcli")
+}
+
+// checkReplayAcrossKill9OfTheReplayCommand is
+// TestReplayExactlyOnceAcrossKill9OfTheReplayCommand on brokers, for
+// application app (a new one), with the stateloop binary bin.
+func checkReplayAcrossKill9OfTheReplayCommand(t *testing.T, bin string, brokers []string, app string) {
 	const n = 3000
-	brokers := kafkatest.StartKfake(t)
-	a := opsapp.Start(t, brokers, "killcli")
+	a := opsapp.Start(t, brokers, app)
 	a.Broken.Store(true)
-	deadLetterPlan(t, a.Client, "killcli", n, 97)
+	deadLetterPlan(t, a.Client, app, n, 97)
 	a.WaitDeadLetters(t, n)
 	a.Broken.Store(false)
 	a.Delay.Store(int64(invokeDelay))
 
 	replay := func() *exec.Cmd {
-		return exec.Command(bin, "dlq", "replay", "--app", "killcli", "--all", "--brokers", strings.Join(brokers, ","), "--timeout", "60s")
+		return exec.Command(bin, "dlq", "replay", "--app", app, "--all", "--brokers", strings.Join(brokers, ","), "--timeout", "60s")
 	}
 	first := startChild(t, replay())
-	got := waitEmittedSeqs(t, a.Client, "killcli", killAfter, 2*time.Minute)
+	got := waitEmittedSeqs(t, a.Client, app, killAfter, 2*time.Minute)
 	first.kill(t)
 	a.Delay.Store(int64(slowDelay))
-	killedAt := len(countEmitted(t, a.Client, "killcli"))
+	killedAt := len(countEmitted(t, a.Client, app))
 	t.Logf("the replay command was killed when %d of %d replays were counted (%d at the kill signal); it had printed %d lines",
 		killedAt, n, len(got), strings.Count(first.out.String(), "\n"))
 	if killedAt >= n {
@@ -318,7 +324,7 @@ func TestReplayExactlyOnceAcrossKill9OfTheReplayCommand(t *testing.T) {
 	if !strings.Contains(summary, "skipped") || !strings.Contains(summary, "replayed") || m == nil {
 		t.Errorf("the second replay's summary %q: want some skipped (delivered from the first run), some duplicates (written by the first run, waiting), and the rest replayed now", summary)
 	}
-	checkOnce(t, a.Client, "killcli", n)
+	checkOnce(t, a.Client, app, n)
 }
 
 // TestReplayExactlyOnceAcrossKill9OfTheRuntime dead-letters 3,000
@@ -330,18 +336,24 @@ func TestReplayExactlyOnceAcrossKill9OfTheRuntime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the application in a child process and kills it")
 	}
+	checkReplayAcrossKill9OfTheRuntime(t, kafkatest.StartKfake(t), "killrt")
+}
+
+// checkReplayAcrossKill9OfTheRuntime is
+// TestReplayExactlyOnceAcrossKill9OfTheRuntime on brokers, for application
+// app (a new one).
+func checkReplayAcrossKill9OfTheRuntime(t *testing.T, brokers []string, appName string) {
 	const n = 3000
-	brokers := kafkatest.StartKfake(t)
 	b := strings.Join(brokers, ",")
 	dir := t.TempDir()
 	broken := filepath.Join(dir, "broken")
 	if err := os.WriteFile(broken, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	app := startOpsAppProcess(t, b, "killrt", dir)
+	app := startOpsAppProcess(t, b, appName, dir)
 	client := kafkatest.Client(t, brokers)
-	deadLetterPlan(t, client, "killrt", n, 97)
-	waitDeadLetterRecords(t, client, "killrt", n)
+	deadLetterPlan(t, client, appName, n, 97)
+	waitDeadLetterRecords(t, client, appName, n)
 	if err := os.Remove(broken); err != nil {
 		t.Fatal(err)
 	}
@@ -352,27 +364,27 @@ func TestReplayExactlyOnceAcrossKill9OfTheRuntime(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		done <- cli(ctx, nil, "dlq", "replay", "--app", "killrt", "--all", "--brokers", b, "--timeout", "20s")
+		done <- cli(ctx, nil, "dlq", "replay", "--app", appName, "--all", "--brokers", b, "--timeout", "20s")
 	}()
-	waitEmittedSeqs(t, client, "killrt", killAfter, 2*time.Minute)
+	waitEmittedSeqs(t, client, appName, killAfter, 2*time.Minute)
 	app.kill(t)
-	killedAt := len(countEmitted(t, client, "killrt"))
+	killedAt := len(countEmitted(t, client, appName))
 	t.Logf("the application was killed when %d of %d replays were counted", killedAt, n)
 	if killedAt >= n {
 		t.Fatalf("the replay was done before the kill (%d of %d counted): the test did not kill the application mid-way", killedAt, n)
 	}
-	startOpsAppProcess(t, b, "killrt", dir)
+	startOpsAppProcess(t, b, appName, dir)
 	r := <-done
 	t.Logf("the first replay ended with %v: %s", r.err, lastLines(r.out, 1))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	second := cli(ctx, nil, "dlq", "replay", "--app", "killrt", "--all", "--brokers", b, "--timeout", "60s")
+	second := cli(ctx, nil, "dlq", "replay", "--app", appName, "--all", "--brokers", b, "--timeout", "60s")
 	if second.err != nil {
 		t.Fatalf("the second replay: %v\n%s", second.err, lastLines(second.out, 5))
 	}
 	t.Logf("the second replay: %s", lastLines(second.out, 1))
-	checkOnce(t, client, "killrt", n)
+	checkOnce(t, client, appName, n)
 }
 
 // waitDeadLetterRecords waits for n dead letters (not replay markers).

@@ -76,9 +76,14 @@ func TestDialAnUnknownApplicationNamesTheOnesThere(t *testing.T) {
 // count the ones before it reached, every later increment counts on from
 // 10,000, and the final count is 10,000 plus the increments after it.
 func TestSetStateRacingIncrementsGivesExactCounts(t *testing.T) {
-	brokers := kafkatest.StartKfake(t)
-	a := opsapp.Start(t, brokers, "race")
-	c := dial(t, brokers, "race")
+	checkSetStateRacingIncrements(t, kafkatest.StartKfake(t), "race")
+}
+
+// checkSetStateRacingIncrements is TestSetStateRacingIncrementsGivesExactCounts
+// on brokers, for application app (a new one).
+func checkSetStateRacingIncrements(t *testing.T, brokers []string, app string) {
+	a := opsapp.Start(t, brokers, app)
+	c := dial(t, brokers, app)
 	const n = 400
 	sent := make(chan int, n)
 	var wg sync.WaitGroup
@@ -166,9 +171,15 @@ func TestSetStateTypesValuesAndRefusesWhatTheFunctionDoesNotDeclare(t *testing.T
 // kinds, lists and filters them, replays with a dry run first and then
 // twice: each is delivered once, and the second run skips them all.
 func TestDeadLettersListFilterAndReplayOnce(t *testing.T) {
-	brokers := kafkatest.StartKfake(t)
-	a := opsapp.Start(t, brokers, "dlq")
-	c := dial(t, brokers, "dlq")
+	checkDeadLettersListFilterAndReplayOnce(t, kafkatest.StartKfake(t), "dlq")
+}
+
+// checkDeadLettersListFilterAndReplayOnce is
+// TestDeadLettersListFilterAndReplayOnce on brokers, for application app
+// (a new one).
+func checkDeadLettersListFilterAndReplayOnce(t *testing.T, brokers []string, app string) {
+	a := opsapp.Start(t, brokers, app)
+	c := dial(t, brokers, app)
 	ctx := context.Background()
 	a.Broken.Store(true)
 	a.Send(t, "d1", opstest.IncMsg{Seq: 1}, opstest.IncMsg{Seq: 2})
@@ -183,7 +194,7 @@ func TestDeadLettersListFilterAndReplayOnce(t *testing.T) {
 		t.Fatalf("dead letters %d, errors %v; want 4", len(all), errs)
 	}
 	for _, d := range all {
-		if d.Address == nil || d.Message == nil || d.Source == nil || d.Source.Topic != "dlq-loop" || d.Replayed != nil || d.Time.IsZero() {
+		if d.Address == nil || d.Message == nil || d.Source == nil || d.Source.Topic != app+"-loop" || d.Replayed != nil || d.Time.IsZero() {
 			t.Errorf("dead letter %s: %+v", d.Ref(), d)
 		}
 	}
@@ -294,9 +305,14 @@ func TestDeadLettersThatCannotBeReplayedSayWhy(t *testing.T) {
 // TestTimersListAndCancel arms delayed messages at two counters, lists
 // them by sender, and cancels one by its token and all of the other's.
 func TestTimersListAndCancel(t *testing.T) {
-	brokers := kafkatest.StartKfake(t)
-	a := opsapp.Start(t, brokers, "tmr")
-	c := dial(t, brokers, "tmr")
+	checkTimersListAndCancel(t, kafkatest.StartKfake(t), "tmr")
+}
+
+// checkTimersListAndCancel is TestTimersListAndCancel on brokers, for
+// application app (a new one).
+func checkTimersListAndCancel(t *testing.T, brokers []string, app string) {
+	a := opsapp.Start(t, brokers, app)
+	c := dial(t, brokers, app)
 	ctx := context.Background()
 	a.Send(t, "t1", opstest.IncMsg{Seq: 1, Arm: []string{"a", "b"}, Delay: time.Hour})
 	a.Send(t, "t2", opstest.IncMsg{Seq: 2, Arm: []string{"x"}, Delay: 2 * time.Hour})

@@ -5,9 +5,9 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strings"
 	"testing"
+
+	"github.com/stateloop/stateloop/internal/kafkatest"
 )
 
 // The tests in this file run the replay tests with kill -9 against a real
@@ -16,20 +16,11 @@ import (
 // ./cmd/stateloop/`. There a killed runtime leaves its transaction open,
 // and the restarted one (the same instance id) fences and aborts it.
 
-func kafkaBrokers(t *testing.T) []string {
-	t.Helper()
-	v := os.Getenv("KAFKA_BROKERS")
-	if v == "" {
-		t.Fatal("KAFKA_BROKERS is not set: start Kafka with scripts/kafka.sh start and export the address it prints")
-	}
-	return strings.Split(v, ",")
-}
-
 func TestKafkaReplayExactlyOnceAcrossKill9OfTheReplayCommand(t *testing.T) {
 	bin := stateloopBinary(t)
-	checkReplayAcrossKill9OfTheReplayCommand(t, bin, kafkaBrokers(t), fmt.Sprintf("killcli-%d", rand.Uint32()))
+	checkReplayAcrossKill9OfTheReplayCommand(t, bin, kafkatest.KafkaBrokers(t), fmt.Sprintf("killcli-%d", rand.Uint32()))
 }
 
 func TestKafkaReplayExactlyOnceAcrossKill9OfTheRuntime(t *testing.T) {
-	checkReplayAcrossKill9OfTheRuntime(t, kafkaBrokers(t), fmt.Sprintf("killrt-%d", rand.Uint32()))
+	checkReplayAcrossKill9OfTheRuntime(t, kafkatest.KafkaBrokers(t), fmt.Sprintf("killrt-%d", rand.Uint32()))
 }

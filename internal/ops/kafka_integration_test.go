@@ -5,9 +5,9 @@ package ops_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strings"
 	"testing"
+
+	"github.com/stateloop/stateloop/internal/kafkatest"
 )
 
 // The tests in this file run the operator client's tests of state edits,
@@ -17,25 +17,16 @@ import (
 // Each uses an application name of its own, so they can run on a broker
 // that other tests use.
 
-func kafkaBrokers(t *testing.T) []string {
-	t.Helper()
-	v := os.Getenv("KAFKA_BROKERS")
-	if v == "" {
-		t.Fatal("KAFKA_BROKERS is not set: start Kafka with scripts/kafka.sh start and export the address it prints")
-	}
-	return strings.Split(v, ",")
-}
-
 func kafkaApp(name string) string { return fmt.Sprintf("%s-%d", name, rand.Uint32()) }
 
 func TestKafkaSetStateRacingIncrementsGivesExactCounts(t *testing.T) {
-	checkSetStateRacingIncrements(t, kafkaBrokers(t), kafkaApp("race"))
+	checkSetStateRacingIncrements(t, kafkatest.KafkaBrokers(t), kafkaApp("race"))
 }
 
 func TestKafkaDeadLettersListFilterAndReplayOnce(t *testing.T) {
-	checkDeadLettersListFilterAndReplayOnce(t, kafkaBrokers(t), kafkaApp("dlq"))
+	checkDeadLettersListFilterAndReplayOnce(t, kafkatest.KafkaBrokers(t), kafkaApp("dlq"))
 }
 
 func TestKafkaTimersListAndCancel(t *testing.T) {
-	checkTimersListAndCancel(t, kafkaBrokers(t), kafkaApp("tmr"))
+	checkTimersListAndCancel(t, kafkatest.KafkaBrokers(t), kafkaApp("tmr"))
 }

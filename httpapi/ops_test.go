@@ -25,7 +25,12 @@ type opsAPI struct {
 
 func startOpsAPI(t *testing.T, name string) opsAPI {
 	t.Helper()
-	brokers := kafkatest.StartKfake(t)
+	return startOpsAPIOn(t, kafkatest.StartKfake(t), name)
+}
+
+// startOpsAPIOn is startOpsAPI on brokers.
+func startOpsAPIOn(t *testing.T, brokers []string, name string) opsAPI {
+	t.Helper()
 	a := opsapp.Start(t, brokers, name)
 	url := serveAPI(t, httpapi.Config{Brokers: brokers, Topology: a.Topo, Instance: "ops-test", Token: opsToken})
 	return opsAPI{app: a, url: url}
@@ -68,7 +73,10 @@ func TestOperatorAPINeedsTheToken(t *testing.T) {
 // state over HTTP between messages to it, and checks the answers and
 // what the counter counted.
 func TestOperatorAPIEditsStateInOrder(t *testing.T) {
-	o := startOpsAPI(t, "opsstate")
+	checkOperatorAPIEditsStateInOrder(t, startOpsAPI(t, "opsstate"))
+}
+
+func checkOperatorAPIEditsStateInOrder(t *testing.T, o opsAPI) {
 	o.app.Send(t, "s1", opstest.IncMsg{Seq: 1}, opstest.IncMsg{Seq: 2})
 	o.app.WaitEmitted(t, "s1", 2)
 	var st ops.StateView
@@ -120,7 +128,10 @@ func TestOperatorAPIEditsStateInOrder(t *testing.T) {
 // lists them, shows one, replays with a dry run, then for real (once),
 // then again: skipped.
 func TestOperatorAPIListsAndReplaysDeadLetters(t *testing.T) {
-	o := startOpsAPI(t, "opsdlq")
+	checkOperatorAPIListsAndReplaysDeadLetters(t, startOpsAPI(t, "opsdlq"))
+}
+
+func checkOperatorAPIListsAndReplaysDeadLetters(t *testing.T, o opsAPI) {
 	o.app.Broken.Store(true)
 	o.app.Send(t, "r1", opstest.IncMsg{Seq: 1}, opstest.IncMsg{Seq: 2})
 	o.app.WaitDeadLetters(t, 2)

@@ -5,10 +5,8 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/topology"
 )
 
 //go:embed console
@@ -179,19 +177,3 @@ func typeStrings(ts []functions.TypeName) []string {
 	}
 	return out
 }
-
-// consumedTopics lists the topics the application's consumer group reads:
-// the loop topic, then the ingress topics.
-func consumedTopics(topo topology.Topology) []string {
-	out := []string{string(topo.LoopTopic())}
-	for _, in := range topo.Ingresses {
-		if !slices.Contains(out, string(in.Topic)) {
-			out = append(out, string(in.Topic))
-		}
-	}
-	return out
-}
-
-// trimHost drops the leading '/' of a client host as Kafka reports it
-// ("/127.0.0.1").
-func trimHost(h string) string { return strings.TrimPrefix(h, "/") }

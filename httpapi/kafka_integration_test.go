@@ -71,3 +71,14 @@ func TestKafkaReadsCreateNoTopic(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// The operator's API on Apache Kafka: state edits in order with the
+// address's messages, and dead-letter replays once each, answered through
+// the listener's reply reader.
+func TestKafkaOperatorAPIEditsStateInOrder(t *testing.T) {
+	checkOperatorAPIEditsStateInOrder(t, startOpsAPIOn(t, kafkaBrokers(t), fmt.Sprintf("opsstate-%d", rand.Uint32())))
+}
+
+func TestKafkaOperatorAPIListsAndReplaysDeadLetters(t *testing.T) {
+	checkOperatorAPIListsAndReplaysDeadLetters(t, startOpsAPIOn(t, kafkaBrokers(t), fmt.Sprintf("opsdlq-%d", rand.Uint32())))
+}

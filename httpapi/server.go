@@ -1,6 +1,7 @@
 // Package httpapi is stateloop's HTTP listener: an ingress that sends a
 // request body as a message to a function address (and can wait for the
-// function's reply), and health checks.
+// function's reply), the operator's API, the web console, and health
+// checks.
 //
 //	POST /v1/functions/{namespace}/{name}/{id}   send a message; ?wait=5s waits for the reply
 //	GET  /v1/state/{namespace}/{name}/{id}        the committed state of an address
@@ -15,6 +16,10 @@
 // bool, float, double) sent with Content-Type application/json is JSON,
 // and the reply to a request that sent or accepts JSON is JSON when it is
 // of a built-in type (json.go).
+//
+// The operator's API (ops.go: dead letters and their replay, state
+// edits, delayed messages, describe) and the console (console.go) have
+// routes of their own.
 //
 // A message is written to the application's loop topic before the
 // response, with the HTTP instance as its caller, so a function answers
@@ -54,6 +59,7 @@ import (
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkaread"
+	"github.com/stateloop/stateloop/internal/ops"
 	"github.com/stateloop/stateloop/internal/wire"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/topology"
@@ -143,6 +149,7 @@ type Server struct {
 	// accepted remembers the answers to requests with an Idempotency-Key
 	accepted map[string]sendResult
 	console  sarama.Client // the console's own client (console_kafka.go), made on first use
+	ops      *ops.Client   // the operator's client (ops.go), made on first use
 	http     *http.Server  // made by Serve (listener.go)
 	// views are the open views of tables, by function type (views.go)
 	views        map[functions.TypeName]*tableView
@@ -265,9 +272,13 @@ func (s *Server) Run(ctx context.Context) error {
 			s.mu.Lock()
 			w := s.waiters[env.Target.ID]
 			delete(s.waiters, env.Target.ID)
+			oc := s.ops
 			s.mu.Unlock()
-			if w != nil {
+			switch {
+			case w != nil:
 				w <- env
+			case oc != nil:
+				oc.Deliver(env) // the answer to an operator's change
 			}
 		}
 	}
@@ -285,6 +296,7 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("PUT /{namespace}/{name}/{id}", s.send)
 	}
 	s.consoleRoutes(mux) // GET / and /v1/console/..., console.go
+	s.opsRoutes(mux)     // the operator's API, ops.go
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{}))
 	}

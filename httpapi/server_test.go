@@ -121,16 +121,33 @@ func startAppWith(t *testing.T, cfg httpapi.Config) (testApp, topology.Topology)
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = p.Run(ctx) }()
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	cfg.Brokers, cfg.Topology, cfg.Instance, cfg.Metrics = brokers, topo, "i1", metrics
 	cfg.Ready = func() bool { return p.Stats().Ready }
+	url := serveAPI(t, cfg)
+	deadline := time.Now().Add(30 * time.Second)
+	for !p.Stats().Ready {
+		if time.Now().After(deadline) {
+			t.Fatal("processor not ready after 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return testApp{URL: url, brokers: brokers}, topo
+}
+
+// serveAPI starts an HTTP API with cfg on a port of its own until the
+// test ends, and returns its URL.
+func serveAPI(t *testing.T, cfg httpapi.Config) string {
+	t.Helper()
 	api, err := httpapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { defer wg.Done(); _ = api.Run(ctx) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = api.Run(ctx) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -148,14 +165,7 @@ func startAppWith(t *testing.T, cfg httpapi.Config) (testApp, topology.Topology)
 		wg.Wait()
 		api.Close()
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !p.Stats().Ready {
-		if time.Now().After(deadline) {
-			t.Fatal("processor not ready after 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return testApp{URL: "http://" + ln.Addr().String(), brokers: brokers}, topo
+	return "http://" + ln.Addr().String()
 }
 
 type response struct {

@@ -72,12 +72,22 @@ func (s *session) deliverTo(t *txn, m *record, env wire.Envelope, part int32) {
 		return
 	}
 	if !s.p.topo.HasFunction(target.Type) {
-		s.deadLetter(t, m, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
+		s.refuse(t, m, env, fmt.Sprintf("message to unknown function type %s", target.Type))
 		return
 	}
 	if err, bad := s.p.tableError(target.Type); bad {
-		s.deadLetter(t, m, fmt.Sprintf("message to %s: %v", target, err), &target)
+		s.refuse(t, m, env, fmt.Sprintf("message to %s: %v", target, err))
 		return
+	}
+	// a replay becomes the message it replays (control.go)
+	var replay wire.Envelope
+	isReplay := env.Control != nil && env.Control.Replay != nil
+	if isReplay {
+		var err error
+		if replay, err = s.replayMessage(env); err != nil {
+			s.refuse(t, m, env, err.Error())
+			return
+		}
 	}
 	if env.IdempotencyKey != "" {
 		dup, err := s.duplicate(t, part, target, env.IdempotencyKey)
@@ -87,14 +97,23 @@ func (s *session) deliverTo(t *txn, m *record, env wire.Envelope, part int32) {
 		}
 		if dup {
 			s.p.count(func(s *Stats) { s.Duplicates++ })
+			if env.Control != nil {
+				s.answer(m, env, wire.ControlResult{Duplicate: true})
+			}
 			return
 		}
 	}
-	if s.waiting(target) || s.isRemote(target.Type) || !s.tableReady(target.Type) {
+	if isReplay {
+		s.markReplayed(m, env)
+		env = replay
+	}
+	// a control record waits its turn behind the address's messages, but
+	// is never a remote call
+	if s.waiting(target) || (s.isRemote(target.Type) && env.Control == nil) || !s.tableReady(target.Type) {
 		s.enqueue(t, part, env, m)
 		return
 	}
-	s.invokeLocal(t, m, env, part, nil)
+	s.invoke(t, m, env, part, nil)
 }
 
 // tableReady reports whether the table of a function type exists, or is

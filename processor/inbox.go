@@ -173,7 +173,7 @@ func (s *session) loadInboxes(pp *partition) error {
 			ib = &inbox{addr: addr, part: pp.id}
 			s.inboxes[addr] = ib
 		}
-		e := &inboxEntry{seq: seq, key: key, env: we.Message, attempts: we.Attempts, remote: s.isRemote(addr.Type),
+		e := &inboxEntry{seq: seq, key: key, env: we.Message, attempts: we.Attempts, remote: s.isRemote(addr.Type) && we.Message.Control == nil,
 			src: &record{Topic: we.Source.Topic, Partition: we.Source.Partition, Offset: we.Source.Offset, Key: we.Source.Key, Value: we.Source.Value}}
 		if we.NextAttemptUnixMilli != 0 {
 			e.next = time.UnixMilli(we.NextAttemptUnixMilli)
@@ -221,7 +221,8 @@ func (s *session) enqueue(t *txn, part int32, env wire.Envelope, src *record) *i
 		ib = &inbox{addr: env.Target, part: part}
 		s.inboxes[env.Target] = ib
 	}
-	e := &inboxEntry{seq: ib.nextSeq, key: wire.AppendInboxKey(nil, env.Target, ib.nextSeq), env: env, src: src, remote: s.isRemote(env.Target.Type)}
+	e := &inboxEntry{seq: ib.nextSeq, key: wire.AppendInboxKey(nil, env.Target, ib.nextSeq), env: env, src: src,
+		remote: s.isRemote(env.Target.Type) && env.Control == nil}
 	ib.nextSeq++
 	ib.entries = append(ib.entries, e)
 	t.inbox.set(&inboxWrite{part: part, key: e.key, value: e.value(), created: true, src: src})
@@ -259,6 +260,11 @@ func (s *session) inboxChanged(ib *inbox) {
 	}
 	delete(s.parked, ib.addr)
 	for _, e := range ib.entries {
+		if !e.remote {
+			// a control record: the calls after it wait until it is
+			// applied, which the retry pass does once it is first
+			break
+		}
 		if !e.submitted {
 			s.submit(e)
 		}
@@ -320,11 +326,11 @@ func (s *session) drainInbox(t *txn, ib *inbox) {
 			continue
 		}
 		if err, bad := s.p.tableError(target.Type); bad {
-			s.deadLetter(t, e.src, fmt.Sprintf("message to %s: %v", target, err), &target)
+			s.refuse(t, e.src, e.env, fmt.Sprintf("message to %s: %v", target, err))
 			s.remove(t, ib)
 			continue
 		}
-		if !s.invokeLocal(t, src, e.env, ib.part, e) {
+		if !s.invoke(t, src, e.env, ib.part, e) {
 			return
 		}
 		s.remove(t, ib)

@@ -177,7 +177,9 @@ func groupInstanceID(instance string, thread int) string {
 func (p *Processor) runThread(ctx context.Context, thread int, instance string, stores *storeSet) error {
 	log := p.cfg.logger.With("thread", thread)
 	member := groupInstanceID(instance, thread)
-	client, err := sarama.NewClient(p.brokers, p.consumerConfig(member))
+	cc := p.consumerConfig(member)
+	cc.Consumer.Group.Member.UserData = p.appInfo(instance, thread, time.Now())
+	client, err := sarama.NewClient(p.brokers, cc)
 	if err != nil {
 		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
 	}

@@ -12,6 +12,7 @@ type Stats struct {
 	Expired     int64   // expired state values removed by the sweep
 	Duplicates  int64   // messages not delivered again: their idempotency key was seen
 	DeadLetters int64   // records sent to the dead-letter topic
+	Controls    int64   // operators' control records applied: state edits, timer cancels, replays (control.go)
 	Commits     int64   // committed transactions
 	Aborts      int64   // aborted transactions
 	Resumed     int64   // input partitions resumed at the application's recorded position, ahead of the group's offset

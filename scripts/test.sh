@@ -105,8 +105,13 @@ go test -tags integration -count=1 -timeout 15m -skip 'EmbeddedBroker' ./process
 # Kafka's own tools (the jars are there now) against the embedded broker.
 go test -tags integration -count=1 -timeout 5m -run 'KafkaTools' ./embedded/
 # Reads (state GETs, gokaview views, the HTTP listener) create no topic on a
-# Kafka with auto.create.topics.enable=true.
+# Kafka with auto.create.topics.enable=true; the operator's HTTP API edits
+# state and replays dead letters.
 go test -tags integration -count=1 -timeout 5m -run 'Kafka' ./httpapi/
+# The operator's commands on Apache Kafka: state edits racing messages,
+# dead-letter replays (once each, also across kill -9 of the replay command
+# and of the runtime) and timer cancels.
+go test -tags integration -count=1 -timeout 10m -run 'Kafka' ./internal/ops/ ./cmd/stateloop/
 # The first start of the greeter (with --http) and of the fraud example on
 # topics this broker has never seen (the other app tests ran above).
 go test -tags integration -count=1 -timeout 5m -run 'Kafka' ./app/

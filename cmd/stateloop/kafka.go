@@ -6,30 +6,21 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/stateloop/stateloop/internal/ops"
 )
 
-// clientConfig is the sarama configuration of send and consume. It never
-// creates topics by asking for their metadata, so that reading an
-// application's topic before the application created it cannot give it the
-// wrong partition count.
+// clientConfig is the sarama configuration of send and consume
+// (ops.ClientConfig): it never creates topics by asking for their
+// metadata, so that reading an application's topic before the application
+// created it cannot give it the wrong partition count. Plain records go to
+// the partition of their key's hash, as other producers write them.
 func clientConfig() *sarama.Config {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_0_0_0
-	sc.ClientID = "stateloop-cli"
-	sc.Metadata.AllowAutoTopicCreation = false
-	sc.Metadata.Retry.Max = 2
-	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
-	sc.Net.DialTimeout = 5 * time.Second
-	sc.Producer.RequiredAcks = sarama.WaitForAll
-	sc.Producer.Return.Successes = true
-	sc.Producer.Idempotent = true
-	sc.Net.MaxOpenRequests = 1
-	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	sc := ops.ClientConfig("stateloop-cli")
+	sc.Producer.Partitioner = sarama.NewHashPartitioner
 	sc.Consumer.Return.Errors = true
-	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
 	return sc
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +18,18 @@ import (
 )
 
 // TestMain lets this test binary serve as the embedded broker's child
-// process, as main does.
+// process, as main does, and as the application process of the replay
+// tests (ops_kill_test.go).
 func TestMain(m *testing.M) {
 	embedded.ServeIfChild()
-	os.Exit(m.Run())
+	if os.Getenv(opsAppEnv) != "" {
+		os.Exit(runOpsApp())
+	}
+	code := m.Run()
+	if binaryPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binaryPath))
+	}
+	os.Exit(code)
 }
 
 // result is what one in-process run of the CLI printed and returned.

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
+	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor"
 )
@@ -270,48 +269,11 @@ func (o *sendOptions) sendMessage(ctx context.Context, value []byte, out io.Writ
 
 // encodeMessage builds a message of type t from value: parsed and encoded
 // with StateFun's encoding for the io.statefun.types types, as it is for
-// any other type.
+// any other type (codec.ParseText).
 func encodeMessage(t functions.TypeName, value []byte) (functions.Message, error) {
-	text := string(value)
-	trimmed := strings.TrimSpace(text)
-	var msg functions.Message
-	var err error
-	switch t {
-	case functions.StringType.Name():
-		if !utf8.Valid(value) {
-			return msg, fmt.Errorf("value of type %s is not valid UTF-8", t)
-		}
-		msg = functions.StringType.Of(text)
-	case functions.BoolType.Name():
-		var v bool
-		if v, err = strconv.ParseBool(trimmed); err == nil {
-			msg = functions.BoolType.Of(v)
-		}
-	case functions.IntType.Name():
-		var v int64
-		if v, err = strconv.ParseInt(trimmed, 10, 32); err == nil {
-			msg = functions.IntType.Of(int32(v))
-		}
-	case functions.LongType.Name():
-		var v int64
-		if v, err = strconv.ParseInt(trimmed, 10, 64); err == nil {
-			msg = functions.LongType.Of(v)
-		}
-	case functions.FloatType.Name():
-		var v float64
-		if v, err = strconv.ParseFloat(trimmed, 32); err == nil {
-			msg = functions.FloatType.Of(float32(v))
-		}
-	case functions.DoubleType.Name():
-		var v float64
-		if v, err = strconv.ParseFloat(trimmed, 64); err == nil {
-			msg = functions.DoubleType.Of(v)
-		}
-	default:
-		return functions.NewMessage(t, value), nil
-	}
+	b, err := codec.ParseText(string(t), value)
 	if err != nil {
-		return msg, fmt.Errorf("value %q is not a valid %s: %w", trimmed, t, err)
+		return functions.Message{}, err
 	}
-	return msg, msg.Err()
+	return functions.NewMessage(t, b), nil
 }

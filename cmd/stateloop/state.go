@@ -31,19 +31,29 @@ type stateOptions struct {
 func newStateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Read the state of function addresses",
-		Long: `Read the committed state of a function type's addresses from its table topic
-(<app>-<type>-table), through a goka.View that reads read_committed. Values
-are shown by their type name: StateFun's built-in types as values, JSON as
-JSON, protobuf messages whose type the program knows as JSON, other bytes as
-base64; expiring values with their expiry time. Each address is one line of
-JSON: {"id": ..., "state": {name: {"type", "value", "expires_at"}}}.
-It only reads: a function type whose table does not exist yet is an error,
-and no topic is created.`,
+		Short: "Read, set and delete the state of function addresses",
+		Long: `Read the committed state of a function type's addresses (get, list), or change
+it (set, delete).
+
+get and list read the type's table topic (<app>-<type>-table), through a
+goka.View that reads read_committed. Values are shown by their type name:
+StateFun's built-in types as values, JSON as JSON, protobuf messages whose
+type the program knows as JSON, other bytes as base64; expiring values with
+their expiry time. Each address is one line of JSON:
+{"id": ..., "state": {name: {"type", "value", "expires_at"}}}.
+They only read: a function type whose table does not exist yet is an error,
+and no topic is created.
+
+set and delete go through the running application: the change is applied
+at the address in order with its messages, in a transaction (never written
+to the table beside the runtime), and they print the state before and
+after.`,
 		Example: `  stateloop state get --app greeter --type greeter/greet --id Alice
-  stateloop state list --app greeter --type greeter/greet --prefix Al`,
+  stateloop state list --app greeter --type greeter/greet --prefix Al
+  stateloop state set --app greeter --type greeter/greet --id Alice --state visits 10
+  stateloop state delete --app greeter --type greeter/greet --id Alice --all`,
 	}
-	cmd.AddCommand(newStateGetCommand(), newStateListCommand())
+	cmd.AddCommand(newStateGetCommand(), newStateListCommand(), newStateSetCommand(), newStateDeleteCommand())
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stateloop/stateloop/examples/greeter/greeter"
 	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/internal/opstest/opsapp"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/topology"
 )
@@ -64,22 +65,7 @@ func runGreeter(t *testing.T, brokers []string) topology.Topology {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("greeter: %v", err)
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !p.Stats().Ready {
-		if time.Now().After(deadline) {
-			t.Fatal("the greeter is not ready after 30 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	opsapp.Run(t, p)
 	return topo
 }
 

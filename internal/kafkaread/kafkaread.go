@@ -27,6 +27,9 @@ type Record struct {
 	Key     []byte
 	Value   []byte
 	Headers []*sarama.RecordHeader
+	// Time is the record's timestamp: its producer's, or the broker's
+	// for a topic with log append time.
+	Time time.Time
 }
 
 // Ends returns the log start offset, the high water mark and the last
@@ -265,7 +268,11 @@ func ConsumeBatches(block *sarama.FetchResponseBlock, from, end int64, fn func(R
 				if off < from || off >= end {
 					continue
 				}
-				if err := fn(Record{Offset: off, Key: r.Key, Value: r.Value, Headers: r.Headers}); err != nil {
+				ts := b.FirstTimestamp.Add(r.TimestampDelta)
+				if b.LogAppendTime {
+					ts = b.MaxTimestamp
+				}
+				if err := fn(Record{Offset: off, Key: r.Key, Value: r.Value, Headers: r.Headers, Time: ts}); err != nil {
 					return next, complete, err
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,6 +25,7 @@ var ErrMalformed = errors.New("wire: malformed record")
 //	  Address caller = 2;      // absent for messages from an ingress
 //	  TypedValue argument = 3;
 //	  string idempotency_key = 4; // from an HTTP request's Idempotency-Key
+//	  Control control = 5;        // an operator's control record (control.go), instead of argument
 //	}
 //	message Address { string namespace = 1; string type = 2; string id = 3; }
 //	message TypedValue { string typename = 1; bool has_value = 2; bytes value = 3; }
@@ -34,6 +36,9 @@ type Envelope struct {
 	// IdempotencyKey, if set, makes the runtime deliver only the first
 	// message with this key to Target within its idempotency window.
 	IdempotencyKey string
+	// Control, if set, makes the envelope an operator's control record
+	// for Target, which has no Argument.
+	Control *Control
 }
 
 // AppendEnvelope appends the encoding of e to b.
@@ -42,9 +47,15 @@ func AppendEnvelope(b []byte, e Envelope) []byte {
 	if e.Caller != nil {
 		b = appendAddress(b, 2, *e.Caller)
 	}
-	b = protowire.AppendTag(b, 3, protowire.BytesType)
-	b = protowire.AppendBytes(b, appendTypedValue(nil, e.Argument.TypeName(), e.Argument.Bytes()))
-	return appendString(b, 4, e.IdempotencyKey)
+	if e.Control == nil {
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendBytes(b, appendTypedValue(nil, e.Argument.TypeName(), e.Argument.Bytes()))
+	}
+	b = appendString(b, 4, e.IdempotencyKey)
+	if e.Control != nil {
+		b = appendControl(b, e.Control)
+	}
+	return b
 }
 
 func appendAddress(b []byte, num protowire.Number, a functions.Address) []byte {
@@ -76,7 +87,8 @@ func appendString(b []byte, num protowire.Number, s string) []byte {
 }
 
 // DecodeEnvelope decodes an envelope and checks that its target is a valid
-// address and its argument has a type name.
+// address and that it has either an argument with a type name or a
+// well-formed control record.
 func DecodeEnvelope(b []byte) (Envelope, error) {
 	var e Envelope
 	var haveTarget, haveArg bool
@@ -102,14 +114,20 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 			e.Argument, haveArg = functions.NewMessage(tn, val), true
 		case 4:
 			e.IdempotencyKey = string(v)
+		case 5:
+			c, err := decodeControl(v)
+			if err != nil {
+				return fmt.Errorf("control: %w", err)
+			}
+			e.Control = c
 		}
 		return nil
 	})
 	if err != nil {
 		return Envelope{}, err
 	}
-	if !haveTarget || !haveArg {
-		return Envelope{}, fmt.Errorf("%w: envelope without target or argument", ErrMalformed)
+	if !haveTarget || haveArg == (e.Control != nil) {
+		return Envelope{}, fmt.Errorf("%w: envelope without target, or not with exactly one of argument and control", ErrMalformed)
 	}
 	if err := e.Target.Validate(); err != nil {
 		return Envelope{}, fmt.Errorf("%w: target: %w", ErrMalformed, err)
@@ -221,21 +239,64 @@ func AppendStateRecord(b []byte, r StateRecord, names []string) []byte {
 		if !ok {
 			continue
 		}
-		var m []byte
-		m = appendString(m, 1, name)
-		m = appendString(m, 2, string(v.TypeName))
-		if len(v.Value) > 0 {
-			m = protowire.AppendTag(m, 3, protowire.BytesType)
-			m = protowire.AppendBytes(m, v.Value)
-		}
+		var expires int64
 		if !v.ExpiresAt.IsZero() {
-			m = protowire.AppendTag(m, 4, protowire.VarintType)
-			m = protowire.AppendVarint(m, uint64(v.ExpiresAt.UnixMilli()))
+			expires = v.ExpiresAt.UnixMilli()
 		}
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendBytes(b, m)
+		b = protowire.AppendBytes(b, appendStateValue(nil, name, string(v.TypeName), v.Value, expires))
 	}
 	return b
+}
+
+// Names returns the names of r's values, sorted.
+func (r StateRecord) Names() []string {
+	names := make([]string, 0, len(r))
+	for n := range r {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// appendStateValue appends a StateValue message; expires 0 is never.
+func appendStateValue(b []byte, name, typeName string, value []byte, expires int64) []byte {
+	b = appendString(b, 1, name)
+	b = appendString(b, 2, typeName)
+	if len(value) > 0 {
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendBytes(b, value)
+	}
+	if expires != 0 {
+		b = protowire.AppendTag(b, 4, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(expires))
+	}
+	return b
+}
+
+// decodeStateValue decodes a StateValue message, which must have a name.
+func decodeStateValue(b []byte) (name, typeName string, value []byte, expires time.Time, err error) {
+	err = fieldsAny(b, func(num protowire.Number, typ protowire.Type, f []byte) error {
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			name = string(f)
+		case num == 2 && typ == protowire.BytesType:
+			typeName = string(f)
+		case num == 3 && typ == protowire.BytesType:
+			value = f
+		case num == 4 && typ == protowire.VarintType:
+			ms, n := protowire.ConsumeVarint(f)
+			if n < 0 {
+				return fmt.Errorf("%w: expiry: %w", ErrMalformed, protowire.ParseError(n))
+			}
+			expires = time.UnixMilli(int64(ms))
+		}
+		return nil
+	})
+	if err == nil && name == "" {
+		err = fmt.Errorf("%w: state value without a name", ErrMalformed)
+	}
+	return name, typeName, value, expires, err
 }
 
 // DecodeStateRecord decodes a state record. The values alias b.
@@ -245,30 +306,9 @@ func DecodeStateRecord(b []byte) (StateRecord, error) {
 		if num != 1 {
 			return nil
 		}
-		var name, tn string
-		var val []byte
-		var expires time.Time
-		if err := fieldsAny(v, func(num protowire.Number, typ protowire.Type, f []byte) error {
-			switch {
-			case num == 1 && typ == protowire.BytesType:
-				name = string(f)
-			case num == 2 && typ == protowire.BytesType:
-				tn = string(f)
-			case num == 3 && typ == protowire.BytesType:
-				val = f
-			case num == 4 && typ == protowire.VarintType:
-				ms, n := protowire.ConsumeVarint(f)
-				if n < 0 {
-					return fmt.Errorf("%w: expiry: %w", ErrMalformed, protowire.ParseError(n))
-				}
-				expires = time.UnixMilli(int64(ms))
-			}
-			return nil
-		}); err != nil {
+		name, tn, val, expires, err := decodeStateValue(v)
+		if err != nil {
 			return err
-		}
-		if name == "" {
-			return fmt.Errorf("%w: state value without a name", ErrMalformed)
 		}
 		r[name] = driver.StoredValue{TypeName: functions.TypeName(tn), Value: val, ExpiresAt: expires}
 		return nil

@@ -112,6 +112,8 @@ func TestStateRecordRoundTripSortedByName(t *testing.T) {
 func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add(AppendEnvelope(nil, Envelope{Target: functions.Address{Type: "ns/fn", ID: "1"}, Argument: functions.NewMessage("t/x", []byte("v"))}))
 	f.Add([]byte{0x0a, 0x00})
+	f.Add(AppendEnvelope(nil, Envelope{Target: functions.Address{Type: "ns/fn", ID: "1"}, Control: &Control{State: &StateEdit{Set: []StateValueEdit{{Name: "n", Value: []byte{1}}}}}}))
+	f.Add(AppendEnvelope(nil, Envelope{Target: functions.Address{Type: "ns/fn", ID: "1"}, Control: &Control{Replay: &Replay{Record: &IngressRecord{Topic: "t", Key: []byte("k")}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		env, err := DecodeEnvelope(b)
 		if err != nil {
@@ -121,7 +123,8 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded envelope does not decode: %v", err)
 		}
-		if again.Target != env.Target || again.Argument.TypeName() != env.Argument.TypeName() || !bytes.Equal(again.Argument.Bytes(), env.Argument.Bytes()) {
+		if again.Target != env.Target || again.Argument.TypeName() != env.Argument.TypeName() || !bytes.Equal(again.Argument.Bytes(), env.Argument.Bytes()) ||
+			(again.Control == nil) != (env.Control == nil) || (env.Control != nil && env.Control.Kind() != again.Control.Kind()) {
 			t.Fatalf("round trip changed the envelope: %+v vs %+v", env, again)
 		}
 	})

@@ -137,6 +137,7 @@ type Server struct {
 	accepted map[string]sendResult
 	console  sarama.Client // the console's own client (console_kafka.go), made on first use
 	ops      *ops.Client   // the operator's client (ops.go), made on first use
+	rates    rateHistory   // the console's samples of the metrics (console_rates.go)
 	http     *http.Server  // made by Serve (listener.go)
 	// views are the open views of tables, by function type (views.go)
 	views        map[functions.TypeName]*tableView

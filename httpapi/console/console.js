@@ -387,7 +387,7 @@
       after ? h("button", { type: "button", class: "link", id: "ids-first" }, "first page") : "", " ",
       info.next ? h("button", { type: "button", class: "link", id: "ids-next", "data-after": info.next }, "next page") : "");
     show("ids", "loaded", pager,
-      rows.length ? table(["ID", ""], rows, { id: "id-table" }) : h("p", { class: "muted" }, "No ids."));
+      rows.length ? h("div", { class: "scroll" }, table(["ID", ""], rows, { id: "id-table" })) : h("p", { class: "muted" }, "No ids."));
   }
 
   // ---- sending a message
@@ -443,16 +443,44 @@
       return;
     }
     const rows = info.timers.map((t) => h("tr", { class: "timer" },
-      h("td", null, time(t.due)),
-      h("td", null, h("code", null, t.sender)),
-      h("td", null, h("code", null, t.token)),
+      h("td", { class: "nowrap" }, dueIn(t.due), h("br"), h("span", { class: "muted small" }, time(t.due))),
+      h("td", null, h("code", null, t.sender), h("br"), h("code", { class: "muted small token" }, t.token)),
       h("td", null, h("code", null, t.message ? t.message.target : "")),
-      h("td", null, t.message ? [h("code", null, t.message.type), h("pre", null, display(t.message.value))] : "")));
+      h("td", null, t.message ? [h("code", { class: "small" }, t.message.type), h("pre", null, display(t.message.value))] : ""),
+      h("td", { class: "cancel-cell" }, h("button", { type: "button", class: "cancel-timer", "data-sender": t.sender, "data-token": t.token,
+        title: "Cancel this delayed message: it is not sent" }, "Cancel"))));
     show("timers", "loaded",
       rows.length
-        ? table(["Due", "Sender", "Token", "Target", "Message"], rows, { id: "timer-table" })
+        ? table(["Due", "Sender and token", "Target", "Message", ""], rows, { id: "timer-table" })
         : h("p", { class: "muted" }, "No delayed messages of ", h("code", null, type + (id ? "/" + id : "")), " are waiting."),
       ...errors(info.errors));
+  }
+
+  // dueIn says how long until a time: "in 5 min".
+  function dueIn(t) {
+    const s = Math.round((Date.parse(t) - Date.now()) / 1000);
+    if (s <= 0) return "due now";
+    if (s < 120) return "in " + s + " s";
+    if (s < 7200) return "in " + Math.round(s / 60) + " min";
+    if (s < 172800) return "in " + Math.round(s / 3600) + " h";
+    return "in " + Math.round(s / 86400) + " days";
+  }
+
+  // cancelTimer cancels a delayed message through the runtime (DELETE
+  // v1/timers/{sender}/{token}), in order with its sender's messages.
+  async function cancelTimer(button) {
+    const sender = parseAddress(button.dataset.sender);
+    const cell = button.closest("td");
+    button.disabled = true;
+    let res;
+    try {
+      res = await requestJSON("DELETE", "v1/timers/" + typePath(sender.type) + "/" + encodeURIComponent(sender.id) + "/" + encodeURIComponent(button.dataset.token));
+    } catch (err) {
+      cell.replaceChildren(h("span", { class: "error" }, String(err.message)));
+      return;
+    }
+    cell.replaceChildren(h("span", { class: "muted cancelled" }, res.timers.length ? "cancelled" : "already sent"));
+    if (timersQuery) loadTimers(timersQuery.type, timersQuery.id);
   }
 
   // ---- state lookup
@@ -552,6 +580,7 @@
       const b = ev.target.closest("button");
       if (!b) return;
       if (b.classList.contains("replay")) replay(b);
+      else if (b.classList.contains("cancel-timer")) cancelTimer(b);
       else if (b.id === "ids-next") loadIDs(idsQuery.type, idsQuery.prefix, b.dataset.after);
       else if (b.id === "ids-first") loadIDs(idsQuery.type, idsQuery.prefix, "");
       else if (b.classList.contains("look-up")) {

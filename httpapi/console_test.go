@@ -899,3 +899,88 @@ func postJSON(t *testing.T, url, body string, v any) int {
 	}
 	return resp.StatusCode
 }
+
+// TestConsoleActionsNeedTheTokenAndRefuseBadInput: the console's new
+// endpoints (rates, ids, the send form) and the operator's endpoints its
+// buttons call follow the listener's access rules, and answer bad input
+// with what is wrong; the send form parses the value by its type and
+// returns a reply as JSON.
+func TestConsoleActionsNeedTheTokenAndRefuseBadInput(t *testing.T) {
+	const token = "console-actions-token-0123456789"
+	a := startConsoleAppWith(t, token)
+	a.populate(t)
+	a.waitSettled(t)
+	sendBody := `{"type":"io.statefun.types/string","value":"hey"}`
+	for _, tc := range []struct {
+		name, method, path, body string
+		header                   http.Header
+	}{
+		{"rates", "GET", "/v1/console/rates", "", nil},
+		{"ids", "GET", "/v1/console/ids/test/counter", "", nil},
+		{"send", "POST", "/v1/console/send/test/counter/zed", sendBody, nil},
+		{"replay", "POST", "/v1/dead-letters/replay", `{"all":true}`, nil},
+		{"timers", "GET", "/v1/timers?type=test/counter", "", nil},
+		{"cancel", "DELETE", "/v1/timers/test/counter/zed", "", nil},
+		{"wrong token", "POST", "/v1/console/send/test/counter/zed", sendBody, http.Header{"Authorization": {"Bearer not-the-token-0123456789abc"}}},
+	} {
+		if r := request(t, tc.method, a.srv.URL+tc.path, tc.header, tc.body); r.status != http.StatusUnauthorized {
+			t.Errorf("%s without the token: %s %s: %d %s, want 401", tc.name, tc.method, tc.path, r.status, r.body)
+		}
+	}
+	// the token given by another site's page: refused all the same
+	cross := http.Header{"Authorization": {"Bearer " + token}, "Sec-Fetch-Site": {"cross-site"}}
+	if r := request(t, "POST", a.srv.URL+"/v1/console/send/test/counter/zed", cross, sendBody); r.status != http.StatusForbidden {
+		t.Errorf("send from another site's page: %d %s, want 403", r.status, r.body)
+	}
+	// none of them reached test/counter/zed
+	if code := getJSON(t, a.url+"/v1/state/test/counter/zed", &struct{}{}); code != http.StatusNotFound {
+		t.Errorf("state of test/counter/zed after the refused sends: %d, want 404", code)
+	}
+
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		says                     string
+	}{
+		{"ids: n too large", "GET", "/v1/console/ids/test/counter?n=501", "", 400, "want a number from 1 to 500"},
+		{"ids: not a type of the app", "GET", "/v1/console/ids/other/thing", "", 404, "not a function of application console"},
+		{"ids: a type without a table", "GET", "/v1/console/ids/dyn/never", "", 404, "has no state yet"},
+		{"ids: a page", "GET", "/v1/console/ids/test/counter?n=1&after=alice", "", 200, `"ids":["bob"],"total":2`},
+		{"ids: a prefix", "GET", "/v1/console/ids/test/counter?prefix=al", "", 200, `"ids":["alice"],"total":1}`},
+		{"send: not JSON", "POST", "/v1/console/send/test/counter/zed", "hey", 400, "send JSON like"},
+		{"send: an unknown field", "POST", "/v1/console/send/test/counter/zed", `{"type":"io.statefun.types/string","text":"x"}`, 400, `unknown field \"text\"`},
+		{"send: a bad type name", "POST", "/v1/console/send/test/counter/zed", `{"type":"nonamespace","value":"x"}`, 400, "want namespace/name"},
+		{"send: a value not of its type", "POST", "/v1/console/send/test/counter/zed", `{"type":"io.statefun.types/int","value":"forty"}`, 400, `\"forty\" is not a valid io.statefun.types/int`},
+		{"send: not a type of the app", "POST", "/v1/console/send/other/thing/zed", sendBody, 404, "not a function of application console"},
+		{"send: a bad wait", "POST", "/v1/console/send/test/counter/zed?wait=forever", sendBody, 400, "wait=forever"},
+		{"send and wait", "POST", "/v1/console/send/test/counter/zed?wait=20s", sendBody, 200,
+			`{"address":"test/counter/zed","type":"io.statefun.types/string","value":"hey #1","replier":"test/counter/zed"}`},
+		{"send", "POST", "/v1/console/send/test/counter/zed", sendBody, 202, `"topic":"console-loop"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := request(t, tc.method, a.url+tc.path, nil, tc.body)
+			if r.status != tc.status || !strings.Contains(r.body, tc.says) {
+				t.Errorf("%s %s: %d %s, want %d with %s", tc.method, tc.path, r.status, r.body, tc.status, tc.says)
+			}
+		})
+	}
+	type rateJSON struct {
+		Type        string  `json:"type"`
+		Invocations float64 `json:"invocations"`
+		Failures    float64 `json:"failures"`
+		DeadLetters float64 `json:"dead_letters"`
+	}
+	var rates struct {
+		Instance  string     `json:"instance"`
+		Functions []rateJSON `json:"functions"`
+	}
+	eventually(t, func() string {
+		getJSON(t, a.url+"/v1/console/rates", &rates)
+		// alice 3, bob, zed 2; mallory's message of a type it does not handle failed once
+		i := slices.IndexFunc(rates.Functions, func(f rateJSON) bool { return f.Type == "test/counter" })
+		if rates.Instance != "console-test" || i < 0 || rates.Functions[i].Invocations != 6 || rates.Functions[i].Failures != 1 || rates.Functions[i].DeadLetters != 1 {
+			return fmt.Sprintf("rates: %+v, want test/counter with 6 invocations, 1 failure, 1 dead letter", rates)
+		}
+		return ""
+	})
+}

@@ -386,8 +386,8 @@ func TestConsoleAPIShowsFunctionsPartitionsAndDeadLetters(t *testing.T) {
 // TestConsoleRendersInHeadlessChromium loads the console in headless
 // Chromium (Debian's chromium package, installed by scripts/chromium.sh if
 // missing) and checks the DOM after its script has called the API, then
-// takes a screenshot. --dump-dom cannot click, so the state lookup is
-// driven by ?lookup=.
+// takes a screenshot. --dump-dom cannot click, so the state lookup, the
+// ids and the delayed messages are driven by ?lookup=, ?ids= and ?timers=.
 func TestConsoleRendersInHeadlessChromium(t *testing.T) {
 	chromium := chromiumPath(t)
 	a := startConsoleApp(t)
@@ -395,11 +395,14 @@ func TestConsoleRendersInHeadlessChromium(t *testing.T) {
 	a.waitSettled(t)
 	member := groupMembers(t, a.brokers, "console")[0]
 
-	dom := runChromium(t, chromium, "--dump-dom", a.srv.URL+"/?lookup=test/counter/alice")
+	dom := runChromium(t, chromium, "--dump-dom", a.srv.URL+"/?lookup=test/counter/alice&ids=test/counter&timers=test/counter/alice")
 	for _, tc := range []struct {
 		section, state string
 		shows          []string
 	}{
+		{"rates", "loaded", []string{`<tr class="rate" data-type="test/counter">`, "console-test"}},
+		{"ids", "loaded", []string{`data-id="alice"`, `data-id="bob"`, "2 ids with state"}},
+		{"timers", "loaded", []string{"No delayed messages of <code>test/counter/alice</code> are waiting."}},
 		{"functions", "loaded", []string{"test/counter", "dyn/echo", "console-names", `<code class="namespace">dyn/*</code>`}},
 		{"partitions", "loaded", []string{member, "stateloop-console", "console-loop", "console-names"}},
 		{"dead-letters", "loaded", []string{"unhandled message type", "test/counter/mallory", "test/bogus", "poison"}},
@@ -476,6 +479,7 @@ func TestConsoleWithATokenInHeadlessChromium(t *testing.T) {
 		{"dead-letters", "loaded", "test/counter/mallory"},
 		{"partitions", "loaded", "console-loop"},
 		{"lookup", "found", greeting},
+		{"rates", "loaded", "test/counter"},
 	} {
 		if sec, state := section(dom, tc.section); state != tc.state || !strings.Contains(sec, tc.shows) {
 			t.Errorf("with the token in the fragment: section %s has data-state %q, want %q showing %q:\n%s", tc.section, state, tc.state, tc.shows, sec)

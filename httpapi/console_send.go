@@ -55,7 +55,6 @@ func (s *Server) consoleSend(w http.ResponseWriter, r *http.Request) {
 	}
 	fwd := r.Clone(r.Context())
 	fwd.Header.Set(TypeHeader, string(t))
-	fwd.Header.Del("Idempotency-Key")
 	fwd.Body = io.NopCloser(bytes.NewReader(body))
 	fwd.ContentLength = int64(len(body))
 	fwd.Header.Set("Content-Length", strconv.Itoa(len(body)))

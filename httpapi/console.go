@@ -27,8 +27,16 @@ const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; con
 //	GET /v1/console/app                function types, namespaces, ingresses, egresses, topics
 //	GET /v1/console/partitions         group members, partition owners, committed offsets and lag
 //	GET /v1/console/dead-letters?n=20  the last records of the dead-letter topic
+//	GET /v1/console/rates              invocations and failures per function type, and their rates
+//	GET /v1/console/ids/{namespace}/{name}?n=50&after=&prefix=
+//	                                   a page of the ids of a function type that have state
+//	POST /v1/console/send/{namespace}/{name}/{id}?wait=
+//	                                   send a message typed as text: {"type":..., "value":...}
 //
-// The page's state lookup calls GET /v1/state/{namespace}/{name}/{id}.
+// The page's state lookup calls GET /v1/state/{namespace}/{name}/{id};
+// its delayed messages GET /v1/timers (ops.go), and its replay button
+// POST /v1/dead-letters/replay, which replays through the runtime
+// (internal/ops) so that the message is delivered once.
 // docs/console.md describes the page and the API.
 func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.consolePage)
@@ -36,6 +44,9 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/console/app", s.consoleApp)
 	mux.HandleFunc("GET /v1/console/partitions", s.consolePartitions)
 	mux.HandleFunc("GET /v1/console/dead-letters", s.consoleDeadLetters)
+	mux.HandleFunc("GET /v1/console/rates", s.consoleRates)
+	mux.HandleFunc("GET /v1/console/ids/{namespace}/{name}", s.consoleIDs)
+	mux.HandleFunc("POST /v1/console/send/{namespace}/{name}/{id}", s.consoleSend)
 }
 
 func (s *Server) consolePage(w http.ResponseWriter, _ *http.Request) {

@@ -105,3 +105,65 @@ func TestRepliesReaderWaitsForTheProcessorToCreateItsTopic(t *testing.T) {
 		t.Errorf("%s: %d partitions (%v), want the application's 8", replies, len(parts), err)
 	}
 }
+
+// TestARequestThatWaitsBeforeTheRepliesReaderRunsGetsItsReply is a
+// regression test: Run reads the replies partition from its end, so a
+// request with ?wait= that the listener took before Run had started
+// reading wrote its message, the function replied before the reader
+// started, and the request waited in vain and answered 202 (it made
+// TestConsoleOperatesTheApplicationInHeadlessChromium fail now and then on
+// a loaded machine). Such a request must wait for the reader first.
+func TestARequestThatWaitsBeforeTheRepliesReaderRunsGetsItsReply(t *testing.T) {
+	brokers := kafkatest.StartKfake(t)
+	topo := topology.Topology{App: "early", Partitions: 2, Functions: []functions.TypeName{"test/echo"}}
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "test/echo", Function: functions.FunctionFunc(func(ctx functions.Context, m functions.Message) error {
+		ctx.Reply(m)
+		return nil
+	})})
+	p, err := processor.New(brokers, topo, reg, processor.WithCommitInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _ = p.Run(ctx) })
+	deadline := time.Now().Add(30 * time.Second)
+	for !p.Stats().Ready {
+		if time.Now().After(deadline) {
+			t.Fatal("processor not ready after 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: "early-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+
+	answer := make(chan response, 1)
+	go func() {
+		answer <- post(t, srv.URL+"/v1/functions/test/echo/a?wait=15s", string(functions.StringType.Name()), str(t, "hi"))
+	}()
+	// Before the fix the function replies now, before the reader runs; give
+	// it the time to (and its transaction the time to commit).
+	before := p.Stats()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if s := p.Stats(); s.Invocations > before.Invocations && s.Commits > before.Commits+1 {
+			break
+		}
+	}
+	wg.Go(func() { _ = api.Run(ctx) })
+	select {
+	case r := <-answer:
+		if r.status != http.StatusOK {
+			t.Errorf("request with wait sent before the replies reader ran: %d %s, want 200 and the reply", r.status, r.body)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer in 30 s")
+	}
+}

@@ -144,12 +144,19 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// replying is closed once Run reads the replies partition; a request
+	// that waits for its reply writes its message only then, since Run
+	// starts at the partition's end (closeReplying closes it once)
+	replying      chan struct{}
+	closeReplying sync.Once
+
 	mu      sync.Mutex
 	waiters map[string]chan wire.Envelope
 	// accepted remembers the answers to requests with an Idempotency-Key
 	accepted map[string]sendResult
 	console  sarama.Client // the console's own client (console_kafka.go), made on first use
 	ops      *ops.Client   // the operator's client (ops.go), made on first use
+	rates    rateHistory   // the console's samples of the metrics (console_rates.go)
 	http     *http.Server  // made by Serve (listener.go)
 	// views are the open views of tables, by function type (views.go)
 	views        map[functions.TypeName]*tableView
@@ -207,7 +214,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, client: client, producer: producer, parts: cfg.Topology.PartitionCount(), ctx: ctx, cancel: cancel,
 		waiters: make(map[string]chan wire.Envelope), views: make(map[functions.TypeName]*tableView),
-		accepted: make(map[string]sendResult)}, nil
+		accepted: make(map[string]sendResult), replying: make(chan struct{})}, nil
 }
 
 // Close stops the table views and releases every Kafka client. Stop
@@ -257,6 +264,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	defer pc.Close()
+	s.closeReplying.Do(func() { close(s.replying) })
 	for {
 		select {
 		case <-ctx.Done():
@@ -396,6 +404,18 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	start := time.Now()
+	if replies != nil {
+		// the reply could come before Run reads the replies: wait for it
+		// first (within the wait; after it the answer is 202, as when no
+		// reply comes in time)
+		select {
+		case <-s.replying:
+		case <-time.After(wait):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	env := wire.Envelope{Target: target, Caller: &caller, Argument: functions.NewMessage(typeName, body), IdempotencyKey: idem}
 	topic := string(s.cfg.Topology.LoopTopic())
 	msg := &sarama.ProducerMessage{
@@ -432,8 +452,8 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, res)
 		return
 	}
-	s.extendDeadlines(w, wait) // the wait starts now
-	timer := time.NewTimer(wait)
+	s.extendDeadlines(w, wait) // what is left of the wait starts now
+	timer := time.NewTimer(max(wait-time.Since(start), 0))
 	defer timer.Stop()
 	select {
 	case reply := <-replies:

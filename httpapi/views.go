@@ -48,35 +48,11 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	fn := target.Type
-	tv, err := s.acquireView(r.Context(), fn)
-	switch {
-	case errors.Is(err, errNoTable):
-		fail(w, http.StatusNotFound, fmt.Sprintf("function type %s has no state yet: its table topic %s does not exist "+
-			"(the application creates it when the type is first invoked)", fn, s.cfg.Topology.TableTopic(fn)))
-		return
-	case errors.Is(err, errTooManyViews):
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("the tables of %d function types are being read right now, the most this listener keeps open; retry in a moment", s.cfg.MaxViews))
-		return
-	case err != nil:
-		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("reading the table of %s: %v; retry later", fn, err))
+	tv, ok := s.runningView(w, r, target.Type)
+	if !ok {
 		return
 	}
 	defer s.releaseView(tv)
-	timer := time.NewTimer(recoverWait)
-	defer timer.Stop()
-	select {
-	case <-tv.view.WaitRunning():
-	case <-tv.done:
-		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("reading the table of %s stopped; retry in a moment", fn))
-		return
-	case <-timer.C:
-		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("still reading the table of %s; retry in a moment", fn))
-		return
-	case <-r.Context().Done():
-		return
-	}
 	v, err := tv.view.Get(target.ID)
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("reading the state of %s: %v", target, err))
@@ -88,6 +64,42 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"address": target.String(), "state": gokaview.Display(st)})
+}
+
+// runningView returns the view of fn's table once it has read the table,
+// for a request; release it with releaseView. If there is none it answers
+// the request (404 when the table does not exist, 503 when it cannot be
+// read now) and returns false.
+func (s *Server) runningView(w http.ResponseWriter, r *http.Request, fn functions.TypeName) (*tableView, bool) {
+	tv, err := s.acquireView(r.Context(), fn)
+	switch {
+	case errors.Is(err, errNoTable):
+		fail(w, http.StatusNotFound, fmt.Sprintf("function type %s has no state yet: its table topic %s does not exist "+
+			"(the application creates it when the type is first invoked)", fn, s.cfg.Topology.TableTopic(fn)))
+		return nil, false
+	case errors.Is(err, errTooManyViews):
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("the tables of %d function types are being read right now, the most this listener keeps open; retry in a moment", s.cfg.MaxViews))
+		return nil, false
+	case err != nil:
+		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("reading the table of %s: %v; retry later", fn, err))
+		return nil, false
+	}
+	timer := time.NewTimer(recoverWait)
+	defer timer.Stop()
+	select {
+	case <-tv.view.WaitRunning():
+		return tv, true
+	case <-tv.done:
+		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("reading the table of %s stopped; retry in a moment", fn))
+		return nil, false
+	case <-timer.C:
+		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("still reading the table of %s; retry in a moment", fn))
+		return nil, false
+	case <-r.Context().Done():
+	}
+	s.releaseView(tv)
+	return nil, false
 }
 
 // acquireView returns the running view of a function type's table,

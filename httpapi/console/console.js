@@ -1,8 +1,11 @@
 // stateloop web console: renders the JSON API of package httpapi
-// (GET v1/console/app, v1/console/partitions, v1/console/dead-letters and
-// v1/state/{namespace}/{name}/{id}). Plain JS, no dependencies. URLs are
-// relative, so the console also works behind a proxy under a path prefix.
-// ?lookup=namespace/name/id looks an address up when the page loads.
+// (GET v1/console/app, v1/console/partitions, v1/console/dead-letters,
+// v1/console/rates, v1/console/ids/..., v1/state/{namespace}/{name}/{id}
+// and v1/timers; POST v1/console/send/... and v1/dead-letters/replay).
+// Plain JS, no dependencies. URLs are relative, so the console also works
+// behind a proxy under a path prefix. ?lookup=namespace/name/id looks an
+// address up when the page loads, ?ids=namespace/name lists the ids of a
+// type, ?timers=namespace/name[/id] its delayed messages.
 //
 // A listener with a token answers 401 without it. The page then asks for
 // the token, or takes it once from the URL fragment (#token=..., which no
@@ -97,18 +100,29 @@
   }
 
   // getJSON fetches a JSON body; a non-2xx answer throws its "error".
-  async function getJSON(path) {
+  function getJSON(path) {
+    return requestJSON("GET", path);
+  }
+
+  // requestJSON sends a request (with a JSON body, if given) and returns
+  // the JSON answer; a non-2xx answer throws its "error", with its status.
+  async function requestJSON(method, path, body) {
     const headers = { Accept: "application/json" };
     if (token()) headers.Authorization = "Bearer " + token();
-    const resp = await fetch(path, { headers, cache: "no-store", credentials: "omit" });
-    let body = null;
+    const init = { method, headers, cache: "no-store", credentials: "omit" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const resp = await fetch(path, init);
+    let answer = null;
     try {
-      body = await resp.json();
+      answer = await resp.json();
     } catch (e) {
       // not JSON: the status says it
     }
     if (!resp.ok) {
-      const err = new Error((body && body.error) || resp.status + " " + resp.statusText);
+      const err = new Error((answer && answer.error) || resp.status + " " + resp.statusText);
       err.status = resp.status;
       if (resp.status === 401) {
         askForToken(token() ? "rejected" : "needed", token()
@@ -117,7 +131,19 @@
       }
       throw err;
     }
-    return body;
+    answer = answer || {};
+    answer.httpStatus = resp.status;
+    return answer;
+  }
+
+  // typePath is "namespace/name" with both parts escaped for a URL path.
+  function typePath(type) {
+    return type.split("/").map(encodeURIComponent).join("/");
+  }
+
+  function validType(type) {
+    const t = type.split("/");
+    return t.length === 2 && t[0] !== "" && t[1] !== "";
   }
 
   function display(v) {
@@ -247,19 +273,214 @@
       if (d.value_dropped) value = h("span", { class: "muted" }, "(value dropped)");
       else if (d.message) value = [h("code", null, d.message.type), h("pre", null, display(d.message.value))];
       else if (d.value !== undefined) value = h("pre", null, display(d.value));
-      return h("tr", { class: "dead-letter" },
+      let status;
+      if (d.replayed) status = h("span", { class: "replayed" }, "replayed " + time(d.replayed));
+      else if (d.not_replayable) status = h("span", { class: "muted", title: d.not_replayable }, "cannot be replayed");
+      else status = h("button", { type: "button", class: "replay", "data-ref": d.ref, title: "Deliver the message to its address again, once" }, "Replay");
+      return h("tr", { class: "dead-letter", "data-ref": d.ref },
         h("td", null, time(d.time)),
         h("td", { class: "reason" }, d.reason),
         h("td", null, h("code", null, addr)),
         h("td", null, h("code", null, src)),
         h("td", null, value, d.truncated ? h("span", { class: "muted" }, " (truncated)") : ""),
-        h("td", { class: "muted" }, d.partition + "@" + d.offset));
+        h("td", { class: "muted" }, d.partition + "@" + d.offset),
+        h("td", { class: "replay-status" }, status));
     });
     show("dead-letters", "loaded",
       rows.length
-        ? table(["Time", "Reason", "Address", "Source", "Message", "Record"], rows, { id: "dead-letter-table" })
+        ? table(["Time", "Reason", "Address", "Source", "Message", "Record", "Replay"], rows, { id: "dead-letter-table" })
         : h("p", { class: "muted" }, "No dead letters in ", h("code", null, info.topic), "."),
       ...errors(info.errors));
+  }
+
+
+  // replay replays one dead letter through the runtime (POST
+  // v1/dead-letters/replay), which delivers it once however often it is
+  // asked, and shows the outcome in its row.
+  async function replay(button) {
+    const ref = button.dataset.ref;
+    const cell = button.closest("td");
+    button.disabled = true;
+    cell.replaceChildren(h("span", { class: "muted" }, "replaying…"));
+    let res;
+    try {
+      res = await requestJSON("POST", "v1/dead-letters/replay", { refs: [ref] });
+    } catch (err) {
+      cell.replaceChildren(h("span", { class: "error replay-outcome" }, String(err.message)));
+      return;
+    }
+    const o = (res.results || [])[0] || { status: "unknown" };
+    cell.replaceChildren(h("span", { class: "replay-outcome " + (o.error ? "error" : "replayed"), "data-status": o.status },
+      o.status + (o.error ? ": " + o.error : "")));
+    loadDeadLetters();
+  }
+
+  // ---- invocation and failure rates
+
+  function rate(v) {
+    if (v === null || v === undefined) return "–";
+    return v === 0 ? "0" : v < 0.01 ? "< 0.01" : v.toFixed(2);
+  }
+
+  async function loadRates() {
+    let info;
+    try {
+      info = await getJSON("v1/console/rates");
+    } catch (err) {
+      showError("rates", err);
+      return;
+    }
+    const rows = info.functions.map((f) => h("tr", { class: "rate", "data-type": f.type },
+      h("td", null, h("code", null, f.type)),
+      num(f.invocations, "invocations"),
+      num(rate(f.invocations_per_second), "invocations-rate"),
+      num(f.failures, f.failures > 0 ? "failures bad-count" : "failures"),
+      num(rate(f.failures_per_second), f.failures_per_second > 0 ? "failures-rate bad-count" : "failures-rate"),
+      num(f.dead_letters, "dead-letters")));
+    const window = info.window_seconds > 0
+      ? "rates per second over the last " + Math.round(info.window_seconds) + " s"
+      : "rates from the next refresh on";
+    show("rates", "loaded",
+      rows.length
+        ? table(["Function type", { text: "Invocations", attrs: { class: "num" } }, { text: "/ s", attrs: { class: "num" } },
+          { text: "Failures", attrs: { class: "num" } }, { text: "/ s", attrs: { class: "num" } },
+          { text: "Dead letters", attrs: { class: "num" } }], rows, { id: "rate-table" })
+        : h("p", { class: "muted" }, "No invocations yet."),
+      h("p", { class: "muted" }, "Counted by this instance (", h("code", null, info.instance), ") since it started; ", window,
+        ". Failures are failed attempts, retries included. Each instance counts its own invocations: its /metrics has them."),
+      ...errors(info.error ? [info.error] : []));
+  }
+
+  // ---- ids of a function type
+
+  let idsQuery = null; // {type, prefix, after}: the page shown
+
+  async function loadIDs(type, prefix, after) {
+    if (!validType(type)) {
+      show("ids", "error", h("p", { class: "error" }, "want a function type namespace/name, got " + JSON.stringify(type)));
+      return;
+    }
+    $("ids-type").value = type;
+    $("ids-prefix").value = prefix;
+    idsQuery = { type, prefix, after };
+    const q = new URLSearchParams({ n: "50" });
+    if (prefix) q.set("prefix", prefix);
+    if (after) q.set("after", after);
+    show("ids", "loading", h("p", { class: "muted" }, "Reading the ids of " + type + "…"));
+    let info;
+    try {
+      info = await getJSON("v1/console/ids/" + typePath(type) + "?" + q);
+    } catch (err) {
+      show("ids", err.status === 404 ? "not-found" : "error", h("p", { class: err.status === 404 ? "muted" : "error" }, String(err.message)));
+      return;
+    }
+    const rows = info.ids.map((id) => h("tr", { class: "id", "data-id": id },
+      h("td", null, h("code", null, id)),
+      h("td", null,
+        h("button", { type: "button", class: "link look-up", "data-type": type, "data-id": id }, "state"), " ",
+        h("button", { type: "button", class: "link send-to", "data-type": type, "data-id": id }, "send"), " ",
+        h("button", { type: "button", class: "link timers-of", "data-type": type, "data-id": id }, "delayed"))));
+    const pager = h("p", { class: "pager" },
+      info.total + (info.total === 1 ? " id" : " ids") + (prefix ? " starting with " + JSON.stringify(prefix) : "") + " with state",
+      info.ids.length ? "; showing " + JSON.stringify(info.ids[0]) + " to " + JSON.stringify(info.ids[info.ids.length - 1]) : "",
+      " ",
+      after ? h("button", { type: "button", class: "link", id: "ids-first" }, "first page") : "", " ",
+      info.next ? h("button", { type: "button", class: "link", id: "ids-next", "data-after": info.next }, "next page") : "");
+    show("ids", "loaded", pager,
+      rows.length ? h("div", { class: "scroll" }, table(["ID", ""], rows, { id: "id-table" })) : h("p", { class: "muted" }, "No ids."));
+  }
+
+  // ---- sending a message
+
+  async function send(type, id, messageType, value, wait) {
+    if (!validType(type) || !id) {
+      show("send", "error", h("p", { class: "error" }, "want a function type namespace/name and an id"));
+      return;
+    }
+    const addr = type + "/" + id;
+    show("send", "sending", h("p", { class: "muted" }, "Sending to " + addr + "…"));
+    let res;
+    try {
+      res = await requestJSON("POST", "v1/console/send/" + typePath(type) + "/" + encodeURIComponent(id) + (wait ? "?wait=5s" : ""),
+        { type: messageType, value });
+    } catch (err) {
+      show("send", "error", h("p", { class: "error" }, String(err.message)));
+      return;
+    }
+    if (res.httpStatus === 200) {
+      show("send", "replied",
+        h("p", null, "Sent to ", h("code", null, addr), "; ", h("code", null, res.replier || addr), " replied:"),
+        table(["Type", "Value"], [h("tr", { id: "send-reply" }, h("td", null, h("code", null, res.type)),
+          h("td", { class: "value" }, h("pre", null, display(res.value))))]));
+    } else {
+      show("send", "accepted",
+        h("p", null, "Sent to ", h("code", null, addr), ": written to ", h("code", null, res.topic + "/" + res.partition + "@" + res.offset), "."),
+        res.error ? h("p", { class: "muted" }, res.error) : "");
+    }
+    refresh();
+  }
+
+  // ---- delayed messages
+
+  let timersQuery = null;
+
+  async function loadTimers(type, id) {
+    if (!validType(type)) {
+      show("timers", "error", h("p", { class: "error" }, "want a function type namespace/name, got " + JSON.stringify(type)));
+      return;
+    }
+    $("timers-type").value = type;
+    $("timers-id").value = id;
+    timersQuery = { type, id };
+    const q = new URLSearchParams({ type });
+    if (id) q.set("id", id);
+    show("timers", "loading", h("p", { class: "muted" }, "Reading the delayed messages of " + type + (id ? "/" + id : "") + "…"));
+    let info;
+    try {
+      info = await getJSON("v1/timers?" + q);
+    } catch (err) {
+      showError("timers", err);
+      return;
+    }
+    const rows = info.timers.map((t) => h("tr", { class: "timer" },
+      h("td", { class: "nowrap" }, dueIn(t.due), h("br"), h("span", { class: "muted small" }, time(t.due))),
+      h("td", null, h("code", null, t.sender), h("br"), h("code", { class: "muted small token" }, t.token)),
+      h("td", null, h("code", null, t.message ? t.message.target : "")),
+      h("td", null, t.message ? [h("code", { class: "small" }, t.message.type), h("pre", null, display(t.message.value))] : ""),
+      h("td", { class: "cancel-cell" }, h("button", { type: "button", class: "cancel-timer", "data-sender": t.sender, "data-token": t.token,
+        title: "Cancel this delayed message: it is not sent" }, "Cancel"))));
+    show("timers", "loaded",
+      rows.length
+        ? table(["Due", "Sender and token", "Target", "Message", ""], rows, { id: "timer-table" })
+        : h("p", { class: "muted" }, "No delayed messages of ", h("code", null, type + (id ? "/" + id : "")), " are waiting."),
+      ...errors(info.errors));
+  }
+
+  // dueIn says how long until a time: "in 5 min".
+  function dueIn(t) {
+    const s = Math.round((Date.parse(t) - Date.now()) / 1000);
+    if (s <= 0) return "due now";
+    if (s < 120) return "in " + s + " s";
+    if (s < 7200) return "in " + Math.round(s / 60) + " min";
+    if (s < 172800) return "in " + Math.round(s / 3600) + " h";
+    return "in " + Math.round(s / 86400) + " days";
+  }
+
+  // cancelTimer cancels a delayed message through the runtime (DELETE
+  // v1/timers/{sender}/{token}), in order with its sender's messages.
+  async function cancelTimer(button) {
+    const sender = parseAddress(button.dataset.sender);
+    const cell = button.closest("td");
+    button.disabled = true;
+    let res;
+    try {
+      res = await requestJSON("DELETE", "v1/timers/" + typePath(sender.type) + "/" + encodeURIComponent(sender.id) + "/" + encodeURIComponent(button.dataset.token));
+    } catch (err) {
+      cell.replaceChildren(h("span", { class: "error" }, String(err.message)));
+      return;
+    }
+    cell.replaceChildren(h("span", { class: "muted cancelled" }, res.timers.length ? "cancelled" : "already sent"));
+    if (timersQuery) loadTimers(timersQuery.type, timersQuery.id);
   }
 
   // ---- state lookup
@@ -306,7 +527,7 @@
     if (refreshing) return;
     refreshing = true;
     try {
-      await Promise.all([loadApp(), loadPartitions(), loadDeadLetters()]);
+      await Promise.all([loadApp(), loadPartitions(), loadDeadLetters(), loadRates()]);
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
     } finally {
       refreshing = false;
@@ -342,12 +563,48 @@
       wanted = { type, id };
       lookup(type, id);
     });
+    $("send-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      send($("send-type").value.trim(), $("send-id").value, $("send-message-type").value.trim(), $("send-value").value, $("send-wait").checked);
+    });
+    $("ids-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      loadIDs($("ids-type").value.trim(), $("ids-prefix").value, "");
+    });
+    $("timers-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      loadTimers($("timers-type").value.trim(), $("timers-id").value);
+    });
+    // the buttons of the tables, made anew on every refresh
+    document.addEventListener("click", (ev) => {
+      const b = ev.target.closest("button");
+      if (!b) return;
+      if (b.classList.contains("replay")) replay(b);
+      else if (b.classList.contains("cancel-timer")) cancelTimer(b);
+      else if (b.id === "ids-next") loadIDs(idsQuery.type, idsQuery.prefix, b.dataset.after);
+      else if (b.id === "ids-first") loadIDs(idsQuery.type, idsQuery.prefix, "");
+      else if (b.classList.contains("look-up")) {
+        wanted = { type: b.dataset.type, id: b.dataset.id };
+        lookup(b.dataset.type, b.dataset.id);
+      } else if (b.classList.contains("send-to")) {
+        $("send-type").value = b.dataset.type;
+        $("send-id").value = b.dataset.id;
+        $("send-value").focus();
+      } else if (b.classList.contains("timers-of")) loadTimers(b.dataset.type, b.dataset.id);
+    });
     setInterval(() => {
       if ($("auto-refresh").checked && document.visibilityState === "visible") refresh();
     }, REFRESH_MS);
 
     refresh();
-    const want = new URLSearchParams(location.search).get("lookup");
+    const params = new URLSearchParams(location.search);
+    if (params.get("ids")) loadIDs(params.get("ids"), "", "");
+    if (params.get("timers")) {
+      const a = parseAddress(params.get("timers"));
+      if (a) loadTimers(a.type, a.id);
+      else loadTimers(params.get("timers"), "");
+    }
+    const want = params.get("lookup");
     if (want) {
       const a = parseAddress(want);
       if (a) {

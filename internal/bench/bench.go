@@ -463,7 +463,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	b.client = client
 
 	if cfg.Timers {
-		fmt.Fprintln(out, "stateloop bench --timers: delayed messages (ctx.SendAfter) in the runtime, exactly-once (read_committed, transactions)")
+		fmt.Fprintln(out, "stateloop-bench --timers: delayed messages (ctx.SendAfter) in the runtime, exactly-once (read_committed, transactions)")
 		fmt.Fprintf(out, "broker: %s; %d partitions per topic\n", res.Broker, cfg.Partitions)
 		if cfg.InProcess {
 			fmt.Fprintln(out, "note: the broker runs in this process, so its memory is in the heap figures")
@@ -478,7 +478,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		reportTimers(out, res)
 		return res, nil
 	}
-	fmt.Fprintf(out, "stateloop bench: %s, exactly-once (read_committed, transactions)\n", describeSides(cfg.Sides))
+	fmt.Fprintf(out, "stateloop-bench: %s, exactly-once (read_committed, transactions)\n", describeSides(cfg.Sides))
 	fmt.Fprintf(out, "broker: %s; %d partitions per topic\n", res.Broker, cfg.Partitions)
 	fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Fprintf(out, "commit policy (every side): every %v or %s records, whichever comes first\n", cfg.CommitInterval, num(cfg.CommitCount))

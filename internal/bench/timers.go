@@ -18,7 +18,7 @@ import (
 	"github.com/stateloop/stateloop/processor"
 )
 
-// The delayed-messages bench (Config.Timers, stateloop bench --timers)
+// The delayed-messages bench (Config.Timers, stateloop-bench --timers)
 // runs the application of timers_app.go in one processor with a local
 // store on disk (a temporary data directory), and measures:
 //

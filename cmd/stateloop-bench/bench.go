@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/internal/bench"
 )
 
@@ -19,7 +20,7 @@ func newBenchCommand() *cobra.Command {
 	var side, logLevel string
 	var withRemote bool
 	cmd := &cobra.Command{
-		Use:   "bench",
+		Use:   "stateloop-bench",
 		Short: "Measure the runtime (and remote functions) against a raw sarama exactly-once loop",
 		Long: `Measure the throughput, latency and CPU cost of the stateloop runtime, and of
 a hand-written sarama consume-transform-produce loop on the same broker for
@@ -77,41 +78,41 @@ as the bench's). With --brokers the bench creates its topics, named
 bench-<random>-..., on that cluster and leaves them there. STATELOOP_BROKERS
 is not used.`,
 		Example: `  # the default bench: 100,000 records, then 5,000 records/s for 10s
-  stateloop bench
+  stateloop-bench
 
   # a quick run, with a CPU profile of the runtime's throughput phase
-  stateloop bench -n 20000 --duration 3s --cpuprofile cpu.out
-  go tool pprof -top stateloop cpu.out
+  stateloop-bench -n 20000 --duration 3s --cpuprofile cpu.out
+  go tool pprof -top $(which stateloop-bench) cpu.out
 
   # the remote function over HTTP next to the embedded one and the raw loop
-  stateloop bench --remote
+  stateloop-bench --remote
 
   # only the remote side, with a CPU profile of its throughput phase
-  stateloop bench --side remote --cpuprofile cpu.out --profile-side remote
+  stateloop-bench --side remote --cpuprofile cpu.out --profile-side remote
 
   # against a Kafka cluster
-  stateloop bench --brokers 127.0.0.1:9092
+  stateloop-bench --brokers 127.0.0.1:9092
 
   # delayed messages: memory per pending timer, firing rate, lateness
-  stateloop bench --timers
+  stateloop-bench --timers
 
   # a CPU profile of the firing of 500,000 timers due at one moment
-  stateloop bench --timers --timers-burst 500000 --cpuprofile cpu.out`,
+  stateloop-bench --timers --timers-burst 500000 --cpuprofile cpu.out`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var runRuntime, runRaw bool
 			switch {
 			case cfg.Timers && (withRemote || side != "both"):
-				return fmt.Errorf("stateloop bench: --timers runs its own application: no --side or --remote")
+				return fmt.Errorf("stateloop-bench: --timers runs its own application: no --side or --remote")
 			case cfg.Timers:
 				if cfg.ProfileSide == bench.SideRuntime {
 					cfg.ProfileSide = bench.ProfileFire
 				}
 				if cfg.CPUProfile != "" && cfg.ProfileSide != bench.ProfileFire && cfg.ProfileSide != bench.ProfileSchedule && cfg.ProfileSide != bench.ProfilePaced {
-					return fmt.Errorf("stateloop bench: --profile-side %q: with --timers, want fire, schedule or paced", cfg.ProfileSide)
+					return fmt.Errorf("stateloop-bench: --profile-side %q: with --timers, want fire, schedule or paced", cfg.ProfileSide)
 				}
 			case cfg.MemProfile != "":
-				return fmt.Errorf("stateloop bench: --memprofile needs --timers")
+				return fmt.Errorf("stateloop-bench: --memprofile needs --timers")
 			}
 			switch side {
 			case "both":
@@ -123,7 +124,7 @@ is not used.`,
 			case bench.SideRemote:
 				withRemote = true
 			default:
-				return fmt.Errorf("stateloop bench: --side %q: want both, runtime, raw or remote", side)
+				return fmt.Errorf("stateloop-bench: --side %q: want both, runtime, raw or remote", side)
 			}
 			cfg.Sides = nil
 			for _, s := range []struct {
@@ -135,13 +136,13 @@ is not used.`,
 				}
 			}
 			if len(cfg.Brokers) > 0 {
-				if err := checkBrokers("bench", cfg.Brokers); err != nil {
+				if err := app.CheckBrokers("stateloop-bench", cfg.Brokers); err != nil {
 					return err
 				}
 			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("stateloop bench: --log-level %q: want debug, info, warn or error", logLevel)
+				return fmt.Errorf("stateloop-bench: --log-level %q: want debug, info, warn or error", logLevel)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			if withRemote {
@@ -165,11 +166,11 @@ is not used.`,
 				{"--timers-max-delay", cfg.TimersMaxDelay < time.Millisecond},
 			} {
 				if f.bad {
-					return fmt.Errorf("stateloop bench: %s must be positive", f.name)
+					return fmt.Errorf("stateloop-bench: %s must be positive", f.name)
 				}
 			}
 			if _, err := bench.Run(cmd.Context(), cfg, cmd.OutOrStdout()); err != nil {
-				return fmt.Errorf("stateloop bench: %w", err)
+				return fmt.Errorf("stateloop-bench: %w", err)
 			}
 			return nil
 		},

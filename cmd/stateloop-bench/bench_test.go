@@ -103,40 +103,40 @@ func TestBenchTimers(t *testing.T) {
 
 func TestBenchRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"bench", "-n", "0"},
-		{"bench", "--side", "both-ways"},
-		{"bench", "--commit-interval", "-1s"},
-		{"bench", "--brokers", "nohostport"},
-		{"bench", "--cpuprofile", "x.out", "--side", "raw"},
-		{"bench", "--cpuprofile", "x.out", "--profile-side", "remote"},
-		{"bench", "--side", "remote", "--profile-side", "nope", "--cpuprofile", "x.out"},
-		{"bench", "--timers", "--side", "raw"},
-		{"bench", "--timers", "--remote"},
-		{"bench", "--timers", "--timers-burst", "0"},
-		{"bench", "--timers", "--timers-max-delay", "0s"},
-		{"bench", "--timers", "--cpuprofile", "x.out", "--profile-side", "raw"},
-		{"bench", "--memprofile", "x.out"},
+		{"-n", "0"},
+		{"--side", "both-ways"},
+		{"--commit-interval", "-1s"},
+		{"--brokers", "nohostport"},
+		{"--cpuprofile", "x.out", "--side", "raw"},
+		{"--cpuprofile", "x.out", "--profile-side", "remote"},
+		{"--side", "remote", "--profile-side", "nope", "--cpuprofile", "x.out"},
+		{"--timers", "--side", "raw"},
+		{"--timers", "--remote"},
+		{"--timers", "--timers-burst", "0"},
+		{"--timers", "--timers-max-delay", "0s"},
+		{"--timers", "--cpuprofile", "x.out", "--profile-side", "raw"},
+		{"--memprofile", "x.out"},
 	} {
-		r := cli(context.Background(), nil, args...)
-		if r.err == nil {
-			t.Errorf("stateloop %s: no error", strings.Join(args, " "))
-		} else if !strings.HasPrefix(r.err.Error(), "stateloop bench: ") {
-			t.Errorf("stateloop %s: error %q does not start with stateloop bench:", strings.Join(args, " "), r.err)
+		r := cli(context.Background(), args...)
+		if r.Err == nil {
+			t.Errorf("stateloop-bench %s: no error", strings.Join(args, " "))
+		} else if !strings.HasPrefix(r.Err.Error(), "stateloop-bench: ") {
+			t.Errorf("stateloop-bench %s: error %q does not start with stateloop-bench:", strings.Join(args, " "), r.Err)
 		}
 	}
 }
 
-// runBench runs `stateloop bench` with args and returns what it printed;
+// runBench runs `stateloop-bench` with args and returns what it printed;
 // a failed run fails the test.
 func runBench(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	r := cli(ctx, nil, append([]string{"bench"}, args...)...)
-	if r.err != nil {
-		t.Fatalf("stateloop bench %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.err, r.out, r.errOut)
+	r := cli(ctx, args...)
+	if r.Err != nil {
+		t.Fatalf("stateloop-bench %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Err, r.Out, r.ErrOut)
 	}
-	return r.out
+	return r.Out
 }
 
 // checkContains fails the test for each of wants that out lacks.

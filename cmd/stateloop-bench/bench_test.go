@@ -9,32 +9,42 @@ import (
 )
 
 // TestBench runs a tiny bench and checks that it prints every figure and
-// that both sides wrote exactly one output record per input record, the
-// runtime with exact counts: the bench fails otherwise, so this is also an
-// exactly-once test of the runtime under load.
+// that every side wrote exactly one output record per input record, the
+// runtime and the chain with exact counts: the bench fails otherwise, so
+// this is also an exactly-once test of the runtime under load. The
+// runtime side runs with 1 and with 2 stream threads.
 func TestBench(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a broker and two pipelines for a few seconds")
+		t.Skip("runs a broker and four pipelines for a few seconds")
 	}
 	out := runBench(t, "--in-process", "-n", "2000", "--ids", "50", "--warmup", "100",
-		"--rate", "1000", "--duration", "1s", "--progress", "200ms")
+		"--rate", "1000", "--duration", "1s", "--progress", "200ms", "--threads", "1,2", "--chain")
 	// 100 warm-up + 2,000 pre-loaded + 1,000 paced records
 	checkContains(t, out,
-		"runtime: 2,000/2,000 messages",
+		"runtime (1 thread): 2,000/2,000 messages",
+		"runtime (2 threads): 2,000/2,000 messages",
+		"chain: 2,000/2,000 messages",
 		"raw: 2,000/2,000 messages",
 		"commit interval: 100ms",
-		"runtime: 3,100 output records for 3,100 input records, one for each",
-		"runtime: final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
+		"stream threads of the runtime: 1, 2 (the runtime side runs once with each; the remote and chain sides with 1)",
+		"runtime (1 thread): 3,100 output records for 3,100 input records, one for each",
+		"runtime (1 thread): final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
+		"runtime (2 threads): final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
+		"chain (4 functions): final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
 		"raw sarama: 3,100 output records for 3,100 input records, one for each",
 	)
 	checkMatches(t, out,
-		`(?m)^  messages/s +[0-9,]+ +[0-9,]+$`,
-		`(?m)^ratio runtime/raw messages/s: [0-9.]+ +target >= 0\.60: (PASS|MISS)$`,
-		`(?m)^  latency p50 +[0-9.]+ms +[0-9.]+ms$`,
-		`(?m)^  latency p99 +[0-9.]+ms +[0-9.]+ms$`,
+		`(?m)^  messages/s +[0-9,]+ +[0-9,]+ +[0-9,]+ +[0-9,]+$`,
+		`(?m)^ratio runtime \(1 thread\)/raw messages/s: [0-9.]+ +target >= 0\.80: (PASS|MISS)$`,
+		`(?m)^ratio runtime 2 threads / 1 thread messages/s: [0-9.]+ +target >= 1\.40: (PASS|MISS)$`,
+		`(?m)^  latency p50 +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms$`,
 		`(?m)^runtime latency p99: [0-9.]+ms +target <= 300\.0ms \(3 x commit interval 100ms\): (PASS|MISS)$`,
-		`(?m)^  CPU/message, this process +[0-9.]+µs +[0-9.]+µs$`,
-		`(?m)^  log entries written/message +[0-9.]+ \(loop [0-9.]+ \+ changelog [0-9.]+ \+ egress [0-9.]+\) +[0-9.]+$`,
+		`(?m)^chain latency p50: [0-9.]+ms +target <= 150\.0ms \(1\.5 x commit interval 100ms\): (PASS|MISS)$`,
+		`(?m)^  CPU/message, this process +[0-9.]+µs +[0-9.]+µs +[0-9.]+µs +[0-9.]+µs$`,
+		`(?m)^  CPUs busy, this process / broker +[0-9.]+ / - +[0-9.]+ / - +[0-9.]+ / - +[0-9.]+ / -$`,
+		`(?m)^  log entries written/message +[0-9.]+ \(loop [0-9.]+ \+ changelog [0-9.]+ \+ inbox [0-9.]+ \+ egress [0-9.]+\) .* [0-9.]+ \(loop 0\.00 \+ changelogs [0-9.]+ \+ inbox [0-9.]+ \+ egress [0-9.]+\) +[0-9.]+$`,
+		`(?m)^  local deliveries/message +0\.00 +0\.00 +3\.00 +-$`,
+		`(?m)^  load average, side start -> end( +[0-9.]+ -> [0-9.]+){4}$`,
 	)
 }
 
@@ -116,6 +126,12 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"--timers", "--timers-max-delay", "0s"},
 		{"--timers", "--cpuprofile", "x.out", "--profile-side", "raw"},
 		{"--memprofile", "x.out"},
+		{"--side", "runtime,nope"},
+		{"--threads", "0"},
+		{"--threads", "1,1"},
+		{"--chain-length", "1"},
+		{"--timers", "--threads", "2"},
+		{"--timers", "--chain"},
 	} {
 		r := cli(context.Background(), args...)
 		if r.Err == nil {

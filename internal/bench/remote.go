@@ -135,11 +135,11 @@ type remoteSide struct {
 	fault  func(int64) int64
 }
 
-func newRemoteSide(b *bench) *remoteSide {
+func newRemoteSide(b *bench, run sideRun) *remoteSide {
 	app := "bench-" + b.runID + "-remote"
 	topo, _ := CounterApp(app, app+"-in", app+"-out", b.cfg.Partitions)
 	// no embedded function: bench/counter is served over HTTP only
-	rs := &runtimeSide{b: b, label: SideRemote, topo: topo, reg: functions.NewRegistry(), fail: make(chan error, 1)}
+	rs := &runtimeSide{b: b, label: run.label, threads: run.threads, topo: topo, reg: functions.NewRegistry(), fail: make(chan error, 1)}
 	return &remoteSide{runtimeSide: rs, fault: b.cfg.remoteFault}
 }
 
@@ -151,7 +151,7 @@ func (s *remoteSide) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	client, err := remote.New(remote.Config{URL: srv.url})
+	client, err := remote.New(remote.Config{URL: srv.url, MaxInFlight: s.b.cfg.RemoteMaxInFlight})
 	if err != nil {
 		_ = srv.close()
 		return fmt.Errorf("bench: remote: %w", err)

@@ -57,7 +57,8 @@ average, with the targets of issue 11 (PASS or MISS: a miss is a measurement,
 not an error): runtime/raw >= 0.8 and runtime p99 <= 3 x commit interval;
 runtime 2 threads / 1 thread >= 1.4; remote/embedded >= 0.5 and at most 0.05
 HTTP requests per message under the backlog; chain p50 <= 1.5 x commit
-interval. The remote side's CPU time per message includes the function
+interval. --work gives every function (and the raw loop, per record) CPU work
+of its own, so that stream threads have something to share out. The remote side's CPU time per message includes the function
 server, which runs in the bench's process. It fails if an input record does
 not have exactly one output record, or the counts of the runtime, remote or
 chain side are not exact.
@@ -211,6 +212,7 @@ is not used.`,
 	fs.IntVar(&cfg.CommitCount, "commit-count", cfg.CommitCount, "commit a transaction when it has consumed this many records (every side)")
 	fs.StringVar(&side, "side", "both", "what to measure: both (runtime and raw), runtime, remote, chain or raw, or a comma-separated list of them")
 	fs.BoolVar(&withRemote, "remote", false, "also measure bench/counter as a remote function (StateFun Go SDK over HTTP), after the runtime side")
+	fs.DurationVar(&cfg.Work, "work", 0, "CPU time each invocation (and the raw loop for each record) spends hashing, e.g. 20us: a function with work of its own")
 	fs.IntVar(&cfg.RemoteMaxInFlight, "remote-max-in-flight", 0, "HTTP requests the remote side's client has open at once (remote.Config.MaxInFlight; 0: its default, 1024)")
 	fs.BoolVar(&withChain, "chain", false, "also measure a chain of --chain-length functions (messages to the same id: local delivery), before the raw side")
 	fs.IntVar(&cfg.ChainLength, "chain-length", cfg.ChainLength, "functions of the chain side")

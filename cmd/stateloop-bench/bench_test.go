@@ -132,6 +132,8 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"--chain-length", "1"},
 		{"--timers", "--threads", "2"},
 		{"--timers", "--chain"},
+		{"--work", "-1us"},
+		{"--timers", "--work", "1us"},
 	} {
 		r := cli(context.Background(), args...)
 		if r.Err == nil {

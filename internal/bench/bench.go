@@ -140,6 +140,11 @@ type Config struct {
 	// compares each with the first (default 1). The remote and chain
 	// sides run with the first.
 	Threads []int
+	// Work is CPU time each invocation of a function of the runtime,
+	// remote and chain sides, and the raw loop for each record, spends
+	// hashing before it counts (calibrated at the start of the run;
+	// default 0: none).
+	Work time.Duration
 	// RemoteMaxInFlight bounds the HTTP requests the remote side's client
 	// has open at once (remote.Config.MaxInFlight; default 1024).
 	RemoteMaxInFlight int
@@ -334,6 +339,12 @@ func (c Config) Validate() error {
 		if float64(c.TimersRate)*c.TimersDuration.Seconds() > 1<<31 {
 			add("timers rate %d for %v: too many messages", c.TimersRate, c.TimersDuration)
 		}
+	}
+	if c.Work < 0 {
+		add("work %v: must not be negative", c.Work)
+	}
+	if c.Timers && c.Work != 0 {
+		add("work %v: not for the delayed-messages bench", c.Work)
 	}
 	if c.Progress < 0 {
 		add("progress interval %v: must be positive", c.Progress)
@@ -560,6 +571,8 @@ type bench struct {
 	runID   string
 	broker  *embedded.Broker
 	client  sarama.Client
+	// work is Config.Work in rounds of burn
+	work int
 	// profiled is set once a side's throughput phase was profiled: with
 	// several thread counts only the first runtime run is.
 	profiled bool
@@ -574,7 +587,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		return Result{}, err
 	}
 	cfg = cfg.withDefaults()
-	b := &bench{cfg: cfg, out: out, brokers: cfg.Brokers, runID: randomID()}
+	// before anything else runs in this process
+	b := &bench{cfg: cfg, out: out, brokers: cfg.Brokers, runID: randomID(), work: calibrateWork(cfg.Work)}
 	res := Result{Config: cfg}
 	if len(b.brokers) == 0 {
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -629,6 +643,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		fmt.Fprintf(out, "stream threads of the runtime: %s\n", threadsList(cfg))
 	}
 	fmt.Fprintf(out, "commit policy (every side): every %v or %s records, whichever comes first\n", cfg.CommitInterval, num(cfg.CommitCount))
+	if cfg.Work > 0 {
+		fmt.Fprintf(out, "work per invocation (and per raw record): %v of CPU, %s rounds of SHA-256 as calibrated on this machine\n", cfg.Work, num(b.work))
+	}
 	fmt.Fprintf(out, "phases per side: warm-up %s records; throughput %s records pre-loaded in one transaction, %s ids; latency %s records/s for %v\n\n",
 		num(cfg.Warmup), num(cfg.Messages), num(cfg.IDs), num(cfg.Rate), cfg.PacedDuration)
 

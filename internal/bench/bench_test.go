@@ -113,13 +113,13 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("four sides, two thread counts, profile of chain: %v", err)
 	}
 	bad := Config{Messages: -1, Sides: []string{"runtime", "nope", "remote", "remote"}, CPUProfile: "x", ProfileSide: "raw",
-		Threads: []int{2, 0, 2, 257}, ChainLength: 1}
+		Threads: []int{2, 0, 2, 257}, ChainLength: 1, Work: -time.Second}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{"messages -1", `side "nope"`, `side "remote" named twice`, `profile side "raw"`,
-		"threads 0: want 1 to 256", "threads 257: want 1 to 256", "threads 2 named twice", "chain length 1: want 2 to 64"} {
+		"threads 0: want 1 to 256", "threads 257: want 1 to 256", "threads 2 named twice", "chain length 1: want 2 to 64", "work -1s: must not be negative"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -314,5 +314,24 @@ func TestRemoteSideChecksCounts(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+// TestCalibrateWork checks that the rounds calibrated for a CPU time take
+// about that much CPU time (a wide margin: it is one measurement on a
+// shared machine).
+func TestCalibrateWork(t *testing.T) {
+	if calibrateWork(0) != 0 {
+		t.Error("work 0: want no rounds")
+	}
+	const d = 5 * time.Millisecond
+	rounds := calibrateWork(d)
+	c0 := processCPU()
+	for range 10 {
+		burn(rounds)
+	}
+	took := (processCPU() - c0) / 10
+	if took < d/4 || took > 4*d {
+		t.Errorf("%d rounds calibrated for %v took %v of CPU time", rounds, d, took)
 	}
 }

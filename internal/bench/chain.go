@@ -21,8 +21,9 @@ func ChainType(k int) functions.TypeName {
 // goes to the same id, so to the same partition as its sender: the
 // runtime delivers it in the sender's transaction (local delivery). The
 // last function writes one record to topic out with key = id and value =
-// the input value followed by its count, as the counter does.
-func ChainApp(app, in, out string, partitions int32, length int) (topology.Topology, *functions.Registry) {
+// the input value followed by its count, as the counter does. Each
+// invocation first does work rounds of hashing.
+func ChainApp(app, in, out string, partitions int32, length, work int) (topology.Topology, *functions.Registry) {
 	reg := functions.NewRegistry()
 	topo := topology.Topology{
 		App:        app,
@@ -33,11 +34,11 @@ func ChainApp(app, in, out string, partitions int32, length int) (topology.Topol
 	for k := 1; k <= length; k++ {
 		spec := functions.Spec{Type: ChainType(k), State: []functions.StateSpec{countState}}
 		if k == length {
-			spec.Function = counting(writeOutput)
+			spec.Function = counting(work, writeOutput)
 			spec.Egresses = []functions.TypeName{OutEgress}
 		} else {
 			next := ChainType(k + 1)
-			spec.Function = counting(func(ctx functions.Context, v []byte, _ int64) {
+			spec.Function = counting(work, func(ctx functions.Context, v []byte, _ int64) {
 				ctx.Send(functions.Address{Type: next, ID: ctx.Self().ID}, tickType.Of(v))
 			})
 		}
@@ -55,7 +56,7 @@ type chainSide struct {
 
 func newChainSide(b *bench, run sideRun) *chainSide {
 	app := "bench-" + b.runID + "-chain"
-	topo, reg := ChainApp(app, app+"-in", app+"-out", b.cfg.Partitions, b.cfg.ChainLength)
+	topo, reg := ChainApp(app, app+"-in", app+"-out", b.cfg.Partitions, b.cfg.ChainLength, b.work)
 	rs := &runtimeSide{b: b, label: run.label, threads: run.threads, topo: topo, reg: reg, fail: make(chan error, 1)}
 	return &chainSide{runtimeSide: rs, length: b.cfg.ChainLength}
 }

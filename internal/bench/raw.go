@@ -269,6 +269,7 @@ func (l *rawLoop) process(m *sarama.ConsumerMessage) {
 		l.inTxn, l.txnStart, l.pending = true, time.Now(), 0
 		l.offsets = make(map[int32]int64)
 	}
+	burn(l.s.b.work)
 	n := l.counts[string(m.Key)] + 1
 	l.counts[string(m.Key)] = n
 	prod.Input() <- &sarama.ProducerMessage{

@@ -46,12 +46,13 @@ var (
 // CounterApp returns the application of the runtime side: the ingress
 // topic in routes each record to bench/counter/<key>, which adds one to
 // its count and writes one record to topic out with key = id and value =
-// the input value followed by the count (8 bytes, big endian).
-func CounterApp(app, in, out string, partitions int32) (topology.Topology, *functions.Registry) {
+// the input value followed by the count (8 bytes, big endian). Each
+// invocation first does work rounds of hashing (see calibrateWork).
+func CounterApp(app, in, out string, partitions int32, work int) (topology.Topology, *functions.Registry) {
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{
 		Type:     CounterType,
-		Function: counting(writeOutput),
+		Function: counting(work, writeOutput),
 		State:    []functions.StateSpec{countState},
 		Egresses: []functions.TypeName{OutEgress},
 	})
@@ -65,11 +66,12 @@ func CounterApp(app, in, out string, partitions int32) (topology.Topology, *func
 	return topo, reg
 }
 
-// counting returns a function of bench/tick messages that adds one to the
-// count in its state and then calls then with the message's value and the
-// new count.
-func counting(then func(ctx functions.Context, v []byte, n int64)) functions.Function {
+// counting returns a function of bench/tick messages that does work
+// rounds of hashing, adds one to the count in its state and then calls
+// then with the message's value and the new count.
+func counting(work int, then func(ctx functions.Context, v []byte, n int64)) functions.Function {
 	return functions.Router(functions.Handle(tickType, func(ctx functions.Context, v []byte) error {
+		burn(work)
 		n, _ := countState.Get(ctx)
 		n++
 		countState.Set(ctx, n)
@@ -103,7 +105,7 @@ type runtimeSide struct {
 
 func newRuntimeSide(b *bench, run sideRun) *runtimeSide {
 	app := fmt.Sprintf("bench-%s-t%d", b.runID, run.threads)
-	topo, reg := CounterApp(app, app+"-in", app+"-out", b.cfg.Partitions)
+	topo, reg := CounterApp(app, app+"-in", app+"-out", b.cfg.Partitions, b.work)
 	return &runtimeSide{b: b, label: run.label, threads: run.threads, topo: topo, reg: reg, fail: make(chan error, 1)}
 }
 

@@ -44,6 +44,7 @@ func TestBench(t *testing.T) {
 		`(?m)^  CPUs busy, this process / broker +[0-9.]+ / - +[0-9.]+ / - +[0-9.]+ / - +[0-9.]+ / -$`,
 		`(?m)^  log entries written/message +[0-9.]+ \(loop [0-9.]+ \+ changelog [0-9.]+ \+ inbox [0-9.]+ \+ egress [0-9.]+\) .* [0-9.]+ \(loop 0\.00 \+ changelogs [0-9.]+ \+ inbox [0-9.]+ \+ egress [0-9.]+\) +[0-9.]+$`,
 		`(?m)^  local deliveries/message +0\.00 +0\.00 +3\.00 +-$`,
+		`(?m)^  commit, mean / longest( +[0-9.]+ms / [0-9.]+ms){4}$`,
 		`(?m)^  load average, side start -> end( +[0-9.]+ -> [0-9.]+){4}$`,
 	)
 }

@@ -450,6 +450,12 @@ type Phase struct {
 	// delivered in their sender's transaction (processor.Stats.Local); -1
 	// for the raw side.
 	Local int64
+	// CommitTime is the mean and CommitMax the longest time a commit took
+	// in the phase: for a processor processor.Metrics.Commit (handing over
+	// the last records, AddOffsetsToTxn, CommitTxn and every
+	// acknowledgement), for the raw loop AddOffsetsToTxn and CommitTxn; -1
+	// if there was none.
+	CommitTime, CommitMax time.Duration
 }
 
 // LocalPerMessage returns the messages delivered in their sender's
@@ -714,6 +720,11 @@ type statsSide interface {
 	processorStats() processor.Stats
 }
 
+// commitTimer is a side that times its commits.
+type commitTimer interface {
+	commitTimes() commitTimes
+}
+
 // runSide runs the phases of one side.
 func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	cfg := b.cfg
@@ -736,8 +747,12 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	}
 	// messages delivered in their sender's transaction, for a processor
 	localNow := func() int64 { return -1 }
+	commitsNow := func() commitTimes { return commitTimes{n: -1} }
 	if ps, ok := s.(statsSide); ok {
 		localNow = func() int64 { return ps.processorStats().Local }
+	}
+	if ct, ok := s.(commitTimer); ok {
+		commitsNow = ct.commitTimes
 	}
 	in, out := s.topics()
 	if err := createTopics(b.client, cfg.Partitions, in, out); err != nil {
@@ -797,12 +812,14 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	var cpu0, bcpu0 time.Duration
 	var http0 *httpCounts
 	var local0 int64
+	var ct0 commitTimes
 	t0, err := b.loadWith(ctx, in, phaseLoad, cfg.Messages, loaderName(run, "load"), func() {
 		// right before the commit that makes the records visible
 		startProfile()
 		cpu0, bcpu0 = processCPU(), childrenCPU()
 		http0 = httpNow()
 		local0 = localNow()
+		ct0 = commitsNow()
 	})
 	if err != nil {
 		return nil, err
@@ -811,6 +828,7 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	cpu1, bcpu1 := processCPU(), childrenCPU()
 	http1 := httpNow()
 	local1 := localNow()
+	ct1 := commitsNow()
 	if prof != nil {
 		pprof.StopCPUProfile()
 		prof.Close()
@@ -823,6 +841,7 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	sr.Throughput = phaseFigures(cfg.Messages, t1.Sub(t0), cpu1-cpu0, brokerDelta(bcpu0, bcpu1), s.commits()-commits0, b.offsets(s.written()), offs0)
 	sr.Throughput.HTTP = httpDelta(http0, http1)
 	sr.Throughput.Local = localDelta(local0, local1)
+	sr.Throughput.CommitTime, sr.Throughput.CommitMax = commitDelta(ct0, ct1)
 
 	// latency
 	n := cfg.pacedMessages()
@@ -833,6 +852,7 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	cpu0, bcpu0 = processCPU(), childrenCPU()
 	http0 = httpNow()
 	local0 = localNow()
+	ct0 = commitsNow()
 	p0 := time.Now()
 	pc, err := b.startPaced(ctx, in, n)
 	if err != nil {
@@ -842,6 +862,7 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	cpu1, bcpu1 = processCPU(), childrenCPU()
 	http1 = httpNow()
 	local1 = localNow()
+	ct1 = commitsNow()
 	if perr := pc.wait(); perr != nil && err == nil {
 		err = perr
 	}
@@ -853,6 +874,7 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	sr.Paced.P50, sr.Paced.P99, sr.Paced.Max = rd.latencies(phasePaced)
 	sr.Paced.HTTP = httpDelta(http0, http1)
 	sr.Paced.Local = localDelta(local0, local1)
+	sr.Paced.CommitTime, sr.Paced.CommitMax = commitDelta(ct0, ct1)
 
 	sr.HTTP = httpDelta(httpStart, httpNow())
 
@@ -899,6 +921,16 @@ func httpDelta(before, after *httpCounts) *HTTPFigures {
 		Connections: after.conns - before.conns,
 		Calls:       after.calls - before.calls,
 	}
+}
+
+// commitDelta returns the mean and the longest commit between two
+// readings of a commitClock; -1, -1 if there was no commit.
+func commitDelta(before, after commitTimes) (mean, longest time.Duration) {
+	n := after.n - before.n
+	if before.n < 0 || n <= 0 {
+		return -1, -1
+	}
+	return (after.total - before.total) / time.Duration(n), after.max
 }
 
 // localDelta is after - before, -1 if either is unknown.

@@ -66,6 +66,13 @@ func report(out io.Writer, res Result) {
 			row("CPU/message, broker process", func(s *SideResult) string { return us(get(s).BrokerCPUPerMessage()) }),
 			row("CPUs busy, this process / broker", func(s *SideResult) string { return coresBusy(get(s)) }),
 			row("log entries written/message", func(s *SideResult) string { return offsetsPerMessage(get(s)) }),
+			row("commit, mean / longest", func(s *SideResult) string {
+				p := get(s)
+				if p.CommitTime < 0 {
+					return "-"
+				}
+				return ms(p.CommitTime) + " / " + ms(p.CommitMax)
+			}),
 		}
 		if res.Chain != nil {
 			rows = append(rows, row("local deliveries/message", func(s *SideResult) string { return ratioOrDash(get(s).LocalPerMessage(), 2) }))

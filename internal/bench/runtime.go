@@ -96,6 +96,7 @@ type runtimeSide struct {
 	reg     *functions.Registry
 	opts    []processor.Option // added to the bench's options
 	p       *processor.Processor
+	clock   commitClock
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -120,6 +121,7 @@ func (s *runtimeSide) start(ctx context.Context) error {
 		processor.WithCommitCount(cfg.CommitCount),
 		processor.WithLogger(cfg.Logger),
 		processor.WithThreads(s.threads),
+		processor.WithMetrics(&s.clock),
 	}, s.opts...)
 	p, err := processor.New(s.b.brokers, s.topo, s.reg, opts...)
 	if err != nil {
@@ -168,6 +170,9 @@ func (s *runtimeSide) commits() int64 { return s.p.Stats().Commits }
 
 // processorStats returns the processor's counters (see statsSide).
 func (s *runtimeSide) processorStats() processor.Stats { return s.p.Stats() }
+
+// commitTimes returns the commit times so far (see statsSide).
+func (s *runtimeSide) commitTimes() commitTimes { return s.clock.read() }
 
 func (s *runtimeSide) written() []TopicOffsets {
 	_, out := s.topics()

@@ -41,7 +41,7 @@ func TestBench(t *testing.T) {
 		`(?m)^runtime latency p99: [0-9.]+ms +target <= 300\.0ms \(3 x commit interval 100ms\): (PASS|MISS)$`,
 		`(?m)^chain latency p50: [0-9.]+ms +target <= 150\.0ms \(1\.5 x commit interval 100ms\): (PASS|MISS)$`,
 		`(?m)^  CPU/message, this process +[0-9.]+µs +[0-9.]+µs +[0-9.]+µs +[0-9.]+µs$`,
-		`(?m)^  CPUs busy, this process / broker +[0-9.]+ / - +[0-9.]+ / - +[0-9.]+ / - +[0-9.]+ / -$`,
+		`(?m)^  CPUs busy: this process / broker / others( +[0-9.]+ / - / [0-9.]+){4}$`,
 		`(?m)^  log entries written/message +[0-9.]+ \(loop [0-9.]+ \+ changelog [0-9.]+ \+ inbox [0-9.]+ \+ egress [0-9.]+\) .* [0-9.]+ \(loop 0\.00 \+ changelogs [0-9.]+ \+ inbox [0-9.]+ \+ egress [0-9.]+\) +[0-9.]+$`,
 		`(?m)^  local deliveries/message +0\.00 +0\.00 +3\.00 +-$`,
 		`(?m)^  commit, mean / longest( +[0-9.]+ms / [0-9.]+ms){4}$`,

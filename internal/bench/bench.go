@@ -433,8 +433,10 @@ type Phase struct {
 	PerSecond float64
 	// CPU is the CPU time (user + system) of this process during the
 	// phase; BrokerCPU that of the embedded broker's child process, -1 if
-	// unknown (an in-process or external broker).
-	CPU, BrokerCPU time.Duration
+	// unknown (an in-process or external broker). MachineCPU is the busy
+	// time of all the machine's CPUs, -1 if unknown: what other processes
+	// used is MachineCPU - CPU - BrokerCPU.
+	CPU, BrokerCPU, MachineCPU time.Duration
 	// Commits is the number of transactions the side committed.
 	Commits int64
 	// Offsets is, per topic the side writes, how far its log end moved
@@ -809,14 +811,14 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	}
 	offs0 := b.offsets(s.written())
 	commits0 := s.commits()
-	var cpu0, bcpu0 time.Duration
+	var cpu0, bcpu0, mcpu0 time.Duration
 	var http0 *httpCounts
 	var local0 int64
 	var ct0 commitTimes
 	t0, err := b.loadWith(ctx, in, phaseLoad, cfg.Messages, loaderName(run, "load"), func() {
 		// right before the commit that makes the records visible
 		startProfile()
-		cpu0, bcpu0 = processCPU(), childrenCPU()
+		cpu0, bcpu0, mcpu0 = processCPU(), childrenCPU(), machineCPU()
 		http0 = httpNow()
 		local0 = localNow()
 		ct0 = commitsNow()
@@ -825,7 +827,7 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 		return nil, err
 	}
 	t1, err := b.wait(ctx, rd, s, phaseLoad, name, nil)
-	cpu1, bcpu1 := processCPU(), childrenCPU()
+	cpu1, bcpu1, mcpu1 := processCPU(), childrenCPU(), machineCPU()
 	http1 := httpNow()
 	local1 := localNow()
 	ct1 := commitsNow()
@@ -839,6 +841,7 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	}
 	sr.Inputs += cfg.Messages
 	sr.Throughput = phaseFigures(cfg.Messages, t1.Sub(t0), cpu1-cpu0, brokerDelta(bcpu0, bcpu1), s.commits()-commits0, b.offsets(s.written()), offs0)
+	sr.Throughput.MachineCPU = brokerDelta(mcpu0, mcpu1)
 	sr.Throughput.HTTP = httpDelta(http0, http1)
 	sr.Throughput.Local = localDelta(local0, local1)
 	sr.Throughput.CommitTime, sr.Throughput.CommitMax = commitDelta(ct0, ct1)
@@ -849,7 +852,7 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	rd.expect(phasePaced, n)
 	offs0 = b.offsets(s.written())
 	commits0 = s.commits()
-	cpu0, bcpu0 = processCPU(), childrenCPU()
+	cpu0, bcpu0, mcpu0 = processCPU(), childrenCPU(), machineCPU()
 	http0 = httpNow()
 	local0 = localNow()
 	ct0 = commitsNow()
@@ -859,7 +862,7 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 		return nil, err
 	}
 	p1, err := b.wait(ctx, rd, s, phasePaced, name+" latency", pc.sent.Load)
-	cpu1, bcpu1 = processCPU(), childrenCPU()
+	cpu1, bcpu1, mcpu1 = processCPU(), childrenCPU(), machineCPU()
 	http1 = httpNow()
 	local1 = localNow()
 	ct1 = commitsNow()
@@ -871,6 +874,7 @@ func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	}
 	sr.Inputs += n
 	sr.Paced = phaseFigures(n, p1.Sub(p0), cpu1-cpu0, brokerDelta(bcpu0, bcpu1), s.commits()-commits0, b.offsets(s.written()), offs0)
+	sr.Paced.MachineCPU = brokerDelta(mcpu0, mcpu1)
 	sr.Paced.P50, sr.Paced.P99, sr.Paced.Max = rd.latencies(phasePaced)
 	sr.Paced.HTTP = httpDelta(http0, http1)
 	sr.Paced.Local = localDelta(local0, local1)
@@ -977,6 +981,7 @@ func describeSides(cfg Config) string {
 	return strings.Join(parts, " vs ")
 }
 
+// brokerDelta is after - before of a CPU time, -1 if either is unknown.
 func brokerDelta(before, after time.Duration) time.Duration {
 	if before < 0 || after < 0 {
 		return -1

@@ -64,7 +64,7 @@ func report(out io.Writer, res Result) {
 			}),
 			row("CPU/message, this process", func(s *SideResult) string { return us(get(s).CPUPerMessage()) }),
 			row("CPU/message, broker process", func(s *SideResult) string { return us(get(s).BrokerCPUPerMessage()) }),
-			row("CPUs busy, this process / broker", func(s *SideResult) string { return coresBusy(get(s)) }),
+			row("CPUs busy: this process / broker / others", func(s *SideResult) string { return coresBusy(get(s)) }),
 			row("log entries written/message", func(s *SideResult) string { return offsetsPerMessage(get(s)) }),
 			row("commit, mean / longest", func(s *SideResult) string {
 				p := get(s)
@@ -161,8 +161,9 @@ func report(out io.Writer, res Result) {
 	}
 }
 
-// coresBusy is the CPU time of the process and of the broker per second
-// of the phase: how many CPUs each kept busy on average.
+// coresBusy is the CPU time of the process, of the broker and of the
+// machine's other processes per second of the phase: how many CPUs each
+// kept busy on average.
 func coresBusy(p Phase) string {
 	if p.Elapsed <= 0 {
 		return "-"
@@ -173,7 +174,11 @@ func coresBusy(p Phase) string {
 		}
 		return strconv.FormatFloat(d.Seconds()/p.Elapsed.Seconds(), 'f', 2, 64)
 	}
-	return f(p.CPU) + " / " + f(p.BrokerCPU)
+	others := time.Duration(-1)
+	if p.MachineCPU >= 0 {
+		others = max(0, p.MachineCPU-p.CPU-max(0, p.BrokerCPU))
+	}
+	return f(p.CPU) + " / " + f(p.BrokerCPU) + " / " + f(others)
 }
 
 // head names a side in the report's tables and checks.

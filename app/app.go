@@ -57,8 +57,9 @@ const brokerGoneWait = 3 * time.Second
 // running instance holds the data dir, when the brokers cannot be reached,
 // when the embedded broker cannot start or stops by itself (within a few
 // seconds of its end, with its reason: the processor is given 3 s to stop),
-// and when the processor fails.
-func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functions.Registry), out io.Writer) error {
+// and when the processor fails. opts set what the flags do not (see
+// [WithProcessorOptions]).
+func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functions.Registry), out io.Writer, opts ...Option) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
@@ -66,8 +67,9 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 	topo, reg := build()
 	brokers := SplitBrokers(strings.Join(f.Brokers, ","))
 	var moduleOpts []processor.Option
-	if f.ModuleFile != "" {
-		mod, err := LoadModule(f.ModuleFile, logger)
+	if len(f.ModuleFiles) > 0 {
+		files := strings.Join(f.ModuleFiles, ", ")
+		mod, err := LoadModules(f.ModuleFiles, logger)
 		if err != nil {
 			return err
 		}
@@ -76,7 +78,8 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 			fmt.Fprintln(out, "note:", n)
 		}
 		if topo.App == "" {
-			topo.App = cmp.Or(mod.GroupID(), strings.TrimSuffix(filepath.Base(f.ModuleFile), filepath.Ext(f.ModuleFile)))
+			first := f.ModuleFiles[0]
+			topo.App = cmp.Or(mod.GroupID(), strings.TrimSuffix(filepath.Base(first), filepath.Ext(first)))
 			fmt.Fprintf(out, "application name %s (the consumer group and the prefix of its topics; set it with --app)\n", topo.App)
 		}
 		if len(brokers) == 0 {
@@ -86,11 +89,11 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 			}
 			if len(addr) > 0 {
 				brokers = addr
-				fmt.Fprintf(out, "using the Kafka address that %s names: %s (--brokers overrides it)\n", f.ModuleFile, strings.Join(addr, ","))
+				fmt.Fprintf(out, "using the Kafka address that %s names: %s (--brokers overrides it)\n", files, strings.Join(addr, ","))
 			}
 		}
 		if topo, moduleOpts, err = mod.Merge(topo, reg); err != nil {
-			return fmt.Errorf("app: module %s: %w", f.ModuleFile, err)
+			return fmt.Errorf("app: module %s: %w", files, err)
 		}
 	}
 	switch {
@@ -102,26 +105,26 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 	if err := topo.Validate(); err != nil {
 		return fmt.Errorf("app: invalid application: %w", err)
 	}
-	opts := append([]processor.Option{processor.WithLogger(logger)}, moduleOpts...)
+	popts := append([]processor.Option{processor.WithLogger(logger)}, moduleOpts...)
 	dataDir, err := lockDataDir(f, out)
 	if err != nil {
 		return err
 	}
 	if dataDir != nil {
 		defer dataDir.Unlock()
-		opts = append(opts, processor.WithLockedDataDir(dataDir))
+		popts = append(popts, processor.WithLockedDataDir(dataDir))
 	}
 	if f.CommitInterval > 0 {
-		opts = append(opts, processor.WithCommitInterval(f.CommitInterval))
+		popts = append(popts, processor.WithCommitInterval(f.CommitInterval))
 	}
 	if f.InstanceID != "" {
-		opts = append(opts, processor.WithInstanceID(f.InstanceID))
+		popts = append(popts, processor.WithInstanceID(f.InstanceID))
 	}
 	threads := f.Threads
 	if threads == 0 {
 		threads = runtime.NumCPU()
 	}
-	opts = append(opts, processor.WithThreads(threads))
+	popts = append(popts, processor.WithThreads(threads))
 
 	var broker *embedded.Broker
 	if len(brokers) == 0 {
@@ -138,7 +141,7 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 			return err
 		}
 	}
-	err = run(ctx, f, brokers, topo, reg, opts, broker, out)
+	err = run(ctx, f, brokers, topo, reg, popts, collect(opts).processor, broker, out)
 	if broker != nil {
 		if cerr := broker.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("app: stop the embedded Kafka broker: %w", cerr)
@@ -214,15 +217,16 @@ func checkReachable(ctx context.Context, brokers []string) error {
 }
 
 // run runs the processor until ctx is cancelled, the processor fails or
-// the embedded broker (if any) stops, reporting progress to out.
-func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology, reg *functions.Registry, opts []processor.Option, broker *embedded.Broker, out io.Writer) error {
+// the embedded broker (if any) stops, reporting progress to out. The
+// user's options come after the ones Run makes, so they win.
+func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology, reg *functions.Registry, opts, user []processor.Option, broker *embedded.Broker, out io.Writer) error {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pm, err := prommetrics.New(topo.App, metrics)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
-	p, err := processor.New(brokers, topo, reg, append(opts, processor.WithMetrics(pm))...)
+	p, err := processor.New(brokers, topo, reg, append(append(opts, processor.WithMetrics(pm)), user...)...)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}

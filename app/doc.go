@@ -14,7 +14,10 @@
 //
 // which gives the program the flags --brokers, --listen, --data-dir,
 // --partitions, --commit-interval, --instance-id, --log-level and
-// --log-format, and a --help text.
+// --log-format, and a --help text. Settings that have no flag are given
+// as options:
+//
+//	app.Main(greeter.Build, app.WithProcessorOptions(processor.WithRetries(5, time.Second)))
 //
 // Without --brokers (and without the environment variable
 // STATELOOP_BROKERS), [Run] starts an embedded Kafka broker (see

@@ -69,9 +69,12 @@ type Flags struct {
 	LogLevel string
 	// LogFormat is text or json; "" means text.
 	LogFormat string
-	// ModuleFile is a StateFun module.yaml whose remote functions, Kafka
-	// ingresses and egresses join the application; "" for none.
-	ModuleFile string
+	// ModuleFiles are StateFun module.yaml files whose remote functions,
+	// Kafka ingresses and egresses join the application; none for none.
+	// Several files are one application, as StateFun loads every module
+	// it finds: so functions of StateFun 2.x (a version "2.0" file) and
+	// 3.x (a kind/spec file) run together.
+	ModuleFiles []string
 	// HTTP is the address of the HTTP listener (ingress with replies,
 	// health checks); "" for none. An address beyond loopback needs a
 	// token.
@@ -118,8 +121,8 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 		"stream threads: each owns a share of the instance's partitions with its own Kafka transactions and runs on its own core (0: one per core)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format on stderr: text or json")
-	fs.StringVarP(&f.ModuleFile, "module", "f", "",
-		"a StateFun module.yaml whose remote functions (HTTP endpoints), Kafka ingresses and egresses join the application")
+	fs.StringArrayVarP(&f.ModuleFiles, "module", "f", nil,
+		"a StateFun module.yaml (3.x, or 2.x with version \"2.0\") whose remote functions (HTTP endpoints), Kafka ingresses and egresses join the application; repeat it to run several files as one application")
 	fs.StringVar(&f.HTTP, "http", "",
 		"address of the HTTP listener, e.g. 127.0.0.1:8080: the web console, POST /v1/functions/{namespace}/{name}/{id} sends a message (?wait=5s waits for the reply), "+
 			"GET /v1/state/..., /metrics, /healthz, /readyz; an address beyond loopback needs a token")

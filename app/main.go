@@ -24,16 +24,17 @@ import (
 //
 // It first calls [embedded.ServeIfChild], so the program can serve as its
 // own embedded broker process, then runs [Command] through [Execute] and
-// exits with its status. It does not return.
-func Main(build func() (topology.Topology, *functions.Registry)) {
+// exits with its status. It does not return. opts set what the flags do
+// not (see [WithProcessorOptions]).
+func Main(build func() (topology.Topology, *functions.Registry), opts ...Option) {
 	embedded.ServeIfChild()
-	os.Exit(Execute(Command(filepath.Base(os.Args[0]), build)))
+	os.Exit(Execute(Command(filepath.Base(os.Args[0]), build, opts...)))
 }
 
 // Command returns a cobra command named use that runs the application that
-// build makes with [Run], taking the flags of [Flags]. build is called once,
-// when the command runs.
-func Command(use string, build func() (topology.Topology, *functions.Registry)) *cobra.Command {
+// build makes with [Run] and opts, taking the flags of [Flags]. build is
+// called once, when the command runs.
+func Command(use string, build func() (topology.Topology, *functions.Registry), opts ...Option) *cobra.Command {
 	var f Flags
 	cmd := &cobra.Command{
 		Use:   use,
@@ -59,7 +60,7 @@ it at once.`,
   ` + use + ` --brokers kafka-1:9092,kafka-2:9092 --data-dir /var/lib/` + use,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Run(cmd.Context(), f, build, cmd.OutOrStdout())
+			return Run(cmd.Context(), f, build, cmd.OutOrStdout(), opts...)
 		},
 	}
 	f.Register(cmd.Flags())

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stateloop/stateloop/app"
+	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/processor"
 )
 
 func TestCommandHelpListsTheFlags(t *testing.T) {
@@ -53,5 +55,26 @@ func TestExecutePrintsErrors(t *testing.T) {
 				t.Errorf("got output %q, want none", out.String())
 			}
 		})
+	}
+}
+
+// TestCommandPassesProcessorOptions: regression for issue 13 item 4,
+// app.Main took no processor options, so a program run by it could not
+// set what has no flag (retries, the commit count, ...). The options reach
+// processor.New, which reports invalid ones as every other problem.
+func TestCommandPassesProcessorOptions(t *testing.T) {
+	brokers := kafkatest.StartKfake(t)
+	cmd := app.Command("echo", echoApp, app.WithProcessorOptions(processor.WithRetries(-1, 0), processor.WithCommitCount(0)))
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs([]string{"--brokers", brokers[0], "--data-dir", ""})
+	if code := app.Execute(cmd); code != 1 {
+		t.Fatalf("got exit status %d, want 1; output:\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"processor: retries -1: must not be negative", "processor: commit count 0: must be positive"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("error output %q lacks %q", errOut.String(), want)
+		}
 	}
 }

@@ -9,33 +9,61 @@ import (
 	"time"
 
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/processor/remote"
 	"github.com/stateloop/stateloop/topology"
 	"github.com/stateloop/stateloop/topology/module"
 )
 
-// Module is an application, or the part of one, that a StateFun
-// module.yaml describes: remote functions behind HTTP endpoints, Kafka
-// ingresses and egresses. [Run] merges it into the application's topology
-// when Flags.ModuleFile is set.
+// Module is an application, or the part of one, that StateFun module.yaml
+// files describe: remote functions behind HTTP endpoints, Kafka ingresses
+// and egresses. [Run] merges it into the application's topology when
+// Flags.ModuleFiles is set.
 type Module struct {
 	m       *module.Module
 	clients map[*module.Endpoint]*remote.Client
 	notes   []string
 }
 
-// LoadModule reads and checks a module.yaml and prepares an HTTP client
-// for each of its endpoints, which logs its retries to logger. Every
-// problem is reported at once, with the file, document and line it comes
-// from.
+// LoadModule is LoadModules with one file.
 func LoadModule(path string, logger *slog.Logger) (*Module, error) {
-	m, err := module.ParseFile(path)
+	return LoadModules([]string{path}, logger)
+}
+
+// LoadModules reads and checks module files, StateFun 3.x or 2.x, as one
+// application (see [module.Merge]) and prepares an HTTP client for each
+// of their endpoints, in the protocol version of its file, which logs its
+// retries to logger. Every problem is reported at once, with the file,
+// document and line it comes from.
+func LoadModules(paths []string, logger *slog.Logger) (*Module, error) {
+	var (
+		mods  []*module.Module
+		errs  []error
+		notes []string
+	)
+	for _, path := range paths {
+		m, err := module.ParseFile(path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if m.Version == "1.0" || m.Version == "2.0" {
+			notes = append(notes, fmt.Sprintf("%s: a StateFun 2.x module (version %q): its functions speak StateFun 2.x's protocol "+
+				"(messages as protobuf Any, every state the file declares sent with each call), which cannot be told apart from 3.x's on the wire; "+
+				"a function that answers in 3.x's fails with a message saying so", path, m.Version))
+		}
+		mods = append(mods, m)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	m, err := module.Merge(mods...)
 	if err != nil {
 		return nil, err
 	}
-	mod := &Module{m: m, clients: make(map[*module.Endpoint]*remote.Client)}
-	var errs []error
+	path := m.File
+	mod := &Module{m: m, clients: make(map[*module.Endpoint]*remote.Client), notes: notes}
 	fail := func(pos module.Position, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", pos, fmt.Sprintf(format, args...)))
 	}
@@ -56,7 +84,16 @@ func LoadModule(path string, logger *slog.Logger) (*Module, error) {
 		if batch <= 0 {
 			batch = -1 // StateFun: no cap
 		}
+		protocol, states := remote.Protocol3, []driver.StateInfo(nil)
+		if e.Protocol == module.Protocol2 {
+			protocol = remote.Protocol2
+			for _, st := range e.States {
+				states = append(states, driver.StateInfo{Name: st.Name, Expiration: st.Expiration})
+			}
+		}
 		c, err := remote.New(remote.Config{
+			Protocol:            protocol,
+			States:              states,
 			URL:                 e.URLPathTemplate,
 			CallTimeout:         tr.CallTimeout,
 			ConnectTimeout:      tr.ConnectTimeout,
@@ -178,7 +215,7 @@ func (mod *Module) Merge(topo topology.Topology, reg *functions.Registry) (topol
 	}
 	for _, t := range m.UnboundTargets() {
 		if _, ok := reg.Lookup(t); !ok {
-			errs = append(errs, fmt.Errorf("module %s: ingress target %s is served by no endpoint and is not a Go function of the application; bind it to an endpoint (io.statefun.endpoints.v2/http)", m.File, t))
+			errs = append(errs, fmt.Errorf("module %s: ingress target %s is served by no endpoint and is not a Go function of the application; bind it to an endpoint (io.statefun.endpoints.v2/http), or declare it under functions in a StateFun 2.x file", m.File, t))
 		}
 	}
 	from := m.Topology(topo.App)

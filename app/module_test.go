@@ -125,7 +125,7 @@ func TestRunModuleMixesSDKAndGoFunctions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f := app.Flags{Brokers: brokers, DataDir: filepath.Join(dir, "data"), Partitions: 2, LogLevel: "warn", ModuleFile: path}
+	f := app.Flags{Brokers: brokers, DataDir: filepath.Join(dir, "data"), Partitions: 2, LogLevel: "warn", ModuleFiles: []string{path}}
 	for round := 1; round <= 2; round++ {
 		out, runErr, stop := startRunApp(t, f, shoutApp("greetings"))
 		waitForOutput(t, out, runErr, "application "+group+" ready")
@@ -185,7 +185,7 @@ spec:
 	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f := app.Flags{Brokers: []string{"127.0.0.1:1"}, ModuleFile: path}
+	f := app.Flags{Brokers: []string{"127.0.0.1:1"}, ModuleFiles: []string{path}}
 	err := app.Run(context.Background(), f, shoutApp("x"), &kafkatest.SyncBuffer{})
 	if err == nil {
 		t.Fatal("Run with a bad module.yaml returned nil")
@@ -238,5 +238,57 @@ func TestLoadModuleNotesPoolTTLOnlyWhenSet(t *testing.T) {
 				t.Errorf("notes about pool_ttl: got %q, want none: the file does not set it", notes)
 			}
 		})
+	}
+}
+
+// TestLoadModulesReadsStateFun2And3FilesAsOneApplication: a version
+// "2.0" file and a kind/spec file are one application; a note names the
+// StateFun 2.x protocol of the first, and problems of both files are all
+// listed.
+func TestLoadModulesReadsStateFun2And3FilesAsOneApplication(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	old := write("old.yaml", `version: "2.0"
+module:
+  meta: {type: remote}
+  spec:
+    functions:
+      - function:
+          meta: {kind: http, type: legacy/greeter}
+          spec:
+            endpoint: http://127.0.0.1:8000/statefun
+            states: [{name: seen_count}]
+`)
+	modern := write("new.yaml", "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: modern/*\n  urlPathTemplate: http://127.0.0.1:8001/{function.name}\n")
+	mod, err := app.LoadModules([]string{old, modern}, nil)
+	if err != nil {
+		t.Fatalf("LoadModules: %v", err)
+	}
+	defer mod.Close()
+	if n := mod.Notes(); len(n) != 1 || !strings.Contains(n[0], old+`: a StateFun 2.x module (version "2.0")`) {
+		t.Errorf("notes %q, want one about the StateFun 2.x protocol of %s", n, old)
+	}
+	topo, _, err := mod.Merge(topology.Topology{App: "mixed"}, functions.NewRegistry())
+	if err != nil {
+		t.Fatalf("Merge: %v", err)
+	}
+	if len(topo.Functions) != 1 || topo.Functions[0] != "legacy/greeter" || len(topo.Namespaces) != 1 || topo.Namespaces[0] != "modern" {
+		t.Errorf("functions %v and namespaces %v, want legacy/greeter and modern", topo.Functions, topo.Namespaces)
+	}
+
+	bad1 := write("bad1.yaml", "version: \"2.0\"\nmodule:\n  meta: {type: remote}\n  spec:\n    functions:\n      - function:\n          meta: {kind: http, type: legacy/greeter}\n          spec: {}\n")
+	bad2 := write("bad2.yaml", "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: legacy/greeter\n")
+	_, err = app.LoadModules([]string{bad1, bad2}, nil)
+	for _, want := range []string{bad1 + ":8:17", "endpoint: missing", bad2 + ":3:3", "urlPathTemplate: missing"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("LoadModules of two bad files: %v; want %q in it", err, want)
+		}
 	}
 }

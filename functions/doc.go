@@ -61,7 +61,8 @@
 // # Tests and runtimes
 //
 // Package functions/functionstest runs functions in memory, for unit
-// tests. This package holds only what function code uses: a runtime (the
+// tests: one function at a time (Harness), or the whole application with
+// its ingresses, egresses and timers (TopologyDriver). This package holds only what function code uses: a runtime (the
 // stateloop processor, functionstest) invokes functions and applies their
 // effects through package functions/driver, which function code never
 // needs.

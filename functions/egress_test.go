@@ -2,6 +2,7 @@ package functions_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/codec/codectest"
 	"github.com/stateloop/stateloop/functions"
+	"github.com/stateloop/stateloop/functions/driver"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -197,4 +199,67 @@ func TestKafkaRecordCodecContract(t *testing.T) {
 		{Topic: "greetings", Key: "bob", Value: []byte("Hello bob!")},
 		{Topic: "t", Value: bytes.Repeat([]byte{0xff}, 300)},
 	}, nil)
+}
+
+type receipt struct {
+	Order string `json:"order"`
+	Items int    `json:"items"`
+}
+
+// TestKafkaEgress: a typed egress encodes the value with its codec into a
+// record for its topic, and sends it only if the Spec declares it.
+func TestKafkaEgress(t *testing.T) {
+	t.Parallel()
+	receipts := functions.NewKafkaEgress("shop/receipts", "receipts", codec.JSON[receipt]())
+	if receipts.ID() != "shop/receipts" || receipts.Topic() != "receipts" {
+		t.Errorf("got ID %s, topic %s", receipts.ID(), receipts.Topic())
+	}
+	m := receipts.Message("alice", receipt{Order: "o-1", Items: 2})
+	rec, err := functions.KafkaRecordType.As(m)
+	if err != nil || m.Err() != nil {
+		t.Fatalf("decode the record: %v (message error %v)", err, m.Err())
+	}
+	if want := (functions.KafkaRecord{Topic: "receipts", Key: "alice", Value: []byte(`{"order":"o-1","items":2}`)}); !cmp.Equal(want, rec) {
+		t.Errorf("got record %+v, want %+v", rec, want)
+	}
+	if v, err := receipts.Codec().Decode(rec.Value); err != nil || v != (receipt{Order: "o-1", Items: 2}) {
+		t.Errorf("Codec().Decode(value) = %+v, %v", v, err)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		declared []functions.TypeName
+		send     func(ctx functions.Context)
+		wantErr  error
+	}{
+		{"declared", []functions.TypeName{receipts.ID()}, func(ctx functions.Context) { receipts.Send(ctx, "alice", receipt{Order: "o-2"}) }, nil},
+		{"undeclared", nil, func(ctx functions.Context) { receipts.Send(ctx, "alice", receipt{Order: "o-2"}) }, functions.ErrUndeclaredEgress},
+		{"value does not encode", []functions.TypeName{"shop/bad"}, func(ctx functions.Context) {
+			functions.NewKafkaEgress("shop/bad", "bad", failingCodec{}).Send(ctx, "k", "v")
+		}, errEncode},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := functions.NewRegistry()
+			reg.MustRegister(functions.Spec{Type: "shop/checkout", Egresses: tc.declared, Function: functions.FunctionFunc(func(ctx functions.Context, _ functions.Message) error {
+				tc.send(ctx)
+				return nil
+			})})
+			eff, err := driver.Invoke(context.Background(), reg, driver.Invocation{Target: functions.Address{Type: "shop/checkout", ID: "alice"}, Message: functions.StringType.Of("go")})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || !functions.IsPermanent(err) {
+					t.Errorf("got %v, want a permanent error wrapping %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(eff.Egress) != 1 || eff.Egress[0].Egress != receipts.ID() {
+				t.Fatalf("got egress %+v, want one record to %s", eff.Egress, receipts.ID())
+			}
+			if rec, _ := functions.KafkaRecordType.As(eff.Egress[0].Message); string(rec.Value) != `{"order":"o-2","items":0}` {
+				t.Errorf("got value %s", rec.Value)
+			}
+		})
+	}
 }

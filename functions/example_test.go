@@ -80,3 +80,33 @@ func ExampleState() {
 	// total = 09 0f 00 00 00 00 00 00 00
 	// last deleted
 }
+
+// A typed Kafka egress encodes record values with its codec: no
+// json.Marshal and no topic string at the call site.
+func ExampleKafkaEgress() {
+	type receipt struct {
+		User  string `json:"user"`
+		Items int    `json:"items"`
+	}
+	receipts := functions.NewKafkaEgress("example/receipts", "receipts", codec.JSON[receipt]())
+	checkout := func(ctx functions.Context, items int64) error {
+		receipts.Send(ctx, ctx.Self().ID, receipt{User: ctx.Self().ID, Items: int(items)})
+		return nil
+	}
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{
+		Type:     "example/checkout",
+		Function: functions.Router(functions.Handle(functions.LongType, checkout)),
+		Egresses: []functions.TypeName{receipts.ID()},
+	})
+	h := functionstest.New(reg)
+	res, err := h.Invoke(functions.Address{Type: "example/checkout", ID: "alice"}, functions.LongType.Of(3))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rec, _ := functions.KafkaRecordType.As(res.Egress[0].Message)
+	fmt.Printf("%s: topic %s, key %s, value %s\n", res.Egress[0].Egress, rec.Topic, rec.Key, rec.Value)
+	// Output:
+	// example/receipts: topic receipts, key alice, value {"user":"alice","items":3}
+}

@@ -44,9 +44,18 @@ type Context interface {
 	Send(to Address, msg Message)
 	// Reply sends msg to the caller: to the function that sent the message,
 	// or, for a request to stateloop's HTTP ingress that waits for an
-	// answer, back to the HTTP client as the response. It fails the
-	// invocation when the message has no caller (it came from a Kafka
-	// ingress).
+	// answer (?wait=), back to the HTTP client as the response. When the
+	// message has no caller (it came from a Kafka ingress, or from
+	// `stateloop send --to`), nobody waits for an answer and the reply is
+	// dropped, as the reply to an HTTP request without ?wait= is; the
+	// runtime logs it at debug level. So one function can answer HTTP
+	// requests and take the same messages from Kafka. Use [Context.Caller]
+	// to tell the cases apart. A msg that failed to encode fails the
+	// invocation either way.
+	//
+	// StateFun's 2.x Python SDK raises an error here instead; stateloop
+	// does not, because whether a message has a caller depends on how it
+	// was sent, not on the function.
 	Reply(msg Message)
 	// SendEgress sends msg to the egress named egress, which the function's
 	// [Spec] must declare in Egresses (else the invocation fails with

@@ -51,6 +51,7 @@ type recorded struct {
 	messages []OutgoingMessage
 	egress   []EgressMessage
 	delayed  []delayedMessage
+	dropped  []Message // replies without a caller
 }
 
 // invoke runs the function of target.Type for one message, with state
@@ -58,10 +59,10 @@ type recorded struct {
 // whose documentation states the contract; effects are returned only with
 // a nil error.
 func invoke(ctx context.Context, r *Registry, target Address, caller *Address, msg Message, state map[string]storedValue) (
-	[]stateChange, []OutgoingMessage, []EgressMessage, []delayedMessage, error) {
+	[]stateChange, []OutgoingMessage, []EgressMessage, []delayedMessage, []Message, error) {
 	reg := r.lookup(target.Type)
 	if reg == nil {
-		return nil, nil, nil, nil, fmt.Errorf("%w %s", ErrUnknownFunction, target.Type)
+		return nil, nil, nil, nil, nil, fmt.Errorf("%w %s", ErrUnknownFunction, target.Type)
 	}
 	in := &invocation{Context: ctx, self: target, caller: caller, decls: reg.state, egresses: reg.spec.Egresses}
 	in.cells = make([]cell, len(reg.state))
@@ -71,17 +72,17 @@ func invoke(ctx context.Context, r *Registry, target Address, caller *Address, m
 			continue
 		}
 		if sv.TypeName != d.typeName {
-			return nil, nil, nil, nil, &InvocationError{Address: target, Err: &DecodeError{State: d.name, TypeName: sv.TypeName,
+			return nil, nil, nil, nil, nil, &InvocationError{Address: target, Err: &DecodeError{State: d.name, TypeName: sv.TypeName,
 				Err: fmt.Errorf("stored with type %s, declared as %s", sv.TypeName, d.typeName)}}
 		}
 		v, err := d.decode(sv.Value)
 		if err != nil {
-			return nil, nil, nil, nil, &InvocationError{Address: target, Err: &DecodeError{State: d.name, TypeName: sv.TypeName, Err: err}}
+			return nil, nil, nil, nil, nil, &InvocationError{Address: target, Err: &DecodeError{State: d.name, TypeName: sv.TypeName, Err: err}}
 		}
 		in.cells[i] = cell{decoded: v, encoded: sv.Value, present: true}
 	}
 	if err := in.run(reg.spec.Function, msg); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
 	var changes []stateChange
 	for i, c := range in.cells {
@@ -95,7 +96,7 @@ func invoke(ctx context.Context, r *Registry, target Address, caller *Address, m
 			Deleted: !c.present,
 		})
 	}
-	return changes, in.rec.messages, in.rec.egress, in.rec.delayed, nil
+	return changes, in.rec.messages, in.rec.egress, in.rec.delayed, in.rec.dropped, nil
 }
 
 type cell struct {
@@ -198,11 +199,15 @@ func (in *invocation) Send(to Address, msg Message) {
 }
 
 func (in *invocation) Reply(msg Message) {
-	if in.caller == nil {
-		in.fail(errors.New("functions: reply: the message has no caller to reply to (it came from an ingress)"))
+	if in.caller != nil {
+		in.Send(*in.caller, msg)
 		return
 	}
-	in.Send(*in.caller, msg)
+	if err := checkMessage(msg); err != nil {
+		in.fail(fmt.Errorf("functions: reply: %w", err))
+		return
+	}
+	in.rec.dropped = append(in.rec.dropped, msg)
 }
 
 func (in *invocation) SendEgress(egress TypeName, msg Message) {

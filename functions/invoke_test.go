@@ -547,21 +547,55 @@ func TestRegisterRejectsExpiryWithoutTimeToLive(t *testing.T) {
 	}
 }
 
-func TestReplySendsToTheCallerAndFailsWithoutOne(t *testing.T) {
+// TestReplySendsToTheCallerAndIsDroppedWithoutOne: regression for issue
+// 13 item 4, ctx.Reply failed the invocation of a message that has no
+// caller (one from a Kafka ingress), so a function that answers whoever
+// asks (an HTTP request with ?wait=, another function) could not also take
+// the same message from Kafka. Nobody waits for that answer: the reply is
+// dropped, as the reply to an HTTP request without ?wait= is, and the
+// runtime is told in Effects.DroppedReplies, so it can log it.
+func TestReplySendsToTheCallerAndIsDroppedWithoutOne(t *testing.T) {
+	t.Parallel()
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{Type: "a/echo", Function: functions.FunctionFunc(func(ctx functions.Context, m functions.Message) error {
 		ctx.Reply(m)
+		countState.Set(ctx, 1)
 		return nil
-	})})
+	}), State: []functions.StateSpec{countState}})
 	caller := functions.Address{Type: "a/asker", ID: "q"}
 	msg := functions.StringType.Of("hi")
 	eff, err := driver.Invoke(context.Background(), reg, driver.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Caller: &caller, Message: msg})
-	if err != nil || len(eff.Messages) != 1 || eff.Messages[0].To != caller {
+	if err != nil || len(eff.Messages) != 1 || eff.Messages[0].To != caller || len(eff.DroppedReplies) != 0 {
 		t.Errorf("Reply with a caller: effects %+v, err %v; want one message to %s", eff, err, caller)
 	}
-	_, err = driver.Invoke(context.Background(), reg, driver.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Message: msg})
-	if err == nil || !strings.Contains(err.Error(), "no caller to reply to") || !functions.IsPermanent(err) {
-		t.Errorf("Reply without a caller: %v, want a permanent error saying there is no caller", err)
+	eff, err = driver.Invoke(context.Background(), reg, driver.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Message: msg})
+	if err != nil {
+		t.Fatalf("Reply without a caller: %v, want the invocation to succeed", err)
+	}
+	if len(eff.Messages) != 0 || len(eff.State) != 1 {
+		t.Errorf("Reply without a caller: effects %+v, want no message and the state change", eff)
+	}
+	if diff := cmp.Diff([]functions.Message{msg}, eff.DroppedReplies, cmpMessages); diff != "" {
+		t.Errorf("Reply without a caller: dropped replies (-want +got):\n%s", diff)
+	}
+}
+
+// TestReplyOfAnInvalidMessageFailsWithOrWithoutACaller: a reply nobody
+// receives is dropped, but a message that did not encode is still the
+// function's mistake.
+func TestReplyOfAnInvalidMessageFailsWithOrWithoutACaller(t *testing.T) {
+	t.Parallel()
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "a/echo", Function: functions.FunctionFunc(func(ctx functions.Context, m functions.Message) error {
+		ctx.Reply(failingType.Of("x"))
+		return nil
+	})})
+	caller := functions.Address{Type: "a/asker", ID: "q"}
+	for _, c := range []*functions.Address{&caller, nil} {
+		_, err := driver.Invoke(context.Background(), reg, driver.Invocation{Target: functions.Address{Type: "a/echo", ID: "1"}, Caller: c, Message: functions.StringType.Of("hi")})
+		if err == nil || !functions.IsPermanent(err) {
+			t.Errorf("caller %v: got %v, want a permanent error", c, err)
+		}
 	}
 }
 

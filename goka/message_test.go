@@ -66,7 +66,10 @@ func TestMessageCodecMatchesRuntime(t *testing.T) {
 	reg.MustRegister(functions.Spec{
 		Type: relayFn,
 		Function: functions.Router(functions.Handle(functions.LongType, func(ctx functions.Context, n int64) error {
-			ctx.Send(functions.Address{Type: counterFn, ID: ctx.Self().ID}, functions.LongType.Of(n))
+			// delayed, so that the runtime writes it to the loop topic (a
+			// message sent at once to an address of the same partition is
+			// delivered in the sender's transaction)
+			ctx.SendAfter(time.Millisecond, functions.Address{Type: counterFn, ID: ctx.Self().ID}, functions.LongType.Of(n))
 			return nil
 		})),
 	})

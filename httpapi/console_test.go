@@ -67,7 +67,10 @@ func startConsoleAppWith(t *testing.T, token string) consoleApp {
 		if c, _ := ctx.Caller(); c.Type != topology.HTTPCaller {
 			return nil // test/counter's reply
 		}
-		ctx.Send(functions.Address{Type: "test/counter", ID: "bob"}, msg)
+		// delayed, so the runtime writes it to the loop topic in a
+		// transaction (a message sent at once is delivered locally, in the
+		// sender's transaction): the loop ends with a commit marker
+		ctx.SendAfter(time.Millisecond, functions.Address{Type: "test/counter", ID: "bob"}, msg)
 		return nil
 	})})
 	topo := topology.Topology{App: "console", Partitions: 4, Functions: []functions.TypeName{"test/counter"}, Namespaces: []string{"dyn"},
@@ -114,7 +117,7 @@ func (a consoleApp) populate(t *testing.T) {
 	t.Helper()
 	st := string(functions.StringType.Name())
 	for i, msg := range []string{"one", "two", greeting} {
-		if r := post(t, a.url+"/v1/functions/test/counter/alice?wait=10s", st, str(t, msg)); r.status != http.StatusOK {
+		if r := post(t, a.url+"/v1/functions/test/counter/alice?wait=30s", st, str(t, msg)); r.status != http.StatusOK {
 			t.Fatalf("message %d to test/counter/alice: %d %s", i+1, r.status, r.body)
 		}
 	}
@@ -304,20 +307,24 @@ func TestConsoleAPIShowsFunctionsPartitionsAndDeadLetters(t *testing.T) {
 		!slices.Equal(parts.Members[0].Assignment["console-loop"], []int32{0, 1, 2, 3}) {
 		t.Errorf("members: %+v, want the group's one member %v (client stateloop-console) with loop partitions 0-3", parts.Members, members)
 	}
-	// The loop topic ends with commit markers: a caught-up partition has
+	// The loop topic ends with commit markers (the delayed message to
+	// test/counter/bob, written once it is due): a caught-up partition has
 	// its committed offset below the LSO and must still show no lag.
-	marker := false
-	for _, p := range parts.Partitions {
-		if p.Owner != members[0] || p.ClientID != "stateloop-console" || !p.LagExact || p.Lag != 0 {
-			t.Errorf("partition %s/%d: %+v, want owned by %s, exact lag 0", p.Topic, p.Partition, p, members[0])
+	eventually(t, func() string {
+		parts = partitionsJSON{}
+		getJSON(t, a.url+"/v1/console/partitions", &parts)
+		for _, p := range parts.Partitions {
+			if p.Owner != members[0] || p.ClientID != "stateloop-console" || !p.LagExact || p.Lag != 0 {
+				return fmt.Sprintf("partition %s/%d: %+v, want owned by %s, exact lag 0", p.Topic, p.Partition, p, members[0])
+			}
 		}
-		if p.Kind == "loop" && p.Committed >= 0 && p.LSO > p.Committed {
-			marker = true
+		for _, p := range parts.Partitions {
+			if p.Kind == "loop" && p.Committed >= 0 && p.LSO > p.Committed {
+				return ""
+			}
 		}
-	}
-	if !marker {
-		t.Errorf("partitions: %+v, want a loop partition whose LSO is above its committed offset (a trailing commit marker)", parts.Partitions)
-	}
+		return fmt.Sprintf("partitions: %+v, want a loop partition whose LSO is above its committed offset (a trailing commit marker)", parts.Partitions)
+	})
 
 	var dl deadLettersJSON
 	getJSON(t, a.url+"/v1/console/dead-letters?n=5", &dl)

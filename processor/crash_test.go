@@ -49,8 +49,18 @@ func runCrashApp() int {
 	// warnings go to stderr, which the test shows when it fails
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	threads, _ := strconv.Atoi(os.Getenv("STATELOOP_TEST_THREADS"))
-	p, err := New([]string{b.Addr()}, topo, reg, WithDataDir(filepath.Join(dir, "state")), WithInstanceID("crash-1"),
-		WithCommitInterval(20*time.Millisecond), WithCommitCount(500), WithLogger(logger), WithThreads(max(threads, 1)))
+	opts := []Option{WithDataDir(filepath.Join(dir, "state")), WithInstanceID("crash-1"),
+		WithCommitInterval(20 * time.Millisecond), WithCommitCount(500), WithLogger(logger), WithThreads(max(threads, 1))}
+	if os.Getenv("STATELOOP_TEST_APP_KIND") == "iso" {
+		var remoteOpt Option
+		topo, reg, remoteOpt, err = isoApp("crash", os.Getenv("STATELOOP_TEST_REMOTE_URL"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "crash app:", err)
+			return 1
+		}
+		opts = append(opts, remoteOpt)
+	}
+	p, err := New([]string{b.Addr()}, topo, reg, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "crash app:", err)
 		return 1

@@ -599,3 +599,48 @@ func TestCycleLocalMessagesDoNotOvertakeLoopRecordsOfTheirPartition(t *testing.T
 		t.Errorf("b got %q, want 0, 1, 2 in order", got)
 	}
 }
+
+// Regression: an ingress record routed through the loop topic to a
+// partition the session was still recovering came after the backlog the
+// partition's claim had found; the gate made at recovery did not wait for
+// it, and a later record of the same ingress partition and address was
+// delivered directly before it (seen as out of order across rebalances).
+func TestCycleGateWaitsForRecordsRoutedWhileThePartitionRecovered(t *testing.T) {
+	topo, reg := unitCounterApp()
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	p, err := New([]string{"fake:9092"}, topo, reg, WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fk := newFakeKafka()
+	if err := p.ensureTopics(fk); err != nil {
+		t.Fatal(err)
+	}
+	p.assigned(0, []int32{0, 1})
+	s := newSession(context.Background(), p, 0, fk, &producerSlot{p: fk, make: func() (producer, error) { return fk, nil }}, groupMeta{Group: "unit"}, 2)
+	part := partitionFor("a", 2)
+	// the claim found no backlog; the partition is still recovering
+	r, err := p.recoverPartition(context.Background(), fk, func(part int32) (*store, error) { return openStore("", part) }, part, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(seq string) {
+		off := fk.append("unit-in", part, fakeRecord{key: []byte("a"), value: str(seq)})
+		if err := s.handle(item{msg: &record{Topic: "unit-in", Partition: part, Offset: off, Key: []byte("a"), Value: str(seq)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in("1") // routed: the partition is not ready
+	s.commit()
+	if err := s.handle(item{ready: r}); err != nil {
+		t.Fatal(err)
+	}
+	in("2") // must wait behind 1 in the loop topic
+	s.commit()
+	if st := p.Stats(); st.Direct != 0 {
+		t.Fatalf("%d direct deliveries while a record routed during recovery was not processed", st.Direct)
+	}
+	if n := len(fk.records(string(topo.LoopTopic()), part)); n != 2 {
+		t.Errorf("%d loop records, want both messages routed", n)
+	}
+}

@@ -2,7 +2,6 @@ package processor
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,45 +16,10 @@ import (
 // is delivered directly when its partition is owned here and its gate is
 // open, else written to the loop topic.
 func (s *session) processIngress(t *txn, m *record) {
-	var in topology.Ingress
-	for _, x := range s.p.topo.Ingresses {
-		if string(x.Topic) == m.Topic {
-			in = x
-		}
-	}
-	var msgs []functions.OutgoingMessage
-	if in.Router != nil {
-		var err error
-		msgs, err = callRouter(in.Router, topology.Record{Topic: in.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value})
-		if err != nil {
-			s.deadLetter(t, m, fmt.Sprintf("ingress router failed: %v", err), nil)
-			return
-		}
-	} else {
-		if m.Key == nil {
-			s.deadLetter(t, m, "ingress record has no key: the key is the function id; give the record a key or set a router for the ingress", nil)
-			return
-		}
-		for _, target := range in.Targets {
-			msgs = append(msgs, functions.OutgoingMessage{
-				To:      functions.Address{Type: target, ID: string(m.Key)},
-				Message: functions.NewMessage(in.ValueType, m.Value),
-			})
-		}
-	}
-	for _, out := range msgs {
-		// targets of the topology are valid function types; only the id
-		// (the record key) and what a router returns need checking
-		var err error
-		if in.Router != nil {
-			err = out.To.Validate()
-		} else if out.To.ID == "" {
-			err = fmt.Errorf("functions: address %s has an empty id", out.To)
-		}
-		if err != nil {
-			s.deadLetter(t, m, fmt.Sprintf("ingress record routed to an invalid address: %v", err), nil)
-			return
-		}
+	msgs, err := s.p.topo.Route(topology.Record{Topic: topology.Topic(m.Topic), Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value})
+	if err != nil {
+		s.deadLetter(t, m, err.Error(), nil)
+		return
 	}
 	n := s.p.topo.PartitionCount()
 	for _, out := range msgs {
@@ -69,15 +33,6 @@ func (s *session) processIngress(t *txn, m *record) {
 		s.sendLoopRouted(t, m, env)
 	}
 	s.p.count(func(s *Stats) { s.Ingress++ })
-}
-
-func callRouter(r topology.Router, rec topology.Record) (msgs []functions.OutgoingMessage, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("panic: %v", p)
-		}
-	}()
-	return r(rec)
 }
 
 // processLoop delivers a loop record's message.
@@ -303,6 +258,10 @@ func (s *session) apply(t *txn, src *record, target functions.Address, ref state
 	for _, o := range egress {
 		s.produce(o)
 	}
+	for _, r := range effects.DroppedReplies {
+		s.p.cfg.logger.Debug("reply dropped: the message has no caller (it came from an ingress or stateloop send)",
+			"function_type", target.Type, "function_id", target.ID, "type", string(r.TypeName()))
+	}
 	s.p.count(func(s *Stats) { s.Invocations++; s.Egress += int64(len(egress)) })
 	s.p.m.Outgoing(target.Type, len(effects.Messages), len(egress), len(effects.Delayed))
 	return nil
@@ -313,41 +272,18 @@ func (s *session) apply(t *txn, src *record, target functions.Address, ref state
 func (s *session) egressRecords(src *record, msgs []functions.EgressMessage) ([]*output, error) {
 	var out []*output
 	for _, em := range msgs {
-		eg, ok := s.p.topo.Egress(em.Egress)
-		if !ok {
-			return nil, fmt.Errorf("unknown egress %s", em.Egress)
-		}
-		if em.Message.TypeName() != functions.KafkaRecordType.Name() {
-			return nil, fmt.Errorf("egress %s takes %s messages, got %s", em.Egress, functions.KafkaRecordType.Name(), em.Message.TypeName())
-		}
-		rec, err := functions.KafkaRecordType.As(em.Message)
+		rec, err := s.p.topo.EgressRecord(em)
 		if err != nil {
 			return nil, err
 		}
-		topic := rec.Topic
-		if topic == "" {
-			if len(eg.Topics) == 0 {
-				return nil, fmt.Errorf("egress %s writes to the topic each record names, and this record names none", em.Egress)
-			}
-			topic = string(eg.Topics[0])
-		}
-		if !eg.AnyTopic && !slices.Contains(eg.Topics, topology.Topic(topic)) {
-			return nil, fmt.Errorf("egress %s does not write to topic %q", em.Egress, topic)
-		}
-		if what, ok := s.p.topo.Reserved(topology.Topic(topic)); ok {
-			return nil, fmt.Errorf("egress %s: topic %q is %s; egress records never go to internal topics", em.Egress, topic, what)
-		}
-		o := &output{Topic: topic, Value: rec.Value, src: src}
-		if o.Value == nil {
-			o.Value = []byte{}
-		}
+		topic := string(rec.Topic)
+		o := &output{Topic: topic, Key: rec.Key, Value: rec.Value, src: src}
 		n, err := s.partitionCount(topic)
 		if err != nil {
 			return nil, err
 		}
-		if rec.Key != "" {
-			o.Key = []byte(rec.Key)
-			o.Partition = partitionFor(rec.Key, n)
+		if rec.Key != nil {
+			o.Partition = partitionFor(string(rec.Key), n)
 		} else {
 			o.Partition = s.spread() % n
 		}
@@ -439,16 +375,14 @@ func (s *session) sendLoop(t *txn, src *record, env wire.Envelope) {
 	s.produce(s.loopRecord(src, env))
 }
 
-// sendLoopRouted writes a message to the loop topic; when its partition
-// is one of this session's, it remembers the record's offset after the
-// commit: direct and local deliveries to that partition wait until the
+// sendLoopRouted writes a message to the loop topic and remembers the
+// record's offset after the commit: direct and local deliveries to its
+// partition, if this session has it or gets it ready later, wait until the
 // record is processed, so that they do not overtake it.
 func (s *session) sendLoopRouted(t *txn, src *record, env wire.Envelope) {
 	o := s.loopRecord(src, env)
-	if s.parts[o.Partition] != nil {
-		o.routed = true
-		t.routed[o.Partition]++
-	}
+	o.routed = true
+	t.routed[o.Partition]++
 	s.produce(o)
 }
 

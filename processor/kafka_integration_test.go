@@ -3,6 +3,7 @@
 package processor
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/internal/wire"
 )
 
 // The tests in this file run against a real Apache Kafka given by
@@ -98,6 +100,17 @@ func TestKafkaZombieInstanceIsFenced(t *testing.T) {
 // effect must still happen exactly once, in the tables and in the
 // read_committed egress.
 func TestKafkaExactlyOnceAcrossKill9OfRuntime(t *testing.T) {
+	kafkaKill9Scenario(t, 1)
+}
+
+// TestKafkaExactlyOnceAcrossKill9WithFourThreads is the same with four
+// stream threads in the killed process.
+func TestKafkaExactlyOnceAcrossKill9WithFourThreads(t *testing.T) {
+	kafkaKill9Scenario(t, 4)
+}
+
+func kafkaKill9Scenario(t *testing.T, threads int) {
+	t.Setenv("STATELOOP_TEST_THREADS", strconv.Itoa(threads))
 	brokers := kafkaBrokers(t)
 	app := uniqueApp("kill9")
 	topo, _ := cycleApp(app)
@@ -261,6 +274,40 @@ func TestKafkaBrokerRestartMidStreamKeepsExactlyOnce(t *testing.T) {
 	checkCycleExact(t, client, topo, perID)
 }
 
+// TestKafkaRunReturnsSoonWhenStoppedWhileTheBrokerIsDown: a processor
+// told to stop while its only broker is down returns within a minute.
+//
+// Regression: its last commit, and then the abort, each went through
+// sarama's transaction retries with ten metadata retries apiece, and Run
+// returned only minutes later.
+func TestKafkaRunReturnsSoonWhenStoppedWhileTheBrokerIsDown(t *testing.T) {
+	kafka := startOwnKafka(t)
+	app := uniqueApp("outage")
+	topo, reg := cycleApp(app)
+	p, err := New(kafka.brokers, topo, reg, WithInstanceID("o1"), WithCommitInterval(20*time.Millisecond),
+		WithSessionTimeout(6*time.Second), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, 60*time.Second, "processor ready", func() (bool, string) { s := p.Stats(); return s.Ready, fmt.Sprint(s) })
+	client := testClient(t, kafka.brokers)
+	perID := map[string]int{}
+	produceSeqs(t, client, app+"-in", 0, 2000, 16, perID)
+	client.Close()
+	kafka.kill()
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		t.Logf("Run returned %v after the stop, with the broker down: %v", time.Since(start).Round(time.Millisecond), err)
+	case <-time.After(time.Minute):
+		t.Fatalf("Run has not returned a minute after the stop, with the broker down")
+	}
+}
+
 // TestKafkaToolsSeeAnOrdinaryConsumerGroup: Kafka's own tools show the
 // application as a consumer group with its topics, offsets and lag.
 func TestKafkaToolsSeeAnOrdinaryConsumerGroup(t *testing.T) {
@@ -279,6 +326,21 @@ func TestKafkaToolsSeeAnOrdinaryConsumerGroup(t *testing.T) {
 	waitFor(t, 60*time.Second, "400 records done", func() (bool, string) {
 		n := egressDistinct(t, client, app+"-done")
 		return n >= 400, fmt.Sprintf("%d done", n)
+	})
+	// One instance delivers ping's messages to pong locally, so nothing
+	// above went through the loop topic; messages sent to addresses (as
+	// `stateloop send --to` does) do, and make the group read and commit
+	// every loop partition.
+	var sent [][2][]byte
+	for i := range 16 {
+		id := fmt.Sprintf("loop-%d", i)
+		env := wire.Envelope{Target: functions.Address{Type: pingFn, ID: id}, Argument: hopType.Of(hop{Seq: 1000 + i})}
+		sent = append(sent, [2][]byte{[]byte(id), wire.AppendEnvelope(nil, env)})
+	}
+	produce(t, client, app+"-loop", sent...)
+	waitFor(t, 60*time.Second, "416 records done", func() (bool, string) {
+		n := egressDistinct(t, client, app+"-done")
+		return n >= 416, fmt.Sprintf("%d done", n)
 	})
 	stop()
 	// records that arrive while the application is stopped are its lag

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -56,6 +57,9 @@ func runMemberApp() int {
 		WithCommitInterval(20 * time.Millisecond), WithCommitCount(500), WithTransactionTimeout(30 * time.Second), WithLogger(logger)}
 	if dir := os.Getenv("STATELOOP_TEST_DATA_DIR"); dir != "" {
 		opts = append(opts, WithDataDir(dir))
+	}
+	if threads, err := strconv.Atoi(os.Getenv("STATELOOP_TEST_THREADS")); err == nil {
+		opts = append(opts, WithThreads(threads))
 	}
 	p, err := New(strings.Split(os.Getenv("STATELOOP_TEST_BROKERS"), ","), topo, reg, opts...)
 	if err != nil {

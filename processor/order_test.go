@@ -69,7 +69,7 @@ func TestIngressOrderPerAddressAcrossRebalances(t *testing.T) {
 	topo, reg := orderApp(app)
 	client := testClient(t, brokers)
 	newProc := func(id string) *Processor {
-		p, err := New(brokers, topo, reg, WithInstanceID(id), WithCommitInterval(30*time.Millisecond), WithSessionTimeout(2*time.Second))
+		p, err := New(brokers, topo, reg, WithInstanceID(id), WithCommitInterval(30*time.Millisecond), WithSessionTimeout(2*time.Second), WithLogger(testLogger(t)))
 		if err != nil {
 			t.Fatal(err)
 		}

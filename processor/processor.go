@@ -3,7 +3,6 @@ package processor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -75,10 +74,8 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 		if err := topo.ValidateRegistry(reg); err != nil {
 			errs = append(errs, err)
 		}
-		for _, fn := range topo.Functions {
-			if _, ok := reg.Lookup(fn); !ok && (cfg.remote == nil || cfg.remote(fn) == nil) {
-				errs = append(errs, fmt.Errorf("processor: function type %s is in the topology but neither registered nor served by a remote endpoint", fn))
-			}
+		if err := topo.ValidateServed(reg, func(fn functions.TypeName) bool { return cfg.remote != nil && cfg.remote(fn) != nil }); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := cfg.validate(); err != nil {

@@ -71,6 +71,11 @@ func (p *Processor) producerConfig(transactionalID string) *sarama.Config {
 		return min(2*time.Millisecond<<min(retries, 6), 100*time.Millisecond)
 	}
 	sc.Producer.Retry.Max = 10
+	// Each of the transaction's retries asks for metadata; with the
+	// client's ten metadata retries a commit or abort with the brokers
+	// down took about 100 s before it failed. A failed transaction's
+	// producer is replaced, which tries until the brokers are back.
+	sc.Metadata.Retry.Max = 2
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
@@ -183,7 +188,7 @@ func (p *Processor) runThread(ctx context.Context, thread int, instance string, 
 	if err != nil {
 		return fmt.Errorf("processor: %w", err)
 	}
-	prods := &producerSlot{p: prod, make: makeProducer}
+	prods := &producerSlot{p: prod, make: makeProducer, ctx: ctx}
 	group, err := sarama.NewConsumerGroupFromClient(p.topo.App, client)
 	if err != nil {
 		prod.close()

@@ -39,21 +39,41 @@ type partition struct {
 	timers timerQueue
 }
 
-// producerSlot holds a session's transactional producer, which a fenced
+// producerSlot holds a thread's transactional producer, which a fenced
 // or failed one is replaced with.
 type producerSlot struct {
 	p    producer
 	make func() (producer, error)
+	// ctx is the thread's: replace tries until it ends (a broker that is
+	// down, restarting, comes back)
+	ctx context.Context
 }
 
+// replaceBackoff bounds the wait between two tries of replace.
+const replaceBackoff = 5 * time.Second
+
+// replace closes the producer and makes a new one, trying again with a
+// backoff while the brokers cannot be reached, until the thread stops.
 func (ps *producerSlot) replace() error {
 	_ = ps.p.close()
-	p, err := ps.make()
-	if err != nil {
-		return fmt.Errorf("processor: recreate producer: %w", err)
+	ctx := ps.ctx
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	ps.p = p
-	return nil
+	wait := 100 * time.Millisecond
+	for {
+		p, err := ps.make()
+		if err == nil {
+			ps.p = p
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processor: recreate producer: %w", err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, replaceBackoff)
+	}
 }
 
 // session runs the transaction cycle of one consumer group session. It
@@ -87,6 +107,9 @@ type session struct {
 	lastSweep time.Time
 	// keyless counts egress records without a key, to spread them
 	keyless int
+	// routedEarly holds, per loop partition not ready yet, the offset of
+	// the last record this session routed to it
+	routedEarly map[int32]int64
 
 	// inboxes are the messages waiting for their address (inbox.go), as
 	// the open transaction left them; parked are the addresses whose
@@ -111,17 +134,18 @@ func newSession(ctx context.Context, p *Processor, thread int, cl cluster, prods
 	ctx, cancel := context.WithCancelCause(ctx)
 	return &session{
 		p: p, thread: thread, cl: cl, prods: prods, meta: meta,
-		items:      make(chan item, 1024),
-		ctx:        ctx,
-		cancel:     cancel,
-		stopped:    make(chan struct{}),
-		loopParts:  loopParts,
-		parts:      make(map[int32]*partition),
-		cache:      make(map[stateRef]wire.StateRecord),
-		partCounts: make(map[string]int32),
-		inboxes:    make(map[functions.Address]*inbox),
-		parked:     make(map[functions.Address]bool),
-		remoteOut:  make(map[functions.Address][]*inboxEntry),
+		items:       make(chan item, 1024),
+		ctx:         ctx,
+		cancel:      cancel,
+		stopped:     make(chan struct{}),
+		loopParts:   loopParts,
+		parts:       make(map[int32]*partition),
+		cache:       make(map[stateRef]wire.StateRecord),
+		partCounts:  make(map[string]int32),
+		inboxes:     make(map[functions.Address]*inbox),
+		parked:      make(map[functions.Address]bool),
+		remoteOut:   make(map[functions.Address][]*inboxEntry),
+		routedEarly: make(map[int32]int64),
 	}
 }
 
@@ -339,7 +363,14 @@ func (s *session) handle(it item) error {
 
 // ready takes a recovered loop partition into the session.
 func (s *session) ready(r *readyPartition) error {
-	pp := &partition{id: r.id, store: r.store, gate: gate{until: r.backlogEnd, processed: -1}}
+	// Regression: records this session routed to the partition while it
+	// was being recovered came after the backlog found at assignment; the
+	// gate did not wait for them, and direct deliveries overtook them.
+	until := r.backlogEnd
+	if early, ok := s.routedEarly[r.id]; ok {
+		until = max(until, early)
+	}
+	pp := &partition{id: r.id, store: r.store, gate: gate{until: until, processed: -1}}
 	s.parts[r.id] = pp
 	if err := s.loadTimers(pp); err != nil {
 		s.setFatal(fmt.Errorf("processor: load timers of partition %d: %w", r.id, err))
@@ -438,8 +469,12 @@ func (s *session) writeStores(t *txn, acks []acked) error {
 			next[k] = max(next[k], a.offset+1)
 		}
 		if a.out.routed {
-			if pp := s.parts[a.out.Partition]; pp != nil && a.offset > pp.gate.until {
-				pp.gate.until = a.offset
+			if pp := s.parts[a.out.Partition]; pp != nil {
+				pp.gate.until = max(pp.gate.until, a.offset)
+			} else {
+				// the partition is still being recovered: its gate,
+				// made when it is ready, must wait for this record too
+				s.routedEarly[a.out.Partition] = max(s.routedEarly[a.out.Partition], a.offset)
 			}
 		}
 	}

@@ -29,6 +29,20 @@ func createTopic(t *testing.T, client sarama.Client, name string, partitions int
 	if err := admin.CreateTopic(name, detail, false); err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
+	// Apache Kafka answers CreateTopics before every partition's leader
+	// serves it ("not the leader for some partition"): wait until each
+	// partition answers a ListOffsets.
+	waitFor(t, 30*time.Second, "topic "+name+" served", func() (bool, string) {
+		if err := client.RefreshMetadata(name); err != nil {
+			return false, err.Error()
+		}
+		for part := range partitions {
+			if _, err := client.GetOffset(name, part, sarama.OffsetNewest); err != nil {
+				return false, fmt.Sprintf("partition %d: %v", part, err)
+			}
+		}
+		return true, ""
+	})
 }
 
 func TestTablesThatDoNotFitAreRefusedAtStartUp(t *testing.T) {

@@ -19,6 +19,15 @@
 // "a_.b.c") and the table topic of T is also the Goka group table of the
 // group "<app>-<T>".
 //
+// The rules by which records enter and leave an application live here
+// too, for every runtime to apply the same way (the processor and
+// functionstest's TopologyDriver do): [Topology.Route] turns an ingress
+// record into messages, by key or with the ingress's [Router] (such as
+// [JSONFieldRouter], which routes JSON records by a field), and
+// [Topology.EgressRecord] turns a function's egress message into a Kafka
+// record. [Topology.ValidateRegistry] and [Topology.ValidateServed] check
+// a registry against the topology at start-up.
+//
 // # Errors
 //
 // Validate returns all problems joined with errors.Join, each naming the

@@ -34,3 +34,26 @@ func (t Topology) ValidateRegistry(reg *functions.Registry) error {
 	}
 	return errors.Join(errs...)
 }
+
+// ValidateServed reports, all at once, each function type listed in
+// t.Functions that reg does not register and that remote does not serve
+// (remote reports whether a type is a remote function; nil means none
+// is). A runtime calls it at start-up (processor.New does, and so does
+// functionstest.NewDriver, for which nothing is remote): a message to
+// such a type could never be delivered.
+func (t Topology) ValidateServed(reg *functions.Registry, remote func(functions.TypeName) bool) error {
+	var errs []error
+	for _, fn := range t.Functions {
+		if reg != nil {
+			if _, ok := reg.Lookup(fn); ok {
+				continue
+			}
+		}
+		if remote != nil && remote(fn) {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("topology: function type %s is in the topology but neither registered nor served by a remote endpoint: "+
+			"register it, serve it from a module.yaml endpoint, or remove it from Functions", fn))
+	}
+	return errors.Join(errs...)
+}

@@ -58,6 +58,10 @@ type Record struct {
 	Offset    int64
 	Key       []byte // nil for a record without a key
 	Value     []byte
+	// ValueType is the ValueType of the ingress that read the record
+	// (set by [Topology.Route]): the type name a router gives messages
+	// that pass the value on unchanged.
+	ValueType functions.TypeName
 }
 
 // Router turns an ingress record into messages to addresses.

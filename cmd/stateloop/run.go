@@ -9,6 +9,7 @@ import (
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/examples/fraud/fraud"
 	"github.com/stateloop/stateloop/examples/greeter/greeter"
+	"github.com/stateloop/stateloop/examples/shopping-cart/shop"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/topology"
 )
@@ -23,6 +24,7 @@ type builtinApp struct {
 var builtinApps = []builtinApp{
 	{name: "greeter", description: "greets the names written to topic names on topic greetings (examples/greeter)", build: greeter.Build},
 	{name: "fraud", description: "scores the transactions of topic transactions, alerts on topic alerts; 30-day window (examples/fraud)", build: fraud.Build},
+	{name: "shopping-cart", description: "StateFun's shopping cart: carts reserve stock at inventories, receipts on topic receipts (examples/shopping-cart)", build: shop.Build},
 }
 
 func findApp(name string) (builtinApp, bool) {
@@ -38,7 +40,7 @@ func findApp(name string) (builtinApp, bool) {
 func appList() string {
 	var b strings.Builder
 	for _, a := range builtinApps {
-		fmt.Fprintf(&b, "\n  %-10s %s", a.name, a.description)
+		fmt.Fprintf(&b, "\n  %-13s %s", a.name, a.description)
 	}
 	return b.String()
 }
@@ -55,7 +57,7 @@ func newRunCommand() *cobra.Command {
 	var f app.Flags
 	var name string
 	cmd := &cobra.Command{
-		Use:   "run [APP] [-f module.yaml]",
+		Use:   "run [APP] [-f module.yaml]...",
 		Short: "Run a built-in application, or one described by a StateFun module.yaml",
 		Long: `Run a built-in stateloop application, or an application described by a StateFun
 module.yaml (-f), until Ctrl-C (SIGINT) or SIGTERM.
@@ -65,8 +67,11 @@ Built-in applications:` + appList() + `
 With -f module.yaml stateloop runs the remote functions that the file's HTTP
 endpoints (io.statefun.endpoints.v2/http, v1) serve, with its Kafka ingresses
 and egresses (io.statefun.kafka.v1/ingress, egress): functions written with
-the official StateFun SDKs run unchanged. Problems in the file are all listed at
-start-up with their line. The application's name (its consumer group and the
+the official StateFun SDKs run unchanged. A StateFun 2.x file (version "2.0" or
+"1.0") runs its functions with StateFun 2.x's protocol, for the 2.x SDKs.
+Repeat -f to run several files as one application (StateFun 2.x and 3.x
+functions together). Problems in the files are all listed at start-up with
+their line. The application's name (its consumer group and the
 prefix of its topics) is --app, else the consumerGroupId of the ingresses,
 else the file's name. Without --brokers the Kafka address the file names is
 used, and without one an embedded broker. docs/statefun.md tells StateFun users
@@ -93,11 +98,13 @@ too, so Go functions and remote functions run in one application.`,
   # run the functions of a StateFun module.yaml (their HTTP endpoints must run)
   stateloop run -f module.yaml --brokers 127.0.0.1:9092
 
+  # a StateFun 2.x module and a 3.x one as one application
+  stateloop run -f module-2x.yaml -f module-3x.yaml
   # run it against a Kafka cluster, as a second instance on this machine
   stateloop run greeter --brokers 127.0.0.1:9092 --data-dir ./stateloop-data-2`,
 		ValidArgs: appNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 && f.ModuleFile != "" {
+			if len(args) == 0 && len(f.ModuleFiles) > 0 {
 				build := func() (topology.Topology, *functions.Registry) {
 					return topology.Topology{App: name}, functions.NewRegistry()
 				}

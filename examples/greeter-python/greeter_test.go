@@ -8,19 +8,12 @@ package greeterpython_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +25,7 @@ import (
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/internal/sdkcache"
 	"github.com/stateloop/stateloop/topology"
 	"github.com/stateloop/stateloop/topology/module"
 )
@@ -51,8 +45,10 @@ func greeting(name string, visits int) string {
 // runs of the application on one data directory, the second with the
 // counts going on from the first, every greeting exactly once.
 func TestGreeterPython(t *testing.T) {
-	python := installPython(t)
-	svc := startGreeter(t, python)
+	// A virtualenv with requirements.txt, made once per machine in the
+	// cache of the interop tests, and greeter.py on a free port.
+	python := sdkcache.Python(t, "StateFun Python SDK (greeter-python)", "requirements.txt", "greeter-py-", "import statefun, aiohttp")
+	svc := sdkcache.Serve(t, "greeter.py", nil, []string{python, "greeter.py"}, "/health", "--stop-on-stdin-eof")
 
 	for _, tc := range []struct {
 		name string
@@ -67,7 +63,7 @@ func TestGreeterPython(t *testing.T) {
 			// README: `go run ./cmd/stateloop run -f examples/greeter-python/module-local.yaml`
 			name:    "module-local.yaml",
 			file:    "module-local.yaml",
-			hosts:   map[string]string{"http://127.0.0.1:8000/": svc.url + "/"},
+			hosts:   map[string]string{"http://127.0.0.1:8000/": svc.URL + "/"},
 			brokers: true,
 		},
 		{
@@ -75,7 +71,7 @@ func TestGreeterPython(t *testing.T) {
 			// Run takes the Kafka address from the file.
 			name:  "module.yaml",
 			file:  "module.yaml",
-			hosts: map[string]string{"http://greeter-python:8000/": svc.url + "/", "kafka:9092": ""},
+			hosts: map[string]string{"http://greeter-python:8000/": svc.URL + "/", "kafka:9092": ""},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +98,7 @@ func TestGreeterPython(t *testing.T) {
 			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			flags := app.Flags{DataDir: filepath.Join(dir, "data"), LogLevel: "warn", ModuleFile: path}
+			flags := app.Flags{DataDir: filepath.Join(dir, "data"), LogLevel: "warn", ModuleFiles: []string{path}}
 			if tc.brokers {
 				flags.Brokers = brokers
 			}
@@ -236,180 +232,6 @@ func TestRequirementsMatchInterop(t *testing.T) {
 	if diff := cmp.Diff(pins("../../internal/interop/python/requirements.txt"), pins("requirements.txt")); diff != "" {
 		t.Errorf("requirements.txt differs from internal/interop/python/requirements.txt (-interop +example):\n%s", diff)
 	}
-}
-
-// ---------------------------------------------------------------------------
-// The Python service
-
-// envCache overrides the cache directory of the virtualenv; the interop
-// tests use the same variable.
-const envCache = "STATELOOP_INTEROP_CACHE"
-
-// installPython returns the python of a virtualenv with the packages of
-// requirements.txt. It is made once per machine, in a cache directory named
-// after a hash of requirements.txt and of the interpreter's version, and
-// moved into place only when complete.
-func installPython(t *testing.T) string {
-	t.Helper()
-	python3, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 not found on PATH; the test needs Python 3.11 or later with venv and pip " +
-			"(Debian/Ubuntu: apt-get install python3 python3-venv python3-pip; or https://www.python.org/downloads/)")
-	}
-	out, err := exec.Command(python3, "-c", "import sys; print(sys.version_info[0], sys.version_info[1]); print(sys.version)").Output()
-	if err != nil {
-		t.Fatalf("%s does not run: %v", python3, err)
-	}
-	first, version, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	var major, minor int
-	if _, err := fmt.Sscan(first, &major, &minor); err != nil || major < 3 || (major == 3 && minor < 11) {
-		t.Fatalf("%s is Python %s; the pinned packages need Python 3.11 or later (https://www.python.org/downloads/)", python3, version)
-	}
-	req, err := filepath.Abs("requirements.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.Sum256(append(b, "\x00"+version...))
-	root := os.Getenv(envCache)
-	if root == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatalf("no cache directory for the virtualenv: %v; set %s (or XDG_CACHE_HOME, or HOME) to a writable directory", err, envCache)
-		}
-		root = filepath.Join(dir, "stateloop", "interop")
-	}
-	dir := filepath.Join(root, "greeter-py-"+hex.EncodeToString(h[:])[:16])
-	const marker = ".stateloop-complete"
-	py := filepath.Join(dir, "bin", "python")
-	if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
-		t.Logf("using the virtualenv cached in %s", dir)
-		return py
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatalf("create the cache directory: %v; set %s to a writable directory", err, envCache)
-	}
-	tmp, err := os.MkdirTemp(root, "greeter-py.tmp-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp) // a no-op once renamed
-	t.Logf("installing the StateFun Python SDK into %s (first run only)", dir)
-	tpy := filepath.Join(tmp, "bin", "python")
-	for _, step := range []struct {
-		argv []string
-		hint string
-	}{
-		{[]string{python3, "-m", "venv", tmp}, "install the venv module (Debian/Ubuntu: apt-get install python3-venv)"},
-		{[]string{tpy, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-r", req},
-			"pip install needs PyPI (or a mirror set with PIP_INDEX_URL)"},
-		{[]string{tpy, "-c", "import statefun, aiohttp"}, "the packages do not import"},
-	} {
-		if out, err := exec.Command(step.argv[0], step.argv[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s\n%s", strings.Join(step.argv, " "), err, step.hint, out)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(tmp, marker), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, serr := os.Stat(filepath.Join(dir, marker)); serr != nil {
-			t.Fatalf("move the virtualenv into place: %v", err)
-		}
-		// another test run installed it meanwhile
-	}
-	// A virtualenv's scripts name its directory, but python itself runs
-	// from anywhere: the move is fine for what the test runs.
-	return py
-}
-
-// greeterService is greeter.py running on a port of 127.0.0.1.
-type greeterService struct {
-	url string // http://127.0.0.1:PORT
-}
-
-// startGreeter starts greeter.py on a free port and waits until it answers
-// GET /health. It exits when its standard input closes: at the end of the
-// test, or when the test binary dies. Its output is logged if the test
-// fails.
-func startGreeter(t *testing.T, python string) greeterService {
-	t.Helper()
-	var lastErr error
-	for try := 0; try < 3; try++ { // the free port may be taken before the service binds it
-		s, err := tryStartGreeter(t, python)
-		if err == nil {
-			return s
-		}
-		lastErr = err
-	}
-	t.Fatalf("start greeter.py: %v", lastErr)
-	return greeterService{}
-}
-
-func tryStartGreeter(t *testing.T, python string) (greeterService, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(python, "greeter.py", "--port", strconv.Itoa(port), "--stop-on-stdin-eof")
-	out := &kafkatest.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return greeterService{}, err
-	}
-	if err := cmd.Start(); err != nil {
-		return greeterService{}, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			stdin.Close()
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-	}
-	s := greeterService{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	c := http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := c.Get(s.url + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			stop()
-			return s, fmt.Errorf("greeter.py exited before answering (%v); its output:\n%s", err, out)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return s, fmt.Errorf("greeter.py does not answer on %s/health after 30s; its output:\n%s", s.url, out)
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("output of greeter.py:\n%s", out)
-		}
-	})
-	return s, nil
 }
 
 // ---------------------------------------------------------------------------

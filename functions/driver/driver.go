@@ -68,6 +68,10 @@ type Effects struct {
 	Egress   []functions.EgressMessage
 	// Delayed are delayed messages and their cancellations, in order.
 	Delayed []DelayedMessage
+	// DroppedReplies are the replies ([functions.Context.Reply]) to a
+	// message without a caller: nobody waits for them, so the runtime
+	// drops them (the processor logs each at debug level).
+	DroppedReplies []functions.Message
 }
 
 // Invoke runs the function of inv.Target.Type in reg for one message.
@@ -79,16 +83,16 @@ type Effects struct {
 // or records an invalid effect. Effects are returned only with a nil
 // error; the runtime applies all of them or, on error, none.
 func Invoke(ctx context.Context, reg *functions.Registry, inv Invocation) (Effects, error) {
-	state, msgs, egress, delayed, err := engine(ctx, reg, inv.Target, inv.Caller, inv.Message, inv.State)
+	state, msgs, egress, delayed, dropped, err := engine(ctx, reg, inv.Target, inv.Caller, inv.Message, inv.State)
 	if err != nil {
 		return Effects{}, err
 	}
-	return Effects{State: state, Messages: msgs, Egress: egress, Delayed: delayed}, nil
+	return Effects{State: state, Messages: msgs, Egress: egress, Delayed: delayed, DroppedReplies: dropped}, nil
 }
 
 // engineFunc is the type of package functions' engine (see internal/hook).
 type engineFunc = func(ctx context.Context, reg *functions.Registry, target functions.Address, caller *functions.Address,
-	msg functions.Message, state map[string]StoredValue) ([]StateChange, []functions.OutgoingMessage, []functions.EgressMessage, []DelayedMessage, error)
+	msg functions.Message, state map[string]StoredValue) ([]StateChange, []functions.OutgoingMessage, []functions.EgressMessage, []DelayedMessage, []functions.Message, error)
 
 var engine = mustEngine()
 

@@ -71,6 +71,20 @@ func (h *Harness) schedule(from functions.Address, delayed []driver.DelayedMessa
 // error of a delivery; the clock then stands at that message's due time
 // and the message is dropped, as the runtime would dead-letter it.
 func (h *Harness) Advance(d time.Duration) error {
+	return h.advance(d, func(next Delayed) error {
+		from := next.From
+		if _, err := h.invokeAndRecord(&from, next.To, next.Message); err != nil {
+			return fmt.Errorf("functionstest: Advance: delayed message from %s to %s due at %v: %w", next.From, next.To, next.Due, err)
+		}
+		return nil
+	})
+}
+
+// advance moves the clock forward by d, calling deliver for every delayed
+// message that comes due, in due order, with the clock at its due time
+// (and h.mu not held). It stops at the first error of deliver and returns
+// it; the clock then stands at that message's due time.
+func (h *Harness) advance(d time.Duration, deliver func(Delayed) error) error {
 	if d < 0 {
 		return fmt.Errorf("functionstest: Advance(%v): the clock only moves forward", d)
 	}
@@ -90,9 +104,8 @@ func (h *Harness) Advance(d time.Duration) error {
 			h.now = next.Due
 		}
 		h.mu.Unlock()
-		from := next.From
-		if _, err := h.invokeAndRecord(&from, next.To, next.Message); err != nil {
-			return fmt.Errorf("functionstest: Advance: delayed message from %s to %s due at %v: %w", next.From, next.To, next.Due, err)
+		if err := deliver(next); err != nil {
+			return err
 		}
 	}
 }

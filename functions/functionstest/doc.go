@@ -35,6 +35,45 @@
 // A function that sends to an egress its Spec does not declare fails here
 // as in the runtime, with or without a topology.
 //
+// # A whole application
+//
+// A [TopologyDriver] is to an application what a Harness is to a
+// function, and what Kafka Streams' TopologyTestDriver is to a topology:
+// it takes the topology and the registry (the values app.Main's build
+// function returns), checks them as the runtime does at start-up, and
+// runs them without a broker. [TopologyDriver.Pipe] writes a record to an
+// ingress topic; the ingress routes it (by key, or with its Router), the
+// functions it reaches run, and the messages they send each other are
+// delivered, in the order the runtime delivers them, until none are left.
+// Egress records come out by topic ([TopologyDriver.Records],
+// [TopologyDriver.ReadRecords], decoded with [ReadValues]); the state of
+// any address is read with [StateOf]:
+//
+//	d, err := functionstest.NewTopologyDriver(shop.Build())
+//	if err != nil {
+//		t.Fatal(err) // every declaration mistake, as at start-up
+//	}
+//	if err := d.Pipe("add-to-cart", "", []byte(`{"userId":"alice","itemId":"socks","quantity":2}`)); err != nil {
+//		t.Fatal(err) // the dead letters the record caused
+//	}
+//	receipts, err := functionstest.ReadValues(d, "receipts", shop.Receipts.Codec())
+//
+// What the runtime sends to the dead-letter topic (a record the ingress
+// cannot route, a message to a function type the application lacks, a
+// failed invocation, an egress record for a topic its egress does not
+// have) is a [DeadLetter], returned by the call that caused it and kept in
+// [TopologyDriver.DeadLetters]; the driver applies the runtime's own rules
+// (package topology's Route and EgressRecord, package functions/driver),
+// so it finds the same mistakes. [TopologyDriver.Request] sends a message
+// as the HTTP listener does for a request with ?wait= and returns the
+// reply. Delayed messages and expiring state follow the fake clock, which
+// [TopologyDriver.Advance] moves.
+//
+// Unlike the runtime, the driver does not retry a failed invocation (a
+// function that fails in a test fails the same way the next time), and
+// runs only Go functions: a topology with remote functions cannot be
+// driven.
+//
 // # Conversations between functions
 //
 // [Harness.Invoke] runs one function; the messages it sends are recorded,
@@ -63,6 +102,7 @@
 // the runtime keeps them, so a value must survive its codec to be seen by
 // the next invocation.
 //
-// A Harness is safe for concurrent use, but the order in which concurrent
-// invocations of one address see each other's state is undefined.
+// A Harness and a TopologyDriver are safe for concurrent use, but the
+// order in which concurrent invocations of one address see each other's
+// state is undefined for a Harness.
 package functionstest

@@ -48,6 +48,10 @@ type Result struct {
 	// sent; the harness keeps the messages until [Harness.Advance] makes
 	// them due.
 	Delayed []driver.DelayedMessage
+	// DroppedReplies are the replies the function made to a message
+	// without a caller (see [functions.Context.Reply]); the runtime drops
+	// them.
+	DroppedReplies []functions.Message
 }
 
 // New returns a harness for the function types of reg, with empty state
@@ -110,7 +114,7 @@ func (h *Harness) InvokeFrom(caller, to functions.Address, msg functions.Message
 }
 
 func (h *Harness) invokeAndRecord(caller *functions.Address, to functions.Address, msg functions.Message) (*Result, error) {
-	res, err := h.invoke(caller, to, msg)
+	res, err := h.invoke(caller, to, msg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +125,14 @@ func (h *Harness) invokeAndRecord(caller *functions.Address, to functions.Addres
 	return res, nil
 }
 
-// invoke runs one invocation and applies its state changes. The lock is
-// not held while the function runs, so that a function may use the
-// harness (say, a test's closure reading StateOf) without a deadlock.
-func (h *Harness) invoke(caller *functions.Address, to functions.Address, msg functions.Message) (*Result, error) {
+// invoke runs one invocation and applies its state changes and delayed
+// messages. check, if not nil, sees the effects first: an error from it
+// fails the invocation, which then changes nothing (the runtime's own
+// checks of effects, such as egress records that the topology refuses).
+// The lock is not held while the function runs, so that a function may
+// use the harness (say, a test's closure reading StateOf) without a
+// deadlock.
+func (h *Harness) invoke(caller *functions.Address, to functions.Address, msg functions.Message, check func(driver.Effects) error) (*Result, error) {
 	if err := to.Validate(); err != nil {
 		return nil, fmt.Errorf("functionstest: invoke %s: %w", to, err)
 	}
@@ -140,12 +148,15 @@ func (h *Harness) invoke(caller *functions.Address, to functions.Address, msg fu
 		Message: msg,
 		State:   h.load(to),
 	})
+	if err == nil && check != nil {
+		err = check(effects)
+	}
 	if err != nil {
 		return nil, err
 	}
 	h.apply(to, effects.State)
 	h.schedule(to, effects.Delayed)
-	return &Result{Messages: effects.Messages, Egress: effects.Egress, State: effects.State, Delayed: effects.Delayed}, nil
+	return &Result{Messages: effects.Messages, Egress: effects.Egress, State: effects.State, Delayed: effects.Delayed, DroppedReplies: effects.DroppedReplies}, nil
 }
 
 // load returns a copy of the stored state of addr, as the runtime reads it
@@ -227,7 +238,7 @@ func (h *Harness) Run(to functions.Address, msg functions.Message, maxInvocation
 		}
 		d := queue[0]
 		queue = queue[1:]
-		res, err := h.invoke(d.from, d.To, d.Message)
+		res, err := h.invoke(d.from, d.To, d.Message, nil)
 		if err != nil {
 			undelivered()
 			if d.from == nil {
@@ -274,13 +285,22 @@ func (h *Harness) Reset() {
 	h.sent, h.egress = nil, nil
 }
 
-// StateOf returns the value of state s of addr and whether it is set (an
-// expired value is not).
+// InMemory is an in-memory runtime of this package, a [*Harness] or a
+// [*TopologyDriver]: what [StateOf] reads and [SetState] changes.
+type InMemory interface {
+	harness() *Harness
+}
+
+func (h *Harness) harness() *Harness { return h }
+
+// StateOf returns the value of state s of addr in r and whether it is set
+// (an expired value is not).
 //
 // It panics if the stored value was written with another type than s's or
 // does not decode with s's codec: s is then not the state the function
 // declared under that name.
-func StateOf[T any](h *Harness, addr functions.Address, s functions.State[T]) (T, bool) {
+func StateOf[T any](r InMemory, addr functions.Address, s functions.State[T]) (T, bool) {
+	h := r.harness()
 	var zero T
 	h.mu.Lock()
 	sv, ok := h.state[addr][s.Name()]
@@ -299,10 +319,11 @@ func StateOf[T any](h *Harness, addr functions.Address, s functions.State[T]) (T
 	return v, true
 }
 
-// SetState sets state s of addr to v, as if a function had set it. It
-// returns an error if addr is invalid, its type is not registered, s is not
-// declared by that type with s's type name, or v does not encode.
-func SetState[T any](h *Harness, addr functions.Address, s functions.State[T], v T) error {
+// SetState sets state s of addr in r to v, as if a function had set it.
+// It returns an error if addr is invalid, its type is not registered, s is
+// not declared by that type with s's type name, or v does not encode.
+func SetState[T any](r InMemory, addr functions.Address, s functions.State[T], v T) error {
+	h := r.harness()
 	if err := addr.Validate(); err != nil {
 		return fmt.Errorf("functionstest: SetState: %w", err)
 	}

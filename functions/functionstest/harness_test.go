@@ -196,6 +196,33 @@ func TestInvokeFrom(t *testing.T) {
 	}
 }
 
+// TestReplyWithoutACallerIsDropped: the harness shows a reply that the
+// runtime drops (the message had no caller) in Result.DroppedReplies, and
+// records it nowhere else.
+func TestReplyWithoutACallerIsDropped(t *testing.T) {
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{Type: "test/f", Function: functions.FunctionFunc(func(ctx functions.Context, m functions.Message) error {
+		ctx.Reply(m)
+		return nil
+	})})
+	h := functionstest.New(reg)
+	f := functions.Address{Type: "test/f", ID: "1"}
+	res, err := h.Invoke(f, functions.StringType.Of("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]functions.Message{functions.StringType.Of("x")}, res.DroppedReplies, cmpMessages); diff != "" || len(res.Messages) != 0 || len(h.Sent()) != 0 {
+		t.Errorf("got messages %v, sent %v, dropped replies diff (-want +got):\n%s", res.Messages, h.Sent(), diff)
+	}
+	res, err = h.InvokeFrom(remote, f, functions.StringType.Of("y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.DroppedReplies) != 0 || len(res.Messages) != 1 || res.Messages[0].To != remote {
+		t.Errorf("with a caller: got messages %v, dropped replies %v; want one message to %s", res.Messages, res.DroppedReplies, remote)
+	}
+}
+
 // TestReset checks that Reset forgets recorded messages but keeps state.
 func TestReset(t *testing.T) {
 	h := newCounter(t)

@@ -16,6 +16,7 @@ import (
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/internal/sdkcache"
 )
 
 // The delayed-message scenario every SDK runs. Its functions
@@ -64,6 +65,12 @@ type delayedSDK struct {
 	// Kafka topic through the egress laterEgress, and returns the base URL
 	// of the functions (<url>/<function name>).
 	serve func(t *testing.T, topic string) string
+	// module is the template of the module file; "" for
+	// delayedModuleYAML.
+	module string
+	// noCancellation leaves out cancellation tokens and cancels (StateFun
+	// 2.x has none).
+	noCancellation bool
 }
 
 // TestPythonSDKDelayedMessagesArriveOnceNotEarlyAndCancelledOnesNever pins
@@ -95,7 +102,7 @@ func TestJavaScriptSDKDelayedMessagesArriveOnceNotEarlyAndCancelledOnesNever(t *
 	t.Parallel()
 	modules := installJavaScript(t)
 	server := script(t, "js", "server.js")
-	node := lookTool(t, "node", "install Node.js 18 or later")
+	node := sdkcache.LookTool(t, "node", "install Node.js 18 or later")
 	runDelayedScenario(t, delayedSDK{
 		name: "JavaScript", ns: "js",
 		serve: func(t *testing.T, topic string) string {
@@ -125,12 +132,18 @@ type delayedSend struct {
 
 // delayedPlan returns the records to produce, in order, keyed by address
 // id, and the delayed messages they send.
-func delayedPlan(rng *rand.Rand) (keys []string, reqs []laterRequest, sends []delayedSend) {
+//
+// Without cancellation the same messages are sent without tokens, and
+// none is cancelled.
+func delayedPlan(rng *rand.Rand, cancellation bool) (keys []string, reqs []laterRequest, sends []delayedSend) {
 	ms := func(lo, hi int64) time.Duration { return time.Duration(lo+rng.Int64N(hi-lo+1)) * time.Millisecond }
 	for a := range delayedAddresses {
 		id := fmt.Sprintf("a%d", a)
 		n := 0
 		add := func(d time.Duration, token string, cancelled, marker bool) {
+			if !cancellation {
+				token, cancelled = "", false
+			}
 			n++
 			s := delayedSend{id: id, text: fmt.Sprintf("%s/%d", id, n), delay: d, token: token, cancelled: cancelled, marker: marker}
 			sends = append(sends, s)
@@ -138,6 +151,9 @@ func delayedPlan(rng *rand.Rand) (keys []string, reqs []laterRequest, sends []de
 			reqs = append(reqs, laterRequest{DelayMS: d.Milliseconds(), Token: token, Text: s.text})
 		}
 		cancel := func(token string) {
+			if !cancellation {
+				return
+			}
 			keys = append(keys, id)
 			reqs = append(reqs, laterRequest{Cancel: token})
 		}
@@ -269,15 +285,19 @@ func runDelayedScenario(t *testing.T, sdk delayedSDK) {
 	url := sdk.serve(t, arrivals)
 	dir := t.TempDir()
 	modulePath := filepath.Join(dir, "module.yaml")
-	yaml := strings.NewReplacer("{{ns}}", sdk.ns, "{{url}}", url, "{{brokers}}", strings.Join(brokers, ","), "{{app}}", appName).Replace(delayedModuleYAML)
+	template := delayedModuleYAML
+	if sdk.module != "" {
+		template = sdk.module
+	}
+	yaml := strings.NewReplacer("{{ns}}", sdk.ns, "{{url}}", url, "{{brokers}}", strings.Join(brokers, ","), "{{app}}", appName).Replace(template)
 	if err := os.WriteFile(modulePath, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	flags := app.Flags{DataDir: filepath.Join(dir, "data"), Partitions: 4, LogLevel: "warn", ModuleFile: modulePath}
+	flags := app.Flags{DataDir: filepath.Join(dir, "data"), Partitions: 4, LogLevel: "warn", ModuleFiles: []string{modulePath}}
 
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	keys, reqs, sends := delayedPlan(rand.New(rand.NewPCG(seed, 0)))
+	keys, reqs, sends := delayedPlan(rand.New(rand.NewPCG(seed, 0)), !sdk.noCancellation)
 	plan := map[string]delayedSend{}
 	markerOf := map[string]string{} // address id → its marker's text
 	var markers []string

@@ -19,6 +19,7 @@ import (
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/internal/sdkcache"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -78,7 +79,7 @@ func TestJavaScriptSDKRunsACycleThroughGoExactlyOnceAcrossRestartsAndHTTP500s(t 
 	t.Parallel()
 	modules := installJavaScript(t)
 	server := script(t, "js", "server.js")
-	node := lookTool(t, "node", "install Node.js 18 or later")
+	node := sdkcache.LookTool(t, "node", "install Node.js 18 or later")
 	runScenario(t, sdkUnderTest{name: "JavaScript", ns: "js", start: func(t *testing.T, args ...string) *service {
 		return startService(t, "JavaScript", []string{"NODE_PATH=" + modules}, []string{node, server}, args...)
 	}})
@@ -146,7 +147,7 @@ func runScenario(t *testing.T, sdk sdkUnderTest) {
 			t.Fatal(err)
 		}
 	}
-	flags := app.Flags{DataDir: filepath.Join(dir, "data"), Partitions: 4, LogLevel: "warn", ModuleFile: modulePath}
+	flags := app.Flags{DataDir: filepath.Join(dir, "data"), Partitions: 4, LogLevel: "warn", ModuleFiles: []string{modulePath}}
 	seen := map[string]int{}
 	var want []string
 	expect := func(names []string) {

@@ -4,25 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/stateloop/stateloop/internal/kafkatest"
+	"github.com/stateloop/stateloop/internal/sdkcache"
 )
 
-// service is a function service (python/server.py, js/server.js) running
-// as a child process on a port of 127.0.0.1.
+// service is a function service (python/server.py, js/server.js)
+// running as a child process on a port of 127.0.0.1.
 type service struct {
-	URL  string // http://127.0.0.1:PORT
-	out  *kafkatest.SyncBuffer
-	stop func()
+	*sdkcache.Service
 }
 
 // serviceStats is what a service answers on GET /_stats: requests and
@@ -33,79 +25,14 @@ type serviceStats struct {
 }
 
 // startService starts argv plus --port PORT and args on a free port and
-// waits until it answers. The service exits when its standard input
-// closes: on stop, at the end of the test, or when the test binary dies.
-// Its output is logged if the test fails.
+// waits until it answers GET /_stats (sdkcache.Serve).
 func startService(t *testing.T, name string, env []string, argv []string, args ...string) *service {
 	t.Helper()
-	var lastErr error
-	for try := 0; try < 3; try++ { // the free port may be taken before the service binds it
-		s, err := tryStartService(t, name, env, argv, args)
-		if err == nil {
-			return s
-		}
-		lastErr = err
-		if !strings.Contains(err.Error(), "in use") {
-			break
-		}
-	}
-	t.Fatalf("start the %s function service: %v", name, lastErr)
-	return nil
+	return &service{sdkcache.Serve(t, name, env, argv, "/_stats", args...)}
 }
 
-func tryStartService(t *testing.T, name string, env, argv, args []string) (*service, error) {
-	port := freePort(t)
-	cmd := exec.Command(argv[0], append(append(argv[1:len(argv):len(argv)], "--port", strconv.Itoa(port)), args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	out := &kafkatest.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			stdin.Close()
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-	}
-	s := &service{URL: fmt.Sprintf("http://127.0.0.1:%d", port), out: out, stop: stop}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := s.stats(); err == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			stop()
-			return nil, fmt.Errorf("%s exited before answering (%v); its output:\n%s", strings.Join(cmd.Args, " "), err, out)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("%s does not answer on %s after 30s; its output:\n%s", strings.Join(cmd.Args, " "), s.URL, out)
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("output of the %s function service (%s):\n%s", name, strings.Join(cmd.Args, " "), out)
-		}
-	})
-	return s, nil
-}
+// stop stops the service.
+func (s *service) stop() { s.Stop() }
 
 // stats asks the service for its request and failure counts.
 func (s *service) stats() (serviceStats, error) {
@@ -124,15 +51,4 @@ func (s *service) stats() (serviceStats, error) {
 		return st, fmt.Errorf("GET /_stats: %s: %s", resp.Status, b)
 	}
 	return st, json.Unmarshal(b, &st)
-}
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,8 +32,9 @@ type Client struct {
 	cfg       Config
 	hc        *http.Client
 	transport http.RoundTripper
-	slots     chan struct{} // bounds in-flight HTTP requests
-	types     sync.Map      // functions.TypeName → *typeState
+	slots     chan struct{}      // bounds in-flight HTTP requests
+	types     sync.Map           // functions.TypeName → *typeState
+	declared  []driver.StateInfo // Protocol2: Config.States sorted by name
 }
 
 // New returns a client for the endpoint cfg describes.
@@ -76,6 +79,9 @@ func New(cfg Config) (*Client, error) {
 		DisableCompression: true,
 	}
 	c := &Client{cfg: cfg, transport: t, slots: make(chan struct{}, cfg.MaxInFlight)}
+	if cfg.Protocol == Protocol2 {
+		c.declared = slices.SortedFunc(slices.Values(cfg.States), func(a, b driver.StateInfo) int { return strings.Compare(a.Name, b.Name) })
+	}
 	c.hc = &http.Client{
 		Transport: t,
 		// A redirect would turn the POST into a GET; report it instead.
@@ -104,12 +110,19 @@ func (c *Client) MaxBatch() int {
 func (c *Client) URL(t functions.TypeName) string { return c.typeState(t).url }
 
 // Specs returns the state values the client has learned that function
-// type t declares (from the function's IncompleteInvocationContext),
-// sorted by name. The slice is shared: do not change it.
-func (c *Client) Specs(t functions.TypeName) []driver.StateInfo { return c.typeState(t).snapshot() }
+// type t declares (from the function's IncompleteInvocationContext), or
+// for Protocol2 the declared Config.States, sorted by name. The slice is
+// shared: do not change it.
+func (c *Client) Specs(t functions.TypeName) []driver.StateInfo {
+	if c.cfg.Protocol == Protocol2 {
+		return c.declared
+	}
+	return c.typeState(t).snapshot()
+}
 
 // Invoke sends batch, one or more calls in arrival order, to target and
-// returns the checked effects of the whole batch.
+// returns the checked effects of the whole batch, in the protocol of
+// Config.Protocol.
 //
 // state holds the address's stored values by state name, as the runtime
 // keeps them. Invoke sends the value of every state the function type has
@@ -129,7 +142,8 @@ func (c *Client) Specs(t functions.TypeName) []driver.StateInfo { return c.typeS
 // [ErrCallTimeout] when the budget ran out; the context's error when ctx
 // ended first; otherwise a permanent error ([IsPermanent]) wrapping
 // [ErrProtocol] (an HTTP status that is not retried, a wrong content type,
-// an undecodable or invalid response) or [ErrStateType] (a stored value
+// an undecodable or invalid response, a response in the other version of
+// the protocol, which names that mismatch) or [ErrStateType] (a stored value
 // whose type name differs from the declared one, or a declaration whose
 // type changed). An empty batch is a permanent error too. A nil Client
 // (say, a Route func that returns a nil *Client from a map as an
@@ -143,6 +157,9 @@ func (c *Client) Invoke(ctx context.Context, target functions.Address, state map
 	if len(batch) == 0 {
 		return nil, inv.fail(functions.Permanent(errors.New("empty batch: nothing to invoke")))
 	}
+	if c.cfg.Protocol == Protocol2 {
+		return c.invoke2(ctx, inv, state, batch)
+	}
 	if !ts.warm.Load() {
 		select {
 		case ts.gate <- struct{}{}:
@@ -152,8 +169,7 @@ func (c *Client) Invoke(ctx context.Context, target functions.Address, state map
 			return nil, inv.fail(ctx.Err())
 		}
 	}
-	deadline := time.Now().Add(c.cfg.CallTimeout)
-	callCtx, cancel := context.WithDeadline(ctx, deadline)
+	callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 
 	req := &pb.ToFunction_InvocationBatchRequest{Target: toAddress(target), Invocations: make([]*pb.ToFunction_Invocation, len(batch))}
@@ -179,13 +195,20 @@ func (c *Client) Invoke(ctx context.Context, target functions.Address, state map
 		if err != nil { // only for invalid UTF-8 in a string field
 			return nil, inv.fail(functions.Permanent(fmt.Errorf("encode request (address ids, type names and state names must be valid UTF-8): %w", err)))
 		}
-		from, err := inv.post(ctx, callCtx, body)
-		if err != nil {
+		from := &pb.FromFunction{}
+		if err := inv.post(ctx, callCtx, body, func(b []byte) error { return proto.Unmarshal(b, from) }); err != nil {
+			return nil, inv.fail(err)
+		}
+		if err := checkNot2(from); err != nil {
 			return nil, inv.fail(err)
 		}
 		switch r := from.GetResponse().(type) {
-		case *pb.FromFunction_InvocationResult:
-			res, err := resultFrom(r.InvocationResult, specs)
+		case *pb.FromFunction_InvocationResult, nil:
+			// Regression: an empty FromFunction, which the SDKs send for
+			// a call without effects (the Python SDK 3.3 never marks the
+			// result as set), was refused as a protocol violation.
+			// StateFun takes it as an empty result.
+			res, err := resultFrom(from.GetInvocationResult(), specs)
 			if err != nil {
 				return nil, inv.fail(err)
 			}
@@ -198,8 +221,6 @@ func (c *Client) Invoke(ctx context.Context, target functions.Address, state map
 			if err := ts.learn(r.IncompleteInvocationContext.GetMissingValues(), specs); err != nil {
 				return nil, inv.fail(err)
 			}
-		default:
-			return nil, inv.fail(protocolError("response carries neither an invocation result nor an incomplete invocation context: check that the endpoint runs a StateFun 3.x SDK"))
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/stateloop/stateloop/functions/driver"
 )
 
 // Defaults, as in StateFun's io.statefun.endpoints.v2/http endpoint.
@@ -63,9 +65,51 @@ type Config struct {
 	// TLS configures https endpoints.
 	TLS TLSConfig
 
+	// Protocol is the version of the request-reply protocol the
+	// endpoint's functions speak: Protocol3 (the zero value) or Protocol2.
+	Protocol Protocol
+	// States are the states that the endpoint's functions declare, for
+	// Protocol2 only (StateFun 2.x declares them in the module file):
+	// every request carries all of them, and only they may be changed.
+	// Names must be unique and not empty. With Protocol3 functions
+	// declare their state themselves, and States must be empty.
+	States []driver.StateInfo
+
 	// Logger receives a Warn record for each retried attempt. Default: no
 	// logging.
 	Logger *slog.Logger
+}
+
+// Protocol is a version of StateFun's remote request-reply protocol. The
+// versions use the same field numbers with other value types, so a
+// message of one parses as the other without an error and with its
+// values garbled: the endpoint's configuration must say which one its
+// functions speak. [Client.Invoke] fails an invocation whose response
+// shows the other version, rather than apply garbled effects.
+type Protocol int
+
+const (
+	// Protocol3 is the protocol of the StateFun 3.x SDKs: messages and
+	// state values are TypedValues, and functions declare their state
+	// themselves, which the client learns from their
+	// IncompleteInvocationContext answers.
+	Protocol3 Protocol = iota
+	// Protocol2 is the protocol of the StateFun 2.x SDKs (the
+	// apache-flink-statefun 2.x Python SDK): messages are protobuf Any
+	// values, a message of type name T being an Any with type URL T;
+	// state values are opaque bytes, stored as the type name and value
+	// of the Any they hold (see [Client.Invoke]); every state is declared
+	// in Config.States and sent on every request; delayed messages have
+	// no cancellation.
+	Protocol2
+)
+
+// String returns "StateFun 3.x" or "StateFun 2.x".
+func (p Protocol) String() string {
+	if p == Protocol2 {
+		return "StateFun 2.x"
+	}
+	return "StateFun 3.x"
 }
 
 // TLSConfig holds the files for TLS and mutual TLS, in PEM format.
@@ -130,6 +174,24 @@ func (c Config) validate() error {
 	}
 	if c.MaxResponseBytes < 0 {
 		errs = append(errs, fmt.Errorf("remote: max response bytes %d: must not be negative", c.MaxResponseBytes))
+	}
+	switch c.Protocol {
+	case Protocol3:
+		if len(c.States) > 0 {
+			errs = append(errs, errors.New("remote: states are declared for StateFun 2.x endpoints only; StateFun 3.x functions declare their own"))
+		}
+	case Protocol2:
+		seen := make(map[string]bool)
+		for _, s := range c.States {
+			if s.Name == "" {
+				errs = append(errs, errors.New("remote: a declared state has no name"))
+			} else if seen[s.Name] {
+				errs = append(errs, fmt.Errorf("remote: state %q is declared twice", s.Name))
+			}
+			seen[s.Name] = true
+		}
+	default:
+		errs = append(errs, fmt.Errorf("remote: unknown protocol %d", c.Protocol))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("remote: TLS client certificate and key: set both files or neither"))

@@ -17,6 +17,21 @@
 // the batch again, all inside [Client.Invoke]. The specs live in memory:
 // after a restart the first call of each type makes that round trip again.
 //
+// # StateFun 2.x
+//
+// With Config.Protocol [Protocol2] a client speaks the protocol of the
+// StateFun 2.x SDKs instead (package pbv2): messages are protobuf Any
+// values (a message of type name T is an Any with type URL T, so 2.x, 3.x
+// and Go functions message each other), every state the module file
+// declares (Config.States) goes with every request, and a state value is
+// stored as the type URL and value of the Any the function wrote, so that
+// it reads like any other state and a StateFun 3.x function declaring the
+// same protobuf type can take it over. The versions cannot be told apart
+// on the wire, so the endpoint's configuration decides; a response that
+// shows the other version fails the invocation with a message naming the
+// mismatch, instead of delivering empty messages ([ErrProtocol]).
+// [KafkaRecord] decodes the Kafka egress records of both versions.
+//
 // A [Batcher] is the per-address scheduler for a single-goroutine worker:
 // at most one request per address in flight, later calls batched behind
 // it, backpressure when an address's backlog reaches the batch limit, and

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -11,7 +12,9 @@ import (
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/processor/remote/pb"
+	"github.com/stateloop/stateloop/processor/remote/pbv2"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // FuzzDecodeResponse feeds arbitrary bytes to Invoke as the function's
@@ -90,4 +93,87 @@ func FuzzDecodeResponse(f *testing.F) {
 func checkTypeName(m functions.Message) error {
 	_, err := functions.ParseTypeName(string(m.TypeName()))
 	return err
+}
+
+// FuzzDecodeResponse2 is FuzzDecodeResponse for Protocol2: no panic, only
+// permanent errors, and what is accepted obeys the protocol's rules.
+func FuzzDecodeResponse2(f *testing.F) {
+	anyOf := func(url, v string) *anypb.Any { return &anypb.Any{TypeUrl: url, Value: []byte(v)} }
+	to := &pbv2.Address{Namespace: "example", Type: "printer", Id: "Bob"}
+	for _, m := range []proto.Message{
+		&pbv2.FromFunction{},
+		&pbv2.FromFunction{Response: &pbv2.FromFunction_InvocationResult{InvocationResult: &pbv2.FromFunction_InvocationResponse{
+			StateMutations: []*pbv2.FromFunction_PersistedValueMutation{
+				{MutationType: pbv2.FromFunction_PersistedValueMutation_MODIFY, StateName: "seen", StateValue: []byte("\x0a\x03a/b\x12\x01x")},
+				{StateName: "ttl"},
+			},
+			OutgoingMessages:   []*pbv2.FromFunction_Invocation{{Target: to, Argument: anyOf("type.googleapis.com/a.B", "\x08\x01")}},
+			DelayedInvocations: []*pbv2.FromFunction_DelayedInvocation{{DelayInMs: 5, Target: to, Argument: anyOf("a/b", "")}},
+			OutgoingEgresses:   []*pbv2.FromFunction_EgressMessage{{EgressNamespace: "e", EgressType: "out", Argument: anyOf("a/b", "x")}},
+		}}},
+		&pb.FromFunction{Response: &pb.FromFunction_IncompleteInvocationContext_{IncompleteInvocationContext: &pb.FromFunction_IncompleteInvocationContext{}}},
+	} {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	declared := []driver.StateInfo{{Name: "seen"}, {Name: "ttl", Expiration: functions.Expiration{Mode: functions.ExpireAfterWrite, After: time.Second}}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, err := New(Config{URL: "http://functions.test/statefun", Protocol: Protocol2, States: declared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			resp := response(200, http.Header{"Content-Type": {"application/octet-stream"}}, body)
+			resp.Request = r
+			return resp, nil
+		})
+		state := map[string]driver.StoredValue{"seen": {TypeName: "a/b", Value: []byte("x")}}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		res, err := c.Invoke(ctx, bob, state, []Call{{Argument: functions.StringType.Of("x")}})
+		if err != nil {
+			if !IsPermanent(err) {
+				t.Fatalf("error %v is not permanent", err)
+			}
+			return
+		}
+		for _, s := range res.State {
+			if _, ok := slices.BinarySearchFunc(res.Specs, s.Name, cmpSpecName); !ok {
+				t.Fatalf("state change %+v of an undeclared state", s)
+			}
+			if !s.Deleted && checkTypeName(functions.NewMessage(s.Value.TypeName, nil)) != nil {
+				t.Fatalf("state change %+v without a valid type name", s)
+			}
+		}
+		for _, m := range res.Messages {
+			if m.To.Validate() != nil || checkTypeName(m.Message) != nil {
+				t.Fatalf("invalid message %+v", m)
+			}
+		}
+		for _, d := range res.Delayed {
+			if d.Cancel || d.Delay < 0 || d.To.Validate() != nil || checkTypeName(d.Message) != nil {
+				t.Fatalf("invalid delayed message %+v", d)
+			}
+		}
+	})
+}
+
+// FuzzState2RoundTrip: the state bytes a Protocol2 function writes are
+// stored so that the next request carries them unchanged.
+func FuzzState2RoundTrip(f *testing.F) {
+	for _, s := range []string{"", "\x0a\x03a/b\x12\x01x", "\x0a\x03a/b", "\x12\x01x\x0a\x03a/b", "\x0a\x01a", "\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v := storedFromState2(b)
+		if got := stateBytes2(v); !bytes.Equal(got, b) {
+			t.Fatalf("bytes %x stored as %+v come back as %x", b, v, got)
+		}
+		if v.TypeName != RawState2Type && checkTypeName(functions.NewMessage(v.TypeName, nil)) != nil {
+			t.Fatalf("bytes %x stored under the invalid type name %q", b, v.TypeName)
+		}
+	})
 }

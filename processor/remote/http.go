@@ -20,8 +20,6 @@ import (
 	"unicode"
 
 	"github.com/stateloop/stateloop/functions"
-	"github.com/stateloop/stateloop/processor/remote/pb"
-	"google.golang.org/protobuf/proto"
 )
 
 // Backoff between attempts: 10 ms doubling (as StateFun's OkHttp
@@ -35,29 +33,30 @@ const (
 	drainBytes     = 64 << 10
 )
 
-// post sends body until a response decodes, a permanent error occurs, ctx
-// ends (its error is returned) or callCtx's deadline (the call budget)
-// passes.
-func (inv *invocation) post(ctx, callCtx context.Context, body []byte) (*pb.FromFunction, error) {
+// post sends body until decode takes a response body, a permanent error
+// occurs, ctx ends (its error is returned) or callCtx's deadline (the call
+// budget) passes. decode must copy what it keeps of the body; its error is
+// a permanent protocol error.
+func (inv *invocation) post(ctx, callCtx context.Context, body []byte, decode func([]byte) error) error {
 	deadline, _ := callCtx.Deadline()
 	backoff := initialBackoff
 	for {
-		from, retryAfter, err := inv.attempt(callCtx, body)
+		retryAfter, err := inv.attempt(callCtx, body, decode)
 		if err == nil {
-			return from, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		if functions.IsPermanent(err) {
-			return nil, err
+			return err
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		wait = max(wait, retryAfter)
 		if remaining := time.Until(deadline); wait >= remaining || callCtx.Err() != nil {
-			return nil, newDetail(ErrCallTimeout, err, fmt.Sprintf(
-				"no usable response within the call timeout of %v (%d attempts); last attempt: %v; check that the function is running and reachable at this URL, or raise the endpoint's call timeout",
-				inv.c.cfg.CallTimeout, inv.attempts, err))
+			return newDetail(ErrCallTimeout, err, fmt.Sprintf(
+				"no usable response within the call timeout of %v (%d attempts); last attempt: %v; check that the function is running and reachable at this URL, or raise the endpoint's call timeout%s",
+				inv.c.cfg.CallTimeout, inv.attempts, err, inv.hint2()))
 		}
 		inv.c.cfg.Logger.Warn("remote function call failed, retrying", "function_type", inv.target.Type, "function_id", inv.target.ID,
 			"url", inv.ts.url, "attempt", inv.attempts, "backoff", wait, "err", err)
@@ -71,22 +70,36 @@ func (inv *invocation) post(ctx, callCtx context.Context, body []byte) (*pb.From
 	}
 }
 
-// attempt makes one HTTP request. A returned error is permanent
-// (functions.IsPermanent) or worth retrying, after at least retryAfter
-// when the response said so.
-func (inv *invocation) attempt(ctx context.Context, body []byte) (*pb.FromFunction, time.Duration, error) {
+// hint2 names the likely cause of a StateFun 3.x endpoint's function
+// type that has only ever answered with server errors: a StateFun 2.x
+// function, which reads its states in the request (they are declared in
+// the module file in 2.x) and fails (a KeyError in the Python SDK 2.x, an
+// HTTP 500) when a 3.x request carries none.
+func (inv *invocation) hint2() string {
+	if inv.c.cfg.Protocol != Protocol3 || inv.status < 500 || inv.ts.warm.Load() {
+		return ""
+	}
+	return "; no call of this function type has succeeded yet: if it runs a StateFun 2.x SDK (apache-flink-statefun 2.x, messages as protobuf Any, " +
+		"state by context[name]), this is how it fails behind a StateFun 3.x endpoint, without its states: declare it in a StateFun 2.x module file " +
+		"(version: \"2.0\", with its states)"
+}
+
+// attempt makes one HTTP request and hands a successful response's body
+// to decode. A returned error is permanent (functions.IsPermanent) or
+// worth retrying, after at least retryAfter when the response said so.
+func (inv *invocation) attempt(ctx context.Context, body []byte, decode func([]byte) error) (time.Duration, error) {
 	c := inv.c
 	select {
 	case c.slots <- struct{}{}:
 		defer func() { <-c.slots }()
 	case <-ctx.Done():
-		return nil, 0, fmt.Errorf("wait for a free connection: %w", ctx.Err())
+		return 0, fmt.Errorf("wait for a free connection: %w", ctx.Err())
 	}
 	inv.attempts++
 	inv.status = 0
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, inv.ts.url, bytes.NewReader(body))
 	if err != nil {
-		return nil, 0, functions.Permanent(fmt.Errorf("build request: %w", err))
+		return 0, functions.Permanent(fmt.Errorf("build request: %w", err))
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", contentType)
@@ -98,9 +111,9 @@ func (inv *invocation) attempt(ctx context.Context, body []byte) (*pb.FromFuncti
 			err = ue.Err // the URL is in the message already
 		}
 		if isTLSConfigError(err) {
-			return nil, 0, functions.Permanent(fmt.Errorf("TLS handshake: %w; check the endpoint's certificate, the CA file and the client certificate", err))
+			return 0, functions.Permanent(fmt.Errorf("TLS handshake: %w; check the endpoint's certificate, the CA file and the client certificate", err))
 		}
-		return nil, 0, fmt.Errorf("send request: %w", err)
+		return 0, fmt.Errorf("send request: %w", err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes)) // lets the connection be reused
@@ -108,26 +121,25 @@ func (inv *invocation) attempt(ctx context.Context, body []byte) (*pb.FromFuncti
 	}()
 	inv.status = resp.StatusCode
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, retryAfter(resp), statusError(resp)
+		return retryAfter(resp), statusError(resp)
 	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || !strings.EqualFold(mt, contentType) {
-		return nil, 0, protocolError("response Content-Type is %q, want %s: the URL does not point at a StateFun SDK handler",
+		return 0, protocolError("response Content-Type is %q, want %s: the URL does not point at a StateFun SDK handler",
 			resp.Header.Get("Content-Type"), contentType)
 	}
 	buf := bufferPool.Get().(*bytes.Buffer)
 	defer putBuffer(buf)
 	buf.Reset()
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1)); err != nil {
-		return nil, 0, fmt.Errorf("read response: %w", err)
+		return 0, fmt.Errorf("read response: %w", err)
 	}
 	if int64(buf.Len()) > c.cfg.MaxResponseBytes {
-		return nil, 0, protocolError("response is larger than the limit of %d bytes", c.cfg.MaxResponseBytes)
+		return 0, protocolError("response is larger than the limit of %d bytes", c.cfg.MaxResponseBytes)
 	}
-	from := &pb.FromFunction{}
-	if err := proto.Unmarshal(buf.Bytes(), from); err != nil { // copies what it keeps
-		return nil, 0, protocolError("response body (%d bytes) is not a FromFunction message: %v; check that the endpoint runs a StateFun 3.x SDK", buf.Len(), err)
+	if err := decode(buf.Bytes()); err != nil {
+		return 0, protocolError("response body (%d bytes) is not a FromFunction message: %v; check that the endpoint runs a %s SDK", buf.Len(), err, c.cfg.Protocol)
 	}
-	return from, 0, nil
+	return 0, nil
 }
 
 var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

@@ -217,8 +217,6 @@ func TestPermanentErrors(t *testing.T) {
 			w.Header().Set("Content-Type", "application/octet-stream")
 			_, _ = w.Write(valid[:len(valid)-3])
 		}, []string{"not a FromFunction message"}},
-		{"empty response", func(w http.ResponseWriter, _ *http.Request) { respond(w, &pb.FromFunction{}) },
-			[]string{"neither an invocation result nor an incomplete invocation context"}},
 		{"modify with wrong type", declared(&pb.FromFunction_InvocationResponse{StateMutations: []*pb.FromFunction_PersistedValueMutation{{
 			MutationType: pb.FromFunction_PersistedValueMutation_MODIFY, StateName: "seen", StateValue: typed("io.statefun.types/long", "\x09\x01\x00\x00\x00\x00\x00\x00\x00")}}}),
 			[]string{`state "seen"`, `"io.statefun.types/long"`, "declared it with type io.statefun.types/int"}},

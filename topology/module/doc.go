@@ -1,6 +1,6 @@
-// Package module reads a StateFun 3.x module.yaml: the file that defines a
+// Package module reads a StateFun module.yaml: the file that defines a
 // Stateful Functions application by its HTTP function endpoints, Kafka
-// ingresses and Kafka egresses. stateloop runs such a file with
+// ingresses and Kafka egresses, in the formats of StateFun 3.x and 2.x. stateloop runs such a file with
 // "stateloop run -f module.yaml".
 //
 // # Concepts
@@ -27,6 +27,15 @@
 // ingress and egress if present. The single-document format of StateFun
 // 3.0 ("version: 3.0") is read too, as StateFun 3.x does. Kinds stateloop
 // knows but does not run (Kinesis) are rejected with a message saying so.
+//
+// So are the single-document formats of StateFun 2.x (version "2.0", and
+// "1.0" of StateFun 2.0), which StateFun 3.x no longer reads: each
+// function with its endpoint URL and declared states, routable protobuf
+// Kafka ingresses (statefun.kafka.io/routable-protobuf-ingress, whose
+// typeUrl becomes the messages' type name) and generic Kafka egresses.
+// Their endpoints have [Endpoint.Protocol] [Protocol2]: the functions speak
+// the StateFun 2.x request-reply protocol, with the states of
+// [Endpoint.States].
 // docs/module-yaml.md lists every kind and key.
 //
 // [Module.EndpointFor] finds the endpoint of a function type (an exact

@@ -1,7 +1,6 @@
 package module
 
 import (
-	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,7 +32,7 @@ func (c *component) endpoint(kind Kind) *Endpoint {
 		keys = endpointV1Keys
 	}
 	spec := c.mapping(c.spec, keys)
-	e := &Endpoint{Pos: c.pos(c.spec.node), Kind: kind, MaxNumBatchRequests: DefaultMaxNumBatchRequests}
+	e := &Endpoint{Pos: c.pos(c.spec.node), Kind: kind}
 	fns := c.required(spec, "functions", functionsWant)
 	tmpl := c.required(spec, "urlPathTemplate", `an http or https URL like "http://functions:8000/statefun" (may contain {function.name})`)
 
@@ -42,18 +41,7 @@ func (c *component) endpoint(kind Kind) *Endpoint {
 	} else {
 		e.Transport = c.transport(spec.get("transport"))
 	}
-	if f := spec.get("maxNumBatchRequests"); f.present() {
-		if v, ok := c.integer(f, "a whole number (0 or less for no cap)"); ok {
-			switch {
-			case v > math.MaxInt32:
-				c.errorf(f.node, f.path, "%d is too large; at most %d", v, math.MaxInt32)
-			case v <= 0:
-				e.MaxNumBatchRequests = 0 // StateFun: no cap
-			default:
-				e.MaxNumBatchRequests = int(v)
-			}
-		}
-	}
+	e.MaxNumBatchRequests = c.maxNumBatchRequests(spec.get("maxNumBatchRequests"))
 	c.bindFunctions(e, fns)
 	if s, ok := c.urlTemplate(tmpl, e.Transport.Type); ok {
 		e.URLPathTemplate = s

@@ -24,12 +24,16 @@ func ingressKeys(withID bool) keySpec {
 	if withID {
 		keys = append([]string{"id"}, keys...)
 	} else {
-		hints["id"] = "in the 3.0 format the id goes in meta.id"
+		hints["id"] = "in a single-document file (version: ...) the id goes in meta.id"
 	}
 	return keySpec{keys: keys, hints: hints}
 }
 
-var topicKeys = keySpec{keys: []string{"topic", "valueType", "targets"}}
+var topicKeys = keySpec{keys: []string{"topic", "valueType", "targets"},
+	hints: map[string]string{"typeUrl": "typeUrl is the key of the StateFun 2.x formats; here write valueType"}}
+
+var topicKeys2 = keySpec{keys: []string{"topic", "typeUrl", "targets"},
+	hints: map[string]string{"valueType": "valueType is the key of StateFun 3.x; a StateFun 2.x file names the type with typeUrl"}}
 
 var startupKeys = keySpec{keys: []string{"type", "offsets", "date"}}
 
@@ -106,7 +110,11 @@ func (c *component) register(seen map[functions.TypeName]Position, id functions.
 }
 
 func (c *component) ingressTopic(f field, seen map[string]bool) (IngressTopic, bool) {
-	m := c.mapping(f, topicKeys)
+	keys := topicKeys
+	if c.v2 != "" {
+		keys = topicKeys2
+	}
+	m := c.mapping(f, keys)
 	t := IngressTopic{Pos: c.pos(f.node)}
 	ok := true
 	tf := c.required(m, "topic", `a Kafka topic name like "orders"`)
@@ -134,16 +142,21 @@ func (c *component) ingressTopic(f field, seen map[string]bool) (IngressTopic, b
 	} else {
 		ok = false
 	}
-	vf := c.required(m, "valueType", `a type name like "com.example/Order"`)
-	if s, good := c.str(vf, `a type name like "com.example/Order"`); good {
-		vt, err := functions.ParseTypeName(s)
-		if err != nil {
-			c.errorf(vf.node, vf.path, "%q is not a type name; want a type name like \"com.example/Order\" (namespace/name)", s)
+	if c.v2 != "" {
+		t.ValueType = c.typeURL(c.required(m, "typeUrl", `a protobuf type URL like "type.googleapis.com/com.example.Order"`))
+		ok = ok && t.ValueType != ""
+	} else {
+		vf := c.required(m, "valueType", `a type name like "com.example/Order"`)
+		if s, good := c.str(vf, `a type name like "com.example/Order"`); good {
+			vt, err := functions.ParseTypeName(s)
+			if err != nil {
+				c.errorf(vf.node, vf.path, "%q is not a type name; want a type name like \"com.example/Order\" (namespace/name)", s)
+				ok = false
+			}
+			t.ValueType = vt
+		} else {
 			ok = false
 		}
-		t.ValueType = vt
-	} else {
-		ok = false
 	}
 	gf := c.required(m, "targets", `a list of function types like "com.example/greeter"`)
 	targets, good := c.list(gf, `a list of function types like "com.example/greeter"`)
@@ -164,6 +177,28 @@ func (c *component) ingressTopic(f field, seen map[string]bool) (IngressTopic, b
 		t.Targets = append(t.Targets, fn)
 	}
 	return t, ok
+}
+
+// typeURL reads the typeUrl of a routable ingress topic of a StateFun 2.x
+// file: the type URL of the protobuf Any that each record's value is
+// wrapped in, which is the type name of the messages in stateloop. It
+// must have a '/', which StateFun 2.x does not require: the SDKs' Unpack
+// and Is read only the part after the last '/'.
+func (c *component) typeURL(f field) functions.TypeName {
+	s, ok := c.str(f, "a protobuf type URL")
+	if !ok {
+		return ""
+	}
+	t, err := functions.ParseTypeName(s)
+	switch {
+	case err == nil:
+		return t
+	case !strings.Contains(s, "/") && s != "":
+		c.errorf(f.node, f.path, "%q has no '/'; write %q: stateloop needs a namespace/name, and the SDKs' Unpack and Is read only the part after the last '/'", s, "type.googleapis.com/"+s)
+	default:
+		c.errorf(f.node, f.path, "%q is not a type URL; want one like \"type.googleapis.com/com.example.Order\"", s)
+	}
+	return ""
 }
 
 // startupPosition reads the startup position; topics are the topics of
@@ -341,6 +376,9 @@ var egressKeys = keySpec{
 
 var deliveryKeys = keySpec{keys: []string{"type", "transactionTimeout", "transactionTimeoutMillis"}}
 
+var deliveryKeys2 = keySpec{keys: []string{"type", "transactionTimeoutMillis"},
+	hints: map[string]string{"transactionTimeout": "StateFun 2.x reads transactionTimeoutMillis, a whole number of milliseconds"}}
+
 const deliveryTypes = "exactly-once, at-least-once or none"
 
 // kafkaEgress reads io.statefun.kafka.v1/egress (StateFun's
@@ -348,7 +386,7 @@ const deliveryTypes = "exactly-once, at-least-once or none"
 func (c *component) kafkaEgress() *KafkaEgress {
 	keys := egressKeys
 	if c.id != nil {
-		keys = keySpec{keys: egressKeys.keys[1:], hints: map[string]string{"id": "in the 3.0 format the id goes in meta.id"}}
+		keys = keySpec{keys: egressKeys.keys[1:], hints: map[string]string{"id": "in a single-document file (version: ...) the id goes in meta.id"}}
 		for k, v := range egressKeys.hints {
 			keys.hints[k] = v
 		}
@@ -366,7 +404,11 @@ func (c *component) kafkaEgress() *KafkaEgress {
 	if !df.present() || isNull(df.node) {
 		return e
 	}
-	m := c.mapping(df, deliveryKeys)
+	dk := deliveryKeys
+	if c.v2 != "" {
+		dk = deliveryKeys2
+	}
+	m := c.mapping(df, dk)
 	tf := c.required(m, "type", deliveryTypes)
 	typ, ok := c.str(tf, deliveryTypes)
 	if !ok {
@@ -395,6 +437,8 @@ func (c *component) kafkaEgress() *KafkaEgress {
 			if v, ok := c.positiveDuration(timeout); ok {
 				e.TransactionTimeout = v
 			}
+		} else if c.v2 != "" {
+			c.errorf(m.node, millis.path, "missing; exactly-once needs a transaction timeout in milliseconds, like 900000")
 		} else {
 			c.errorf(m.node, timeout.path, "missing; exactly-once needs a transaction timeout, a duration like \"15min\"")
 		}

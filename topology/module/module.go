@@ -22,6 +22,15 @@ const (
 	KindPlaygroundEgress  Kind = "io.statefun.playground.v1/egress"
 )
 
+// The kinds of the entries of a StateFun 1.x or 2.x file (version "1.0"
+// or "2.0"), as the file names them: a function's meta.kind, and the
+// meta.type of the ingresses and egresses stateloop reads.
+const (
+	KindHTTPFunction         Kind = "http"
+	KindRoutableKafkaIngress Kind = "statefun.kafka.io/routable-protobuf-ingress"
+	KindGenericKafkaEgress   Kind = "statefun.kafka.io/generic-egress"
+)
+
 // The kinds of StateFun 3.x documents that stateloop knows but does not
 // run; [Parse] rejects them with a message saying so.
 const (
@@ -39,6 +48,11 @@ type Module struct {
 	// Legacy is true for a file in the single-document format of StateFun
 	// 3.0 ("version: 3.0"), which StateFun 3.x still reads.
 	Legacy bool
+	// Version is the version key of a single-document file: "3.0", or
+	// "1.0" and "2.0" for the formats of StateFun 2.x, whose functions
+	// speak the StateFun 2.x protocol ([Protocol2]); "" for a file of
+	// kind/spec documents.
+	Version string
 	// Endpoints bind function types to HTTP endpoints, in file order.
 	Endpoints []*Endpoint
 	// Ingresses are the Kafka ingresses, in file order.
@@ -58,8 +72,15 @@ type Module struct {
 // namespace, to an HTTP endpoint that serves StateFun's remote
 // request-reply protocol.
 type Endpoint struct {
-	Pos  Position
-	Kind Kind // KindHTTPEndpointV2 or KindHTTPEndpointV1
+	Pos Position
+	// Kind is KindHTTPEndpointV2 or KindHTTPEndpointV1, or KindHTTPFunction
+	// for a function of a StateFun 1.x/2.x file.
+	Kind Kind
+	// Protocol is the request-reply protocol the endpoint's functions
+	// speak: Protocol3, or Protocol2 for the functions of a StateFun
+	// 1.x/2.x file (version "1.0" or "2.0"). The two cannot be told apart
+	// on the wire, so the format of the file decides.
+	Protocol Protocol
 	// Functions is the binding as written: "ns/name", or "ns/*" for every
 	// function type of the namespace.
 	Functions string
@@ -74,6 +95,44 @@ type Endpoint struct {
 	// request is in flight; 0 means no cap (StateFun: any value <= 0).
 	MaxNumBatchRequests int
 	Transport           Transport
+	// States are the state values a StateFun 2.x function declares in the
+	// file (spec.states), in file order; every request carries all of
+	// them. Nil for Protocol3 endpoints, whose functions declare their
+	// state themselves.
+	States []State
+}
+
+// Protocol is a version of StateFun's remote request-reply protocol.
+type Protocol int
+
+const (
+	// Protocol3 is the protocol of the StateFun 3.x SDKs: messages and
+	// state values are TypedValues, and a function declares its state
+	// itself (the runtime learns it from the first answer).
+	Protocol3 Protocol = iota
+	// Protocol2 is the protocol of the StateFun 2.x SDKs
+	// (apache-flink-statefun 2.x for Python): messages are protobuf Any
+	// values, state values opaque bytes, and every state is declared in
+	// the module file.
+	Protocol2
+)
+
+// String returns "StateFun 3.x" or "StateFun 2.x".
+func (p Protocol) String() string {
+	if p == Protocol2 {
+		return "StateFun 2.x"
+	}
+	return "StateFun 3.x"
+}
+
+// State is a state value that a StateFun 2.x function declares in the
+// module file.
+type State struct {
+	Pos  Position
+	Name string
+	// Expiration is from expireAfter and expireMode; the zero value never
+	// expires.
+	Expiration functions.Expiration
 }
 
 // DefaultMaxNumBatchRequests is StateFun's default for maxNumBatchRequests.

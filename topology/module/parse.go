@@ -136,7 +136,6 @@ func (p *parser) parse(data []byte) {
 	if nonEmpty == 1 {
 		for i, root := range roots {
 			if root != nil && hasKey(root, "version") && !hasKey(root, "kind") {
-				p.m.Legacy = true
 				p.legacy(&doc{p: p, index: i + 1}, root)
 				return
 			}
@@ -191,7 +190,8 @@ func (p *parser) document(d *doc, root *yaml.Node) {
 type component struct {
 	*doc
 	spec field
-	id   *field // set by the 3.0 format, where the id is not in the spec
+	id   *field // set by the single-document formats, where the id is not in the spec
+	v2   string // the version of a StateFun 2.x file ("1.0" or "2.0"); "" otherwise
 }
 
 func (p *parser) component(c *component, kind Kind) {
@@ -232,7 +232,8 @@ var legacyKinds = map[string]Kind{
 	"io.statefun.kinesis/egress":  KindKinesisEgress,
 }
 
-// v2Kinds are StateFun 2.x kinds, which StateFun 3.x does not read either.
+// v2Kinds are the ingress and egress types of the StateFun 2.x formats,
+// which have no place in a kind/spec document.
 var v2Kinds = map[string]Kind{
 	"statefun.kafka.io/routable-protobuf-ingress":   KindKafkaIngress,
 	"statefun.kafka.io/protobuf-ingress":            KindKafkaIngress,
@@ -261,7 +262,7 @@ func (d *doc) resolveKind(f field, s string, legacy bool) (Kind, bool) {
 		return "", false
 	}
 	if nk, ok := v2Kinds[s]; ok {
-		d.errorf(f.node, f.path, "%s is a StateFun 2.x kind, which StateFun 3.x does not read either; write a document of kind %s", s, nk)
+		d.errorf(f.node, f.path, "%s is a type of the StateFun 2.x formats, for the ingresses and egresses of a file with version: \"2.0\"; in a kind/spec document write %s", s, nk)
 		return "", false
 	}
 	msg := fmt.Sprintf("unknown kind %q", s)

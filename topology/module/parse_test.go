@@ -19,6 +19,7 @@ var ignorePositions = cmp.Options{
 	cmpopts.IgnoreFields(module.KafkaIngress{}, "Pos"),
 	cmpopts.IgnoreFields(module.IngressTopic{}, "Pos"),
 	cmpopts.IgnoreFields(module.KafkaEgress{}, "Pos"),
+	cmpopts.IgnoreFields(module.State{}, "Pos"),
 	cmpopts.IgnoreFields(module.PlaygroundIngress{}, "Pos"),
 	cmpopts.IgnoreFields(module.PlaygroundEgress{}, "Pos"),
 	cmpopts.EquateEmpty(),
@@ -152,7 +153,7 @@ func TestParseFixtures(t *testing.T) {
 				Kind: module.KindHTTPEndpointV2, Path: "spec.transport.pool_ttl", Message: "ignored: stateloop closes idle connections after 90 s"}},
 		}},
 		{"legacy-3.0.yaml", &module.Module{
-			Legacy: true,
+			Legacy: true, Version: "3.0",
 			Endpoints: []*module.Endpoint{{
 				Kind: module.KindHTTPEndpointV1, Functions: "com.foo.bar/*", Namespace: "com.foo.bar",
 				URLPathTemplate: "http://bar.foo.com:8080/functions/{function.name}", MaxNumBatchRequests: 10000,
@@ -168,6 +169,60 @@ func TestParseFixtures(t *testing.T) {
 				ID: "com.mycomp.foo/bar", Address: []string{"kafka-broker:9092"},
 				DeliverySemantic: module.DeliveryExactlyOnce, TransactionTimeout: 100 * time.Second,
 				Properties: map[string]string{"foo.config": "bar"},
+			}},
+		}},
+		{"statefun-2.0.yaml", &module.Module{
+			Version: "2.0",
+			Endpoints: []*module.Endpoint{{
+				Kind: module.KindHTTPFunction, Protocol: module.Protocol2, Functions: "example/greeter",
+				Namespace: "example", Type: "example/greeter",
+				URLPathTemplate: "http://python-worker:8000/statefun", MaxNumBatchRequests: 500,
+				Transport: okhttp(2*time.Minute, 10*time.Second, 10*time.Second, 10*time.Second),
+				States: []module.State{
+					{Name: "seen_count"},
+					{Name: "last_seen", Expiration: functions.Expiration{Mode: functions.ExpireAfterCall, After: 5 * time.Minute}},
+					{Name: "session", Expiration: functions.Expiration{Mode: functions.ExpireAfterWrite, After: time.Hour}},
+					{Name: "draft"},
+				},
+			}, {
+				Kind: module.KindHTTPFunction, Protocol: module.Protocol2, Functions: "example/relay",
+				Namespace: "example", Type: "example/relay",
+				URLPathTemplate: "http://python-worker:8000/statefun", MaxNumBatchRequests: 1000,
+				Transport: okhttp(time.Minute, 5*time.Second, 30*time.Second, 20*time.Second),
+			}},
+			Ingresses: []*module.KafkaIngress{{
+				ID: "example/names", Address: []string{"kafka-broker:9092"}, ConsumerGroupID: "my-group-id",
+				Topics: []module.IngressTopic{{Topic: "names", ValueType: "com.googleapis/example.GreetRequest",
+					Targets: []functions.TypeName{"example/greeter", "example/relay"}}},
+				AutoOffsetReset: "latest",
+				StartupPosition: module.StartupPosition{Type: module.StartupEarliest},
+			}},
+			Egresses: []*module.KafkaEgress{{
+				ID: "example/greets", Address: []string{"kafka-broker:9092"},
+				DeliverySemantic: module.DeliveryExactlyOnce, TransactionTimeout: 100 * time.Second,
+			}},
+			Warnings: []module.Problem{{Position: module.Position{File: "testdata/statefun-2.0.yaml", Document: 1, Line: 26, Column: 17},
+				Kind: module.KindHTTPFunction, Path: "module.spec.functions[0].function.spec.states[3].expireMode",
+				Message: "ignored: without expireAfter the state does not expire"}},
+		}},
+		{"statefun-1.0.yaml", &module.Module{
+			Version: "1.0",
+			Endpoints: []*module.Endpoint{{
+				Kind: module.KindHTTPFunction, Protocol: module.Protocol2, Functions: "example/greeter",
+				Namespace: "example", Type: "example/greeter",
+				URLPathTemplate: "http://python-worker:8000/statefun", MaxNumBatchRequests: 500,
+				Transport: okhttp(2*time.Minute, 10*time.Second, 10*time.Second, 10*time.Second),
+				States:    []module.State{{Name: "seen_count"}},
+			}},
+			Ingresses: []*module.KafkaIngress{{
+				ID: "example/names", Address: []string{"kafka-broker:9092"}, ConsumerGroupID: "my-group-id",
+				Topics: []module.IngressTopic{{Topic: "names", ValueType: "com.googleapis/example.GreetRequest",
+					Targets: []functions.TypeName{"example/greeter"}}},
+				AutoOffsetReset: "latest",
+				StartupPosition: module.StartupPosition{Type: module.StartupLatest},
+			}},
+			Egresses: []*module.KafkaEgress{{
+				ID: "example/greets", Address: []string{"kafka-broker:9092"}, DeliverySemantic: module.DeliveryAtLeastOnce,
 			}},
 		}},
 	}

@@ -108,21 +108,131 @@ spec:
 				`module.yaml:1:7 (document 1): kind: unknown kind "io.statefun.endpoints.v3/http" (did you mean "io.statefun.endpoints.v2/http"?); stateloop reads io.statefun.endpoints.v2/http, io.statefun.endpoints.v1/http, io.statefun.kafka.v1/ingress, io.statefun.kafka.v1/egress, io.statefun.playground.v1/ingress, io.statefun.playground.v1/egress`,
 				`module.yaml:4:7 (document 2): kind: io.statefun.kinesis.v1/ingress is not supported by stateloop: stateloop reads and writes Kafka only; use io.statefun.kafka.v1/ingress`,
 				`module.yaml:7:7 (document 3): kind: "http" is a kind name of the single-document 3.0 format; in a kind/spec document write io.statefun.endpoints.v1/http`,
-				`module.yaml:10:7 (document 4): kind: statefun.kafka.io/routable-protobuf-ingress is a StateFun 2.x kind, which StateFun 3.x does not read either; write a document of kind io.statefun.kafka.v1/ingress`,
+				`module.yaml:10:7 (document 4): kind: statefun.kafka.io/routable-protobuf-ingress is a type of the StateFun 2.x formats, for the ingresses and egresses of a file with version: "2.0"; in a kind/spec document write io.statefun.kafka.v1/ingress`,
 				`module.yaml:13:7 (document 5): kind: unknown kind "com.example/custom"; stateloop reads io.statefun.endpoints.v2/http, io.statefun.endpoints.v1/http, io.statefun.kafka.v1/ingress, io.statefun.kafka.v1/egress, io.statefun.playground.v1/ingress, io.statefun.playground.v1/egress`,
 				`module.yaml:16:1 (document 6): version: unknown key; the single-document format ("version: 3.0" with a module key) must be the only document in the file; write kind/spec documents instead`,
 			},
 		},
 		{
-			name: "StateFun 2.0 single-document format",
+			name: "StateFun 2.x format (version 2.0)",
 			file: "module.yaml",
 			yaml: `version: "2.0"
 module:
   meta:
     type: remote
+  spec:
+    functions:
+      - function:
+          meta:
+            kind: grpc
+            type: example/greeter
+          spec:
+            host: localhost
+            endpoint: http://python-worker:8000/{function.name}
+            states:
+              - seen_count
+              - name: seen_count
+              - name: visits
+                expireAfter: 5min
+                expireMode: after-read
+              - name: visits
+              - name: lonely
+                expireMode: after-write
+            timeout: 0
+            readTimeout: 0
+            maxNumBatchRequests: many
+      - function:
+          meta:
+            kind: http
+            type: example/greeter
+          spec:
+            endpoint: ftp://x/
+    routers:
+      - router: {}
+    ingresses:
+      - ingress:
+          meta:
+            type: statefun.kafka.io/protobuf-ingress
+            id: example/a
+          spec: {}
+      - ingress:
+          meta:
+            type: statefun.kafka.io/routable-protobuf-ingres
+            id: example/b
+          spec: {}
+      - ingress:
+          meta:
+            type: statefun.kafka.io/routable-protobuf-ingress
+            id: example/c
+          spec:
+            topics:
+              - topic: names
+                valueType: example/Name
+                targets: [example/greeter]
+              - topic: more
+                typeUrl: example.GreetRequest
+                targets: [example/greeter]
+    egresses:
+      - egress:
+          meta:
+            type: io.statefun.kafka/egress
+            id: example/d
+          spec: {}
+      - egress:
+          meta:
+            type: statefun.kafka.io/generic-egress
+            id: example/e
+          spec:
+            deliverySemantic:
+              type: exactly-once
+              transactionTimeout: 15min
 `,
 			want: []string{
-				`module.yaml:1:10 (document 1): version: version 2.0 is the StateFun 2.x module format, which StateFun 3.x no longer reads; write kind/spec documents (see docs/module-yaml.md)`,
+				`module.yaml:9:19 (document 1): module.spec.functions[0].function.meta.kind: grpc functions are not supported: stateloop calls remote functions over HTTP; want http`,
+				`module.yaml:12:13 (document 1, http): module.spec.functions[0].function.spec.host: unknown key; host and port are for grpc functions, which stateloop does not run; an http function has endpoint`,
+				`module.yaml:13:23 (document 1, http): module.spec.functions[0].function.spec.endpoint: "http://python-worker:8000/{function.name}": a StateFun 2.x endpoint is the function's URL as it is, with no placeholders`,
+				`module.yaml:15:17 (document 1, http): module.spec.functions[0].function.spec.states[0]: version "2.0" declares each state as a mapping, like "- name: seen_count"; a list of names is version "1.0"`,
+				`module.yaml:19:29 (document 1, http): module.spec.functions[0].function.spec.states[2].expireMode: unknown expire mode "after-read"; want after-invoke or after-write`,
+				`module.yaml:20:23 (document 1, http): module.spec.functions[0].function.spec.states[3].name: state "visits" is declared twice (first on line 17); declare it once`,
+				`module.yaml:23:22 (document 1, http): module.spec.functions[0].function.spec.timeout: must be longer than 0`,
+				`module.yaml:25:34 (document 1, http): module.spec.functions[0].function.spec.maxNumBatchRequests: want a whole number (0 or less for no cap); got "many"`,
+				`module.yaml:29:19 (document 1, http): module.spec.functions[1].function.meta.type: function type example/greeter is already declared (document 1, line 10); declare it once`,
+				`module.yaml:31:23 (document 1, http): module.spec.functions[1].function.spec.endpoint: "ftp://x/": scheme "ftp"; want http or https`,
+				`module.yaml:32:5 (document 1): module.spec.routers: unknown key; protobuf routers are not supported by stateloop; read the topic with an ingress of type statefun.kafka.io/routable-protobuf-ingress, whose topics name their typeUrl and targets`,
+				`module.yaml:37:19 (document 1): module.spec.ingresses[0].ingress.meta.type: statefun.kafka.io/protobuf-ingress needs a protobuf router (routers), which stateloop does not run; use statefun.kafka.io/routable-protobuf-ingress, whose topics name their typeUrl and targets`,
+				`module.yaml:42:19 (document 1): module.spec.ingresses[1].ingress.meta.type: unknown ingress type "statefun.kafka.io/routable-protobuf-ingres" (did you mean "statefun.kafka.io/routable-protobuf-ingress"?); stateloop reads statefun.kafka.io/routable-protobuf-ingress`,
+				`module.yaml:51:17 (document 1, statefun.kafka.io/routable-protobuf-ingress): module.spec.ingresses[2].ingress.spec.topics[0].typeUrl: missing; a protobuf type URL like "type.googleapis.com/com.example.Order"`,
+				`module.yaml:52:17 (document 1, statefun.kafka.io/routable-protobuf-ingress): module.spec.ingresses[2].ingress.spec.topics[0].valueType: unknown key; valueType is the key of StateFun 3.x; a StateFun 2.x file names the type with typeUrl`,
+				`module.yaml:55:26 (document 1, statefun.kafka.io/routable-protobuf-ingress): module.spec.ingresses[2].ingress.spec.topics[1].typeUrl: "example.GreetRequest" has no '/'; write "type.googleapis.com/example.GreetRequest": stateloop needs a namespace/name, and the SDKs' Unpack and Is read only the part after the last '/'`,
+				`module.yaml:60:19 (document 1): module.spec.egresses[0].egress.meta.type: unknown egress type "io.statefun.kafka/egress"; it is a type of the StateFun 3.0 format (version "3.0"), whose egress is io.statefun.kafka.v1/egress; stateloop reads statefun.kafka.io/generic-egress`,
+				`module.yaml:69:15 (document 1, statefun.kafka.io/generic-egress): module.spec.egresses[1].egress.spec.deliverySemantic.transactionTimeoutMillis: missing; exactly-once needs a transaction timeout in milliseconds, like 900000`,
+				`module.yaml:70:15 (document 1, statefun.kafka.io/generic-egress): module.spec.egresses[1].egress.spec.deliverySemantic.transactionTimeout: unknown key; StateFun 2.x reads transactionTimeoutMillis, a whole number of milliseconds`,
+			},
+		},
+		{
+			name: "StateFun 2.0 format (version 1.0)",
+			file: "module.yaml",
+			yaml: `version: "1.0"
+module:
+  meta:
+    type: local
+  spec:
+    endpoints: []
+    functions:
+      - function:
+          meta:
+            kind: http
+            type: example/greeter
+          spec:
+            states:
+              - name: seen_count
+                expireAfter: 1min
+`,
+			want: []string{
+				`module.yaml:4:11 (document 1): module.meta.type: unknown module type "local"; want remote`,
+				`module.yaml:6:5 (document 1): module.spec.endpoints: unknown key; endpoints is a key of version 3.0; a StateFun 2.x file (version "1.0") declares each function under functions`,
+				`module.yaml:13:13 (document 1, http): module.spec.functions[0].function.spec.endpoint: missing; the function's http or https URL, like "http://python-worker:8000/statefun"`,
+				`module.yaml:14:17 (document 1, http): module.spec.functions[0].function.spec.states[0]: version "1.0" declares states by name only, like "- seen_count"; for expireAfter write version: "2.0" and "- name: seen_count"`,
 			},
 		},
 		{

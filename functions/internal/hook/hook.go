@@ -15,7 +15,8 @@ package hook
 //
 //	func(ctx context.Context, reg *functions.Registry, target functions.Address,
 //		caller *functions.Address, msg functions.Message, state map[string]driver.StoredValue,
-//	) ([]driver.StateChange, []functions.OutgoingMessage, []functions.EgressMessage, []driver.DelayedMessage, error)
+//	) ([]driver.StateChange, []functions.OutgoingMessage, []functions.EgressMessage, []driver.DelayedMessage,
+//		[]functions.Message, error)
 //
 // (driver's StoredValue, StateChange and DelayedMessage are aliases of
 // unnamed struct types that functions spells too, so both packages name

@@ -16,6 +16,14 @@ to NS/echo, which counts in the long state "echoed" and writes
 "<TEXT> (echo <echoed> from <caller>)" to the Kafka topic --topic through the
 egress --egress, keyed by the name.
 
+NS/upper answers a StateFun 2.x function (server_2x.py, through
+internal/interop/statefun2_test.go): it takes an interop.GreetResponse
+(interop.proto) and sends it back to its caller with the greeting in
+capitals.
+
+NS/counter counts in seen_count, a SeenCount (interop.proto) as protobuf
+type: it takes over the state of server_2x.py's NS/counter.
+
 NS/later and NS/arrive are for delayed messages
 (internal/interop/delayed_test.go). NS/later takes the JSON type
 interop/Later: {"delay_ms": 500, "token": "t1", "text": "m1"} sends
@@ -48,9 +56,15 @@ from datetime import timedelta
 
 from aiohttp import web
 from statefun import (IntType, LongType, RequestReplyHandler, StatefulFunctions, ValueSpec,
-                      kafka_egress_message, make_json_type, message_builder)
+                      kafka_egress_message, make_json_type, make_protobuf_type, message_builder)
+
+from interop_pb2 import GreetResponse, SeenCount
 
 LATER_TYPE = make_json_type("interop/Later")
+# type.googleapis.com/interop.GreetResponse: the type URL that the StateFun
+# 2.x SDK's Any.Pack gives the same message.
+GREET_RESPONSE_TYPE = make_protobuf_type(GreetResponse)
+SEEN_COUNT_TYPE = make_protobuf_type(SeenCount)
 
 
 def now_ms():
@@ -107,6 +121,27 @@ def build(ns, egress, topic):
         caller = f"{context.caller.typename}/{context.caller.id}" if context.caller else "an-ingress"
         context.send_egress(kafka_egress_message(typename=egress, topic=topic, key=context.address.id,
                                                  value=f"{message.as_string()} arrived {arrived} from {caller}"))
+
+    @functions.bind(typename=f"{ns}/upper")
+    def upper(context, message):
+        # A StateFun 3.x function answering a StateFun 2.x one
+        # (server_2x.py's NS/responder): the greeting in capitals, back to
+        # the caller, as the same protobuf type.
+        response = message.as_type(GREET_RESPONSE_TYPE)
+        response.greeting = response.greeting.upper()
+        context.send(message_builder(target_typename=context.caller.typename, target_id=context.caller.id,
+                                     value=response, value_type=GREET_RESPONSE_TYPE))
+
+    @functions.bind(typename=f"{ns}/counter", specs=[ValueSpec(name="seen_count", type=SEEN_COUNT_TYPE)])
+    def counter(context, message):
+        # The StateFun 3.x version of server_2x.py's NS/counter: it reads
+        # the state that one stored (a SeenCount in an Any, kept as its
+        # type URL and value) as the protobuf type of the same name.
+        seen = context.storage.seen_count or SeenCount()
+        seen.seen += 1
+        context.storage.seen_count = seen
+        context.send_egress(kafka_egress_message(typename=egress, topic=topic, key=context.address.id,
+                                                 value=f"{context.address.id} seen {seen.seen} by 3.x"))
 
     return functions
 

@@ -58,8 +58,15 @@ not an error): runtime/raw >= 0.8 and runtime p99 <= 3 x commit interval;
 runtime 2 threads / 1 thread >= 1.4; remote/embedded >= 0.5 and at most 0.05
 HTTP requests per message under the backlog; chain p50 <= 1.5 x commit
 interval. --work gives every function (and the raw loop, per record) CPU work
-of its own, so that stream threads have something to share out. The remote side's CPU time per message includes the function
-server, which runs in the bench's process. It fails if an input record does
+of its own, so that stream threads have something to share out. The remote
+side's CPU time per message includes the function server, which runs in the
+bench's process.
+
+--rounds N runs all the sides N times in turn (runtime, raw, runtime, raw,
+...), so that a machine shared with other work loads every side alike: each
+round is reported as above, then one line per round with the figures of the
+targets, their medians, and the targets against the medians (the median of a
+ratio is that of the rounds' ratios). Use an odd N. It fails if an input record does
 not have exactly one output record, or the counts of the runtime, remote or
 chain side are not exact.
 
@@ -110,6 +117,9 @@ is not used.`,
   # against a Kafka cluster
   stateloop-bench --brokers 127.0.0.1:9092
 
+  # every target of issue 11 on a Kafka cluster, 5 rounds, medians
+  stateloop-bench --brokers 127.0.0.1:9092 --threads 1,2 --side runtime,remote,chain,raw --rounds 5
+
   # delayed messages: memory per pending timer, firing rate, lateness
   stateloop-bench --timers
 
@@ -119,8 +129,8 @@ is not used.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var runRuntime, runRaw bool
 			switch {
-			case cfg.Timers && (withRemote || withChain || side != "both" || cmd.Flags().Changed("threads")):
-				return fmt.Errorf("stateloop-bench: --timers runs its own application: no --side, --remote, --chain or --threads")
+			case cfg.Timers && (withRemote || withChain || side != "both" || cmd.Flags().Changed("threads") || cmd.Flags().Changed("rounds")):
+				return fmt.Errorf("stateloop-bench: --timers runs its own application: no --side, --remote, --chain, --threads or --rounds")
 			case cfg.Timers:
 				if cfg.ProfileSide == bench.SideRuntime {
 					cfg.ProfileSide = bench.ProfileFire
@@ -181,7 +191,7 @@ is not used.`,
 				{"-n", cfg.Messages <= 0}, {"--ids", cfg.IDs <= 0}, {"--warmup", cfg.Warmup <= 0},
 				{"--rate", cfg.Rate <= 0}, {"--duration", cfg.PacedDuration <= 0},
 				{"--commit-interval", cfg.CommitInterval <= 0}, {"--commit-count", cfg.CommitCount <= 0},
-				{"--partitions", cfg.Partitions <= 0}, {"--progress", cfg.Progress <= 0},
+				{"--partitions", cfg.Partitions <= 0}, {"--progress", cfg.Progress <= 0}, {"--rounds", cfg.Rounds <= 0},
 				{"--timers-stored", cfg.TimersStored <= 0}, {"--timers-burst", cfg.TimersBurst <= 0},
 				{"--timers-rate", cfg.TimersRate <= 0}, {"--timers-duration", cfg.TimersDuration <= 0},
 				{"--timers-max-delay", cfg.TimersMaxDelay < time.Millisecond},
@@ -215,6 +225,7 @@ is not used.`,
 	fs.DurationVar(&cfg.Work, "work", 0, "CPU time each invocation (and the raw loop for each record) spends hashing, e.g. 20us: a function with work of its own")
 	fs.IntVar(&cfg.RemoteMaxInFlight, "remote-max-in-flight", 0, "HTTP requests the remote side's client has open at once (remote.Config.MaxInFlight; 0: its default, 1024)")
 	fs.BoolVar(&withChain, "chain", false, "also measure a chain of --chain-length functions (messages to the same id: local delivery), before the raw side")
+	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "run the sides this many times, in turn (a, b, a, b, ...), and report each round and the medians; odd counts give a plain median")
 	fs.IntVar(&cfg.ChainLength, "chain-length", cfg.ChainLength, "functions of the chain side")
 	fs.IntSliceVar(&cfg.Threads, "threads", cfg.Threads, "stream threads of the runtime (processor.WithThreads); a list, e.g. 1,2, runs the runtime side once with each and compares them")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the throughput phase of --profile-side to this file")

@@ -103,6 +103,9 @@ const (
 // maxThreads is the most stream threads of processor.WithThreads.
 const maxThreads = 256
 
+// maxRounds is the most rounds of a run.
+const maxRounds = 100
+
 // Config of a bench run. The zero value of a field means its default
 // (DefaultConfig).
 type Config struct {
@@ -148,6 +151,11 @@ type Config struct {
 	// RemoteMaxInFlight bounds the HTTP requests the remote side's client
 	// has open at once (remote.Config.MaxInFlight; default 1024).
 	RemoteMaxInFlight int
+	// Rounds is how many times the sides run, in turn (default 1): with
+	// rounds a, b, a, b, ... every side gets its share of a machine whose
+	// load changes, and the report gives each round's figures and their
+	// medians (see Result.Rounds).
+	Rounds int
 	// ChainLength is the number of functions of the chain side (default
 	// 4): an input record is delivered to the first, each sends it on to
 	// the next, the last writes the output record.
@@ -208,6 +216,7 @@ func DefaultConfig() Config {
 		Sides:          []string{SideRuntime, SideRaw},
 		Threads:        []int{1},
 		ChainLength:    4,
+		Rounds:         1,
 		ProfileSide:    SideRuntime,
 		Progress:       time.Second,
 		TimersStored:   1_000_000,
@@ -235,6 +244,7 @@ func (c Config) withDefaults() Config {
 		c.Threads = d.Threads
 	}
 	c.ChainLength = cmp.Or(c.ChainLength, d.ChainLength)
+	c.Rounds = cmp.Or(c.Rounds, d.Rounds)
 	if c.ProfileSide == "" {
 		c.ProfileSide = d.ProfileSide
 	}
@@ -309,6 +319,12 @@ func (c Config) Validate() error {
 	}
 	if c.Timers && (len(c.Threads) != 1 || c.Threads[0] != 1) {
 		add("threads %v: the delayed-messages bench runs one thread", c.Threads)
+	}
+	if c.Rounds < 1 || c.Rounds > maxRounds {
+		add("rounds %d: want 1 to %d", c.Rounds, maxRounds)
+	}
+	if c.Timers && c.Rounds != 1 {
+		add("rounds %d: the delayed-messages bench runs once", c.Rounds)
 	}
 	if c.ChainLength < 2 || c.ChainLength > 64 {
 		add("chain length %d: want 2 to 64", c.ChainLength)
@@ -400,6 +416,13 @@ type Result struct {
 	// Timers holds the figures of the delayed-messages bench; nil unless
 	// Config.Timers.
 	Timers *TimersResult
+	// Rounds holds the result of each round when Config.Rounds > 1. The
+	// side figures above (Runtime, Remote, Chain, Raw, RuntimeThreads) are
+	// then nil, and the ratios and targets above are the medians of the
+	// rounds' (see Medians).
+	Rounds []Result
+	// Medians are the medians over Rounds; zero unless Config.Rounds > 1.
+	Medians Medians
 }
 
 // SideResult holds the figures of one side.
@@ -657,10 +680,39 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	fmt.Fprintf(out, "phases per side: warm-up %s records; throughput %s records pre-loaded in one transaction, %s ids; latency %s records/s for %v\n\n",
 		num(cfg.Warmup), num(cfg.Messages), num(cfg.IDs), num(cfg.Rate), cfg.PacedDuration)
 
+	if cfg.Rounds == 1 {
+		if err := b.runRound(ctx, &res); err != nil {
+			return res, err
+		}
+		report(out, res)
+		return res, nil
+	}
+	base := b.runID
+	for r := 1; r <= cfg.Rounds; r++ {
+		// topics, groups and transactional ids of their own in each round
+		b.runID = fmt.Sprintf("%s-r%d", base, r)
+		fmt.Fprintf(out, "ROUND %d of %d\n\n", r, cfg.Rounds)
+		rr := Result{Config: cfg, Broker: res.Broker}
+		if err := b.runRound(ctx, &rr); err != nil {
+			return res, err
+		}
+		report(out, rr)
+		fmt.Fprintln(out)
+		res.Rounds = append(res.Rounds, rr)
+	}
+	res.medians()
+	reportRounds(out, res)
+	return res, nil
+}
+
+// runRound runs every side once, in the order of Config.runs, into res,
+// and sets its ratios and targets.
+func (b *bench) runRound(ctx context.Context, res *Result) error {
+	cfg := b.cfg
 	for _, run := range cfg.runs() {
 		sr, err := b.runSide(ctx, run)
 		if err != nil {
-			return res, err
+			return err
 		}
 		switch run.name {
 		case SideRuntime:
@@ -713,8 +765,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	if res.Chain != nil {
 		res.ChainLatencyOK = res.Chain.Paced.P50 <= cfg.ChainLatencyTarget()
 	}
-	report(out, res)
-	return res, nil
+	return nil
 }
 
 // statsSide is a side that runs a processor.

@@ -113,13 +113,14 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("four sides, two thread counts, profile of chain: %v", err)
 	}
 	bad := Config{Messages: -1, Sides: []string{"runtime", "nope", "remote", "remote"}, CPUProfile: "x", ProfileSide: "raw",
-		Threads: []int{2, 0, 2, 257}, ChainLength: 1, Work: -time.Second}
+		Threads: []int{2, 0, 2, 257}, ChainLength: 1, Work: -time.Second, Rounds: -1}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{"messages -1", `side "nope"`, `side "remote" named twice`, `profile side "raw"`,
-		"threads 0: want 1 to 256", "threads 257: want 1 to 256", "threads 2 named twice", "chain length 1: want 2 to 64", "work -1s: must not be negative"} {
+		"threads 0: want 1 to 256", "threads 257: want 1 to 256", "threads 2 named twice", "chain length 1: want 2 to 64", "work -1s: must not be negative",
+		"rounds -1: want 1 to 100"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

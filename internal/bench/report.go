@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,15 +12,7 @@ import (
 // report prints the figures of a run.
 func report(out io.Writer, res Result) {
 	cfg := res.Config
-	sides := slices.Clone(res.RuntimeThreads)
-	if len(sides) == 0 && res.Runtime != nil {
-		sides = append(sides, res.Runtime)
-	}
-	for _, s := range []*SideResult{res.Remote, res.Chain, res.Raw} {
-		if s != nil {
-			sides = append(sides, s)
-		}
-	}
+	sides := res.sides()
 	var heads []string
 	for _, s := range sides {
 		heads = append(heads, head(s, cfg))

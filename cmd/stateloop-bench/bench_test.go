@@ -49,6 +49,32 @@ func TestBench(t *testing.T) {
 	)
 }
 
+// TestBenchRounds runs a tiny bench of three rounds and checks that each
+// round has topics of its own (its exactly-once checks count only its own
+// records) and that the summary judges the targets on the medians.
+func TestBenchRounds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a broker and two pipelines three times")
+	}
+	out := runBench(t, "--in-process", "-n", "500", "--ids", "20", "--warmup", "50",
+		"--rate", "500", "--duration", "200ms", "--progress", "200ms", "--rounds", "3")
+	// 50 warm-up + 500 pre-loaded + 100 paced records in each round
+	if got := strings.Count(out, "runtime: 650 output records for 650 input records, one for each"); got != 3 {
+		t.Errorf("%d rounds with the runtime's 650 records, want 3", got)
+	}
+	if got := strings.Count(out, "raw sarama: 650 output records for 650 input records, one for each"); got != 3 {
+		t.Errorf("%d rounds with the raw loop's 650 records, want 3", got)
+	}
+	checkContains(t, out, "ROUND 1 of 3", "ROUND 3 of 3", "SUMMARY of 3 rounds (the sides ran in turn: runtime, raw sarama; then again)")
+	checkMatches(t, out,
+		`(?m)^ +round +runtime msg/s +raw sarama msg/s +runtime/raw +runtime p99 +others' CPUs busy +load start -> end$`,
+		`(?m)^ +3 +[0-9,]+ +[0-9,]+ +[0-9.]+ +[0-9.]+ms +[0-9.]+ +[0-9.]+ -> [0-9.]+$`,
+		`(?m)^ +median +[0-9,]+ +[0-9,]+ +[0-9.]+ +[0-9.]+ms +[0-9.]+ *$`,
+		`(?m)^  ratio runtime/raw messages/s: [0-9.]+ +target >= 0\.80: (PASS|MISS)$`,
+		`(?m)^  runtime latency p99: [0-9.]+ms +target <= 300\.0ms \(3 x commit interval\): (PASS|MISS)$`,
+	)
+}
+
 // TestBenchRemote runs a tiny bench of the runtime and the remote side
 // (the counter written with the StateFun Go SDK, over HTTP) and checks the
 // remote figures and the exactly-once checks of both.
@@ -135,6 +161,8 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"--timers", "--chain"},
 		{"--work", "-1us"},
 		{"--timers", "--work", "1us"},
+		{"--rounds", "0"},
+		{"--timers", "--rounds", "3"},
 	} {
 		r := cli(context.Background(), args...)
 		if r.Err == nil {

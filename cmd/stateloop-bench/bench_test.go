@@ -97,7 +97,8 @@ func TestBenchRemote(t *testing.T) {
 	}
 	checkMatches(t, out,
 		`(?m)^  messages/s +[0-9,]+ +[0-9,]+$`,
-		`(?m)^ratio remote/embedded messages/s: [0-9.]+$`,
+		`(?m)^ratio remote/embedded messages/s: [0-9.]+ +target >= 0\.50: (PASS|MISS)$`,
+		`(?m)^remote HTTP requests/message: [0-9]\.[0-9]{3} +target <= 0\.05: (PASS|MISS)$`,
 		`(?m)^  latency p99 +[0-9.]+ms +[0-9.]+ms$`,
 		`(?m)^remote latency p99: [0-9.]+ms +runtime's target <= 300\.0ms: (PASS|MISS)$`,
 		`(?m)^  HTTP requests/message +- +[0-9]\.[0-9]{3}$`,

@@ -238,7 +238,7 @@ func (b *bench) runTimers(ctx context.Context) (*TimersResult, error) {
 			}
 		}
 	}}
-	r.side = &runtimeSide{b: b, label: "timers", topo: r.app.topo, reg: r.app.reg, fail: make(chan error, 1),
+	r.side = &runtimeSide{b: b, label: "timers", threads: 1, topo: r.app.topo, reg: r.app.reg, fail: make(chan error, 1),
 		opts: []processor.Option{processor.WithDataDir(dataDir), processor.WithFaults(faults)}}
 	rd, err := newTimerReader(b.client, out, longDelayFactor*cfg.CommitInterval)
 	if err != nil {

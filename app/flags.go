@@ -151,6 +151,23 @@ func SplitBrokers(s string) []string {
 	return out
 }
 
+// CheckBrokers reports every address of brokers that is not host:port,
+// and an empty list, for the command named cmd (e.g. "stateloop send"):
+// each error starts with cmd and says what to pass instead. Commands that
+// take --brokers without the rest of [Flags] use it.
+func CheckBrokers(cmd string, brokers []string) error {
+	if len(brokers) == 0 {
+		return fmt.Errorf("%s: --brokers: none given; pass host:port, e.g. --brokers 127.0.0.1:9092", cmd)
+	}
+	var errs []error
+	for _, b := range brokers {
+		if host, _, err := net.SplitHostPort(b); err != nil || host == "" {
+			errs = append(errs, fmt.Errorf("%s: --brokers %q: not host:port; pass e.g. --brokers 127.0.0.1:9092", cmd, b))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Validate reports every problem of the flags, joined with errors.Join;
 // each names the flag and says what to pass instead.
 func (f Flags) Validate() error {

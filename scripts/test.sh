@@ -77,8 +77,8 @@ go test -race -count=1 -timeout 30m ./...
 step "go test (fencing tests and the largest crash test, without the race detector)"
 go test -count=1 -timeout 10m -run 'Fencing|TestDelayedMessagesSurviveKill9OfRuntimeAndEmbeddedBroker' ./processor/
 
-step "stateloop smoke on the embedded broker (3 workers killed 10 times at random, also while they join)"
-go run ./cmd/stateloop smoke --messages 3000 --ids 32 --workers 3 --kills 10 --kill-anytime \
+step "stateloop-smoke on the embedded broker (3 workers killed 10 times at random, also while they join)"
+go run ./cmd/stateloop-smoke --messages 3000 --ids 32 --workers 3 --kills 10 --kill-anytime \
   --session-timeout 1s --max-delay 300ms --timeout 45s
 
 if [ "${STATELOOP_SKIP_KAFKA:-}" = "1" ]; then
@@ -116,6 +116,6 @@ go test -tags integration -count=1 -timeout 10m -run 'Kafka' ./internal/ops/ ./c
 # topics this broker has never seen (the other app tests ran above).
 go test -tags integration -count=1 -timeout 5m -run 'Kafka' ./app/
 
-step "stateloop smoke on Apache Kafka (2 workers killed 4 times at random)"
-go run ./cmd/stateloop smoke --brokers "$KAFKA_BROKERS" --messages 5000 --ids 64 --workers 2 --kills 4 \
+step "stateloop-smoke on Apache Kafka (2 workers killed 4 times at random)"
+go run ./cmd/stateloop-smoke --brokers "$KAFKA_BROKERS" --messages 5000 --ids 64 --workers 2 --kills 4 \
   --kill-anytime --session-timeout 2s --timeout 90s

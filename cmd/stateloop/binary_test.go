@@ -112,3 +112,30 @@ func TestBinary(t *testing.T) {
 	greet(1, "Hello Alice!")
 	greet(2, "Hello again, Alice!")
 }
+
+// TestBinaryLeavesOutDevTools checks that the production binary does not
+// link the development tools: the bench (with the StateFun Go SDK of its
+// remote side) and the smoke driver are the commands stateloop-bench and
+// stateloop-smoke. Until issue 11 they were subcommands of stateloop.
+func TestBinaryLeavesOutDevTools(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to list the packages with")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, dev := range []string{"github.com/stateloop/stateloop/internal/bench", "github.com/stateloop/stateloop/internal/smoke", "github.com/apache/flink-statefun/statefun-sdk-go"} {
+			if pkg == dev || strings.HasPrefix(pkg, dev+"/") {
+				t.Errorf("stateloop links %s", pkg)
+			}
+		}
+	}
+	for _, c := range newRootCommand().Commands() {
+		if c.Name() == "bench" || c.Name() == "smoke" {
+			t.Errorf("stateloop still has the command %s", c.Name())
+		}
+	}
+}

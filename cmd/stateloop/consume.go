@@ -15,6 +15,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
+
+	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 )
 
@@ -94,7 +96,7 @@ Formats:
 func (o *consumeOptions) validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf("stateloop consume: "+format, a...)) }
-	if err := checkBrokers("consume", o.brokers); err != nil {
+	if err := app.CheckBrokers("stateloop consume", o.brokers); err != nil {
 		errs = append(errs, err)
 	}
 	if o.topic == "" {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 
@@ -22,20 +20,6 @@ func clientConfig() *sarama.Config {
 	sc.Producer.Partitioner = sarama.NewHashPartitioner
 	sc.Consumer.Return.Errors = true
 	return sc
-}
-
-// checkBrokers reports brokers that are not host:port, for command cmd.
-func checkBrokers(cmd string, brokers []string) error {
-	if len(brokers) == 0 {
-		return fmt.Errorf("stateloop %s: --brokers: none given; pass host:port, e.g. --brokers 127.0.0.1:9092", cmd)
-	}
-	var errs []error
-	for _, b := range brokers {
-		if host, _, err := net.SplitHostPort(b); err != nil || host == "" {
-			errs = append(errs, fmt.Errorf("stateloop %s: --brokers %q: not host:port; pass e.g. --brokers 127.0.0.1:9092", cmd, b))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // connect opens a client, explaining what to do when Kafka is not there.

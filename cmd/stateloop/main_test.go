@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
@@ -41,17 +40,8 @@ type result struct {
 // cli runs the stateloop command line in process, as main does but
 // without exiting, with stdin as its standard input.
 func cli(ctx context.Context, stdin io.Reader, args ...string) result {
-	root := newRootCommand()
-	root.SilenceErrors, root.SilenceUsage = true, true
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	if stdin != nil {
-		root.SetIn(stdin)
-	}
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	return result{out: out.String(), errOut: errOut.String(), err: err}
+	r := kafkatest.RunCommand(ctx, newRootCommand(), stdin, args...)
+	return result{out: r.Out, errOut: r.ErrOut, err: r.Err}
 }
 
 // mustCLI is cli that fails the test on an error.

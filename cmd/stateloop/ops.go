@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/ops"
 )
@@ -46,7 +47,7 @@ func (o *opsOptions) register(cmd *cobra.Command, changes, formats bool) {
 // command's own.
 func (o *opsOptions) check(more ...error) error {
 	errs := more
-	if err := checkBrokers(o.name(), o.brokers); err != nil {
+	if err := app.CheckBrokers(o.name(), o.brokers); err != nil {
 		errs = append(errs, err)
 	}
 	if o.format != "" && o.format != "text" && o.format != "json" {

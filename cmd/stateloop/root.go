@@ -27,7 +27,7 @@ try it with nothing else installed.`,
   stateloop send --topic names --key Alice Alice
   stateloop consume --topic greetings -n 1`,
 	}
-	root.AddCommand(newRunCommand(), newBrokerCommand(), newSendCommand(), newConsumeCommand(), newBenchCommand(), newSmokeCommand(), newStateCommand(),
+	root.AddCommand(newRunCommand(), newBrokerCommand(), newSendCommand(), newConsumeCommand(), newStateCommand(),
 		newDLQCommand(), newTimersCommand(), newDescribeCommand(), newVersionCommand())
 	return root
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
+	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/codec"
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor"
@@ -102,7 +103,7 @@ the first message to such a type, pass --new-type.
 func (o *sendOptions) validate(args []string) error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf("stateloop send: "+format, a...)) }
-	if err := checkBrokers("send", o.brokers); err != nil {
+	if err := app.CheckBrokers("stateloop send", o.brokers); err != nil {
 		errs = append(errs, err)
 	}
 	switch {

@@ -23,10 +23,14 @@
 // the transaction is CommitInterval old or has CommitCount records, as the
 // processor does. The remote side (optional) is the runtime side with
 // bench/counter written with the official StateFun Go SDK and served over
-// HTTP by a server in this process (see remote.go). Every side writes one
-// output record per input record; the bench checks that every input record
-// has exactly one output record, and for the runtime and remote sides that
-// the counts of every id are exact.
+// HTTP by a server in this process (see remote.go). The chain side
+// (optional) is the runtime side with a chain of functions instead of one
+// (chain.go): each message to the next function goes to the same id, so
+// the runtime delivers it in its sender's transaction. The runtime side
+// runs once per stream thread count of Config.Threads. Every side writes
+// one output record per input record; the bench checks that every input
+// record has exactly one output record, and for the runtime, remote and
+// chain sides that the counts of every id are exact.
 //
 // With Config.Timers, Run measures delayed messages instead (see
 // timers.go): the memory and disk cost of pending timers, the firing rate
@@ -50,12 +54,15 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/stateloop/stateloop/embedded"
+	"github.com/stateloop/stateloop/processor"
 )
 
 // The sides of the bench.
@@ -65,16 +72,39 @@ const (
 	// SideRemote is the runtime with bench/counter as a remote function
 	// (StateFun Go SDK over HTTP on 127.0.0.1, in this process).
 	SideRemote = "remote"
+	// SideChain is the runtime with a chain of Config.ChainLength
+	// functions, each sending to the next at the same id (local delivery).
+	SideChain = "chain"
 )
 
-// Targets printed next to the figures. A miss is reported, not an error.
+// Targets printed next to the figures (those of issue 11, "Engine 2"). A
+// miss is reported, not an error.
 const (
-	// RatioTarget is the least runtime/raw throughput ratio aimed for.
-	RatioTarget = 0.6
+	// RatioTarget is the least runtime/raw throughput ratio aimed for, the
+	// runtime with its first thread count (one thread by default, as the
+	// raw loop has one producer and one goroutine).
+	RatioTarget = 0.8
 	// LatencyTargetFactor times the commit interval is the highest p99
 	// latency of the runtime aimed for.
 	LatencyTargetFactor = 3
+	// ThreadsTarget is the least throughput ratio aimed for between the
+	// runtime with 2 stream threads and with 1.
+	ThreadsTarget = 1.4
+	// RemoteRatioTarget is the least remote/embedded throughput ratio
+	// aimed for, and RemoteRequestsTarget the most HTTP requests per
+	// message, both in the throughput phase (a backlog).
+	RemoteRatioTarget    = 0.5
+	RemoteRequestsTarget = 0.05
+	// ChainLatencyTargetFactor times the commit interval is the highest
+	// p50 latency of the chain side aimed for.
+	ChainLatencyTargetFactor = 1.5
 )
+
+// maxThreads is the most stream threads of processor.WithThreads.
+const maxThreads = 256
+
+// maxRounds is the most rounds of a run.
+const maxRounds = 100
 
 // Config of a bench run. The zero value of a field means its default
 // (DefaultConfig).
@@ -105,9 +135,31 @@ type Config struct {
 	CommitInterval time.Duration
 	CommitCount    int
 
-	// Sides to run, in this order: any of SideRuntime, SideRemote and
-	// SideRaw (default SideRuntime, SideRaw).
+	// Sides to run, in this order: any of SideRuntime, SideRemote,
+	// SideChain and SideRaw (default SideRuntime, SideRaw).
 	Sides []string
+	// Threads are the stream thread counts (processor.WithThreads) of the
+	// runtime side: it runs once with each, in this order, and the report
+	// compares each with the first (default 1). The remote and chain
+	// sides run with the first.
+	Threads []int
+	// Work is CPU time each invocation of a function of the runtime,
+	// remote and chain sides, and the raw loop for each record, spends
+	// hashing before it counts (calibrated at the start of the run;
+	// default 0: none).
+	Work time.Duration
+	// RemoteMaxInFlight bounds the HTTP requests the remote side's client
+	// has open at once (remote.Config.MaxInFlight; default 1024).
+	RemoteMaxInFlight int
+	// Rounds is how many times the sides run, in turn (default 1): with
+	// rounds a, b, a, b, ... every side gets its share of a machine whose
+	// load changes, and the report gives each round's figures and their
+	// medians (see Result.Rounds).
+	Rounds int
+	// ChainLength is the number of functions of the chain side (default
+	// 4): an input record is delivered to the first, each sends it on to
+	// the next, the last writes the output record.
+	ChainLength int
 	// CPUProfile, if set, is where a CPU profile of ProfileSide's
 	// throughput phase is written (default side: runtime).
 	CPUProfile  string
@@ -162,6 +214,9 @@ func DefaultConfig() Config {
 		CommitInterval: 100 * time.Millisecond,
 		CommitCount:    5000,
 		Sides:          []string{SideRuntime, SideRaw},
+		Threads:        []int{1},
+		ChainLength:    4,
+		Rounds:         1,
 		ProfileSide:    SideRuntime,
 		Progress:       time.Second,
 		TimersStored:   1_000_000,
@@ -185,6 +240,11 @@ func (c Config) withDefaults() Config {
 	if len(c.Sides) == 0 {
 		c.Sides = d.Sides
 	}
+	if len(c.Threads) == 0 {
+		c.Threads = d.Threads
+	}
+	c.ChainLength = cmp.Or(c.ChainLength, d.ChainLength)
+	c.Rounds = cmp.Or(c.Rounds, d.Rounds)
 	if c.ProfileSide == "" {
 		c.ProfileSide = d.ProfileSide
 	}
@@ -238,14 +298,36 @@ func (c Config) Validate() error {
 	seen := map[string]bool{}
 	for _, s := range c.Sides {
 		switch s {
-		case SideRuntime, SideRaw, SideRemote:
+		case SideRuntime, SideRaw, SideRemote, SideChain:
 		default:
-			add("side %q: want %s, %s or %s", s, SideRuntime, SideRemote, SideRaw)
+			add("side %q: want %s, %s, %s or %s", s, SideRuntime, SideRemote, SideChain, SideRaw)
 		}
 		if seen[s] {
 			add("side %q named twice", s)
 		}
 		seen[s] = true
+	}
+	seenThreads := map[int]bool{}
+	for _, n := range c.Threads {
+		if n < 1 || n > maxThreads {
+			add("threads %d: want 1 to %d", n, maxThreads)
+		}
+		if seenThreads[n] {
+			add("threads %d named twice", n)
+		}
+		seenThreads[n] = true
+	}
+	if c.Timers && (len(c.Threads) != 1 || c.Threads[0] != 1) {
+		add("threads %v: the delayed-messages bench runs one thread", c.Threads)
+	}
+	if c.Rounds < 1 || c.Rounds > maxRounds {
+		add("rounds %d: want 1 to %d", c.Rounds, maxRounds)
+	}
+	if c.Timers && c.Rounds != 1 {
+		add("rounds %d: the delayed-messages bench runs once", c.Rounds)
+	}
+	if c.ChainLength < 2 || c.ChainLength > 64 {
+		add("chain length %d: want 2 to 64", c.ChainLength)
 	}
 	switch {
 	case c.Timers:
@@ -274,6 +356,12 @@ func (c Config) Validate() error {
 			add("timers rate %d for %v: too many messages", c.TimersRate, c.TimersDuration)
 		}
 	}
+	if c.Work < 0 {
+		add("work %v: must not be negative", c.Work)
+	}
+	if c.Timers && c.Work != 0 {
+		add("work %v: not for the delayed-messages bench", c.Work)
+	}
 	if c.Progress < 0 {
 		add("progress interval %v: must be positive", c.Progress)
 	}
@@ -295,31 +383,61 @@ type Result struct {
 	Broker string
 	// Config is the configuration with the defaults filled in.
 	Config Config
-	// Runtime, Remote and Raw are the figures of each side; nil if it did
-	// not run.
-	Runtime, Remote, Raw *SideResult
+	// Runtime, Remote, Chain and Raw are the figures of each side; nil if
+	// it did not run. Runtime is the runtime side with the first thread
+	// count.
+	Runtime, Remote, Chain, Raw *SideResult
+	// RuntimeThreads are the runtime side's figures for each thread count
+	// of Config.Threads, in its order; RuntimeThreads[0] is Runtime.
+	RuntimeThreads []*SideResult
 	// Ratio is runtime/raw messages/s of the throughput phase; 0 unless
 	// both sides ran.
 	Ratio float64
 	// RatioOK and LatencyOK say whether the targets were met.
 	RatioOK, LatencyOK bool
+	// ThreadsRatio is messages/s of the throughput phase of the runtime
+	// with 2 stream threads over that with 1; 0 unless both ran.
+	// ThreadsOK says whether it met ThreadsTarget.
+	ThreadsRatio float64
+	ThreadsOK    bool
 	// RemoteRatio is remote/runtime and RemoteRawRatio remote/raw
 	// messages/s of the throughput phase; 0 unless both sides ran.
 	RemoteRatio, RemoteRawRatio float64
+	// RemoteRatioOK and RemoteRequestsOK say whether the remote side met
+	// RemoteRatioTarget and RemoteRequestsTarget in the throughput phase.
+	RemoteRatioOK, RemoteRequestsOK bool
 	// RemoteLatencyOK says whether the remote side's p99 latency met the
 	// runtime's latency target (for information: the target is the
 	// runtime's).
 	RemoteLatencyOK bool
+	// ChainLatencyOK says whether the chain side's p50 latency met
+	// ChainLatencyTargetFactor x the commit interval.
+	ChainLatencyOK bool
 	// Timers holds the figures of the delayed-messages bench; nil unless
 	// Config.Timers.
 	Timers *TimersResult
+	// Rounds holds the result of each round when Config.Rounds > 1. The
+	// side figures above (Runtime, Remote, Chain, Raw, RuntimeThreads) are
+	// then nil, and the ratios and targets above are the medians of the
+	// rounds' (see Medians).
+	Rounds []Result
+	// Medians are the medians over Rounds; zero unless Config.Rounds > 1.
+	Medians Medians
 }
 
 // SideResult holds the figures of one side.
 type SideResult struct {
-	Name       string
-	Throughput Phase
-	Paced      Phase
+	// Name is the side (SideRuntime, ...), Label its name in the output
+	// ("runtime (2 threads)" when several thread counts run).
+	Name, Label string
+	// Threads is the number of stream threads of the processor; 0 for the
+	// raw side.
+	Threads int
+	// LoadBefore and LoadAfter are the machine's 1-minute load average
+	// when the side started and when it was done; -1 if unknown.
+	LoadBefore, LoadAfter float64
+	Throughput            Phase
+	Paced                 Phase
 	// Outputs is the number of output records read in all phases; Inputs
 	// the number of input records written.
 	Inputs, Outputs int
@@ -338,8 +456,10 @@ type Phase struct {
 	PerSecond float64
 	// CPU is the CPU time (user + system) of this process during the
 	// phase; BrokerCPU that of the embedded broker's child process, -1 if
-	// unknown (an in-process or external broker).
-	CPU, BrokerCPU time.Duration
+	// unknown (an in-process or external broker). MachineCPU is the busy
+	// time of all the machine's CPUs, -1 if unknown: what other processes
+	// used is MachineCPU - CPU - BrokerCPU.
+	CPU, BrokerCPU, MachineCPU time.Duration
 	// Commits is the number of transactions the side committed.
 	Commits int64
 	// Offsets is, per topic the side writes, how far its log end moved
@@ -351,6 +471,25 @@ type Phase struct {
 	// HTTP holds the function server's figures of the phase; nil unless
 	// the side runs remote functions.
 	HTTP *HTTPFigures
+	// Local is the number of messages between functions the processor
+	// delivered in their sender's transaction (processor.Stats.Local); -1
+	// for the raw side.
+	Local int64
+	// CommitTime is the mean and CommitMax the longest time a commit took
+	// in the phase: for a processor processor.Metrics.Commit (handing over
+	// the last records, AddOffsetsToTxn, CommitTxn and every
+	// acknowledgement), for the raw loop AddOffsetsToTxn and CommitTxn; -1
+	// if there was none.
+	CommitTime, CommitMax time.Duration
+}
+
+// LocalPerMessage returns the messages delivered in their sender's
+// transaction per message of the phase, -1 for the raw side.
+func (p Phase) LocalPerMessage() float64 {
+	if p.Local < 0 || p.Messages == 0 {
+		return -1
+	}
+	return float64(p.Local) / float64(p.Messages)
 }
 
 // HTTPFigures is what the remote side's function server served in a phase.
@@ -411,6 +550,50 @@ func (p Phase) BrokerCPUPerMessage() time.Duration {
 // LatencyTarget returns the p99 latency target for the commit interval.
 func (c Config) LatencyTarget() time.Duration { return LatencyTargetFactor * c.CommitInterval }
 
+// ChainLatencyTarget returns the chain side's p50 latency target for the
+// commit interval.
+func (c Config) ChainLatencyTarget() time.Duration {
+	return time.Duration(ChainLatencyTargetFactor * float64(c.CommitInterval))
+}
+
+// sideRun is one run of a side.
+type sideRun struct {
+	name    string // SideRuntime, ...
+	label   string // in progress lines and errors
+	threads int    // stream threads; 0 for the raw side
+}
+
+// runs returns the runs of the sides, in order: the runtime side once per
+// thread count, the remote and chain sides with the first.
+func (c Config) runs() []sideRun {
+	var runs []sideRun
+	for _, s := range c.Sides {
+		switch s {
+		case SideRuntime:
+			for _, n := range c.Threads {
+				label := s
+				if len(c.Threads) > 1 {
+					label = fmt.Sprintf("runtime (%s)", threadsText(n))
+				}
+				runs = append(runs, sideRun{name: s, label: label, threads: n})
+			}
+		case SideRaw:
+			runs = append(runs, sideRun{name: s, label: s})
+		default:
+			runs = append(runs, sideRun{name: s, label: s, threads: c.Threads[0]})
+		}
+	}
+	return runs
+}
+
+// threadsText is "1 thread" or "n threads".
+func threadsText(n int) string {
+	if n == 1 {
+		return "1 thread"
+	}
+	return strconv.Itoa(n) + " threads"
+}
+
 // bench is one run.
 type bench struct {
 	cfg     Config
@@ -419,6 +602,11 @@ type bench struct {
 	runID   string
 	broker  *embedded.Broker
 	client  sarama.Client
+	// work is Config.Work in rounds of burn
+	work int
+	// profiled is set once a side's throughput phase was profiled: with
+	// several thread counts only the first runtime run is.
+	profiled bool
 }
 
 // Run runs the bench, printing progress lines and the report to out. It
@@ -430,7 +618,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		return Result{}, err
 	}
 	cfg = cfg.withDefaults()
-	b := &bench{cfg: cfg, out: out, brokers: cfg.Brokers, runID: randomID()}
+	// before anything else runs in this process
+	b := &bench{cfg: cfg, out: out, brokers: cfg.Brokers, runID: randomID(), work: calibrateWork(cfg.Work)}
 	res := Result{Config: cfg}
 	if len(b.brokers) == 0 {
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -463,7 +652,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	b.client = client
 
 	if cfg.Timers {
-		fmt.Fprintln(out, "stateloop bench --timers: delayed messages (ctx.SendAfter) in the runtime, exactly-once (read_committed, transactions)")
+		fmt.Fprintln(out, "stateloop-bench --timers: delayed messages (ctx.SendAfter) in the runtime, exactly-once (read_committed, transactions)")
 		fmt.Fprintf(out, "broker: %s; %d partitions per topic\n", res.Broker, cfg.Partitions)
 		if cfg.InProcess {
 			fmt.Fprintln(out, "note: the broker runs in this process, so its memory is in the heap figures")
@@ -478,23 +667,63 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		reportTimers(out, res)
 		return res, nil
 	}
-	fmt.Fprintf(out, "stateloop bench: %s, exactly-once (read_committed, transactions)\n", describeSides(cfg.Sides))
+	fmt.Fprintf(out, "stateloop-bench: %s, exactly-once (read_committed, transactions)\n", describeSides(cfg))
 	fmt.Fprintf(out, "broker: %s; %d partitions per topic\n", res.Broker, cfg.Partitions)
-	fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, %s/%s, %s; load average %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(), loadText(loadAverage()))
+	if slices.Contains(cfg.Sides, SideRuntime) || slices.Contains(cfg.Sides, SideRemote) || slices.Contains(cfg.Sides, SideChain) {
+		fmt.Fprintf(out, "stream threads of the runtime: %s\n", threadsList(cfg))
+	}
 	fmt.Fprintf(out, "commit policy (every side): every %v or %s records, whichever comes first\n", cfg.CommitInterval, num(cfg.CommitCount))
+	if cfg.Work > 0 {
+		fmt.Fprintf(out, "work per invocation (and per raw record): %v of CPU, %s rounds of SHA-256 as calibrated on this machine\n", cfg.Work, num(b.work))
+	}
 	fmt.Fprintf(out, "phases per side: warm-up %s records; throughput %s records pre-loaded in one transaction, %s ids; latency %s records/s for %v\n\n",
 		num(cfg.Warmup), num(cfg.Messages), num(cfg.IDs), num(cfg.Rate), cfg.PacedDuration)
 
-	for _, name := range cfg.Sides {
-		sr, err := b.runSide(ctx, name)
-		if err != nil {
+	if cfg.Rounds == 1 {
+		if err := b.runRound(ctx, &res); err != nil {
 			return res, err
 		}
-		switch name {
+		report(out, res)
+		return res, nil
+	}
+	base := b.runID
+	for r := 1; r <= cfg.Rounds; r++ {
+		// topics, groups and transactional ids of their own in each round
+		b.runID = fmt.Sprintf("%s-r%d", base, r)
+		fmt.Fprintf(out, "ROUND %d of %d\n\n", r, cfg.Rounds)
+		rr := Result{Config: cfg, Broker: res.Broker}
+		if err := b.runRound(ctx, &rr); err != nil {
+			return res, err
+		}
+		report(out, rr)
+		fmt.Fprintln(out)
+		res.Rounds = append(res.Rounds, rr)
+	}
+	res.medians()
+	reportRounds(out, res)
+	return res, nil
+}
+
+// runRound runs every side once, in the order of Config.runs, into res,
+// and sets its ratios and targets.
+func (b *bench) runRound(ctx context.Context, res *Result) error {
+	cfg := b.cfg
+	for _, run := range cfg.runs() {
+		sr, err := b.runSide(ctx, run)
+		if err != nil {
+			return err
+		}
+		switch run.name {
 		case SideRuntime:
-			res.Runtime = sr
+			res.RuntimeThreads = append(res.RuntimeThreads, sr)
+			if res.Runtime == nil {
+				res.Runtime = sr
+			}
 		case SideRemote:
 			res.Remote = sr
+		case SideChain:
+			res.Chain = sr
 		case SideRaw:
 			res.Raw = sr
 		}
@@ -508,27 +737,59 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	if res.Ratio = ratio(res.Runtime, res.Raw); res.Ratio > 0 {
 		res.RatioOK = res.Ratio >= RatioTarget
 	}
+	var one, two *SideResult
+	for _, sr := range res.RuntimeThreads {
+		switch sr.Threads {
+		case 1:
+			one = sr
+		case 2:
+			two = sr
+		}
+	}
+	if res.ThreadsRatio = ratio(two, one); res.ThreadsRatio > 0 {
+		res.ThreadsOK = res.ThreadsRatio >= ThreadsTarget
+	}
 	res.RemoteRatio = ratio(res.Remote, res.Runtime)
 	res.RemoteRawRatio = ratio(res.Remote, res.Raw)
+	if res.RemoteRatio > 0 {
+		res.RemoteRatioOK = res.RemoteRatio >= RemoteRatioTarget
+	}
 	if res.Runtime != nil {
 		res.LatencyOK = res.Runtime.Paced.P99 <= cfg.LatencyTarget()
 	}
 	if res.Remote != nil {
 		res.RemoteLatencyOK = res.Remote.Paced.P99 <= cfg.LatencyTarget()
+		rpm := res.Remote.Throughput.RequestsPerMessage()
+		res.RemoteRequestsOK = rpm >= 0 && rpm <= RemoteRequestsTarget
 	}
-	report(out, res)
-	return res, nil
+	if res.Chain != nil {
+		res.ChainLatencyOK = res.Chain.Paced.P50 <= cfg.ChainLatencyTarget()
+	}
+	return nil
+}
+
+// statsSide is a side that runs a processor.
+type statsSide interface {
+	processorStats() processor.Stats
+}
+
+// commitTimer is a side that times its commits.
+type commitTimer interface {
+	commitTimes() commitTimes
 }
 
 // runSide runs the phases of one side.
-func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
+func (b *bench) runSide(ctx context.Context, run sideRun) (*SideResult, error) {
 	cfg := b.cfg
+	name := run.label
 	var s side
-	switch name {
+	switch run.name {
 	case SideRuntime:
-		s = newRuntimeSide(b)
+		s = newRuntimeSide(b, run)
 	case SideRemote:
-		s = newRemoteSide(b)
+		s = newRemoteSide(b, run)
+	case SideChain:
+		s = newChainSide(b, run)
 	default:
 		s = newRawSide(b)
 	}
@@ -537,17 +798,27 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	if rs, ok := s.(*remoteSide); ok {
 		httpNow = func() *httpCounts { c := rs.http(); return &c }
 	}
+	// messages delivered in their sender's transaction, for a processor
+	localNow := func() int64 { return -1 }
+	commitsNow := func() commitTimes { return commitTimes{n: -1} }
+	if ps, ok := s.(statsSide); ok {
+		localNow = func() int64 { return ps.processorStats().Local }
+	}
+	if ct, ok := s.(commitTimer); ok {
+		commitsNow = ct.commitTimes
+	}
 	in, out := s.topics()
 	if err := createTopics(b.client, cfg.Partitions, in, out); err != nil {
 		return nil, err
 	}
-	rd, err := newReader(b.client, out, name != SideRaw)
+	rd, err := newReader(b.client, out, run.name != SideRaw)
 	if err != nil {
 		return nil, err
 	}
 	defer rd.close()
 
-	fmt.Fprintf(b.out, "%s: starting\n", name)
+	load0 := loadAverage()
+	fmt.Fprintf(b.out, "%s: starting (load average %s)\n", name, loadText(load0))
 	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
@@ -557,12 +828,12 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 			_ = s.stop()
 		}
 	}()
-	sr := &SideResult{Name: name}
+	sr := &SideResult{Name: run.name, Label: run.label, Threads: run.threads, LoadBefore: load0}
 	httpStart := httpNow()
 
 	// warm-up
 	rd.expect(phaseWarmup, cfg.Warmup)
-	if _, err := b.load(ctx, in, phaseWarmup, cfg.Warmup, name+"-warmup"); err != nil {
+	if _, err := b.load(ctx, in, phaseWarmup, cfg.Warmup, loaderName(run, "warmup")); err != nil {
 		return nil, err
 	}
 	if _, err := b.wait(ctx, rd, s, phaseWarmup, name+" warm-up", nil); err != nil {
@@ -575,9 +846,10 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	rd.expect(phaseLoad, cfg.Messages)
 	var prof *os.File
 	startProfile := func() {
-		if cfg.CPUProfile == "" || cfg.ProfileSide != name {
+		if cfg.CPUProfile == "" || cfg.ProfileSide != run.name || b.profiled {
 			return
 		}
+		b.profiled = true
 		f, err := os.Create(cfg.CPUProfile)
 		if err == nil {
 			err = pprof.StartCPUProfile(f)
@@ -590,20 +862,26 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	}
 	offs0 := b.offsets(s.written())
 	commits0 := s.commits()
-	var cpu0, bcpu0 time.Duration
+	var cpu0, bcpu0, mcpu0 time.Duration
 	var http0 *httpCounts
-	t0, err := b.loadWith(ctx, in, phaseLoad, cfg.Messages, name+"-load", func() {
+	var local0 int64
+	var ct0 commitTimes
+	t0, err := b.loadWith(ctx, in, phaseLoad, cfg.Messages, loaderName(run, "load"), func() {
 		// right before the commit that makes the records visible
 		startProfile()
-		cpu0, bcpu0 = processCPU(), childrenCPU()
+		cpu0, bcpu0, mcpu0 = processCPU(), childrenCPU(), machineCPU()
 		http0 = httpNow()
+		local0 = localNow()
+		ct0 = commitsNow()
 	})
 	if err != nil {
 		return nil, err
 	}
 	t1, err := b.wait(ctx, rd, s, phaseLoad, name, nil)
-	cpu1, bcpu1 := processCPU(), childrenCPU()
+	cpu1, bcpu1, mcpu1 := processCPU(), childrenCPU(), machineCPU()
 	http1 := httpNow()
+	local1 := localNow()
+	ct1 := commitsNow()
 	if prof != nil {
 		pprof.StopCPUProfile()
 		prof.Close()
@@ -614,7 +892,10 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	}
 	sr.Inputs += cfg.Messages
 	sr.Throughput = phaseFigures(cfg.Messages, t1.Sub(t0), cpu1-cpu0, brokerDelta(bcpu0, bcpu1), s.commits()-commits0, b.offsets(s.written()), offs0)
+	sr.Throughput.MachineCPU = brokerDelta(mcpu0, mcpu1)
 	sr.Throughput.HTTP = httpDelta(http0, http1)
+	sr.Throughput.Local = localDelta(local0, local1)
+	sr.Throughput.CommitTime, sr.Throughput.CommitMax = commitDelta(ct0, ct1)
 
 	// latency
 	n := cfg.pacedMessages()
@@ -622,16 +903,20 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	rd.expect(phasePaced, n)
 	offs0 = b.offsets(s.written())
 	commits0 = s.commits()
-	cpu0, bcpu0 = processCPU(), childrenCPU()
+	cpu0, bcpu0, mcpu0 = processCPU(), childrenCPU(), machineCPU()
 	http0 = httpNow()
+	local0 = localNow()
+	ct0 = commitsNow()
 	p0 := time.Now()
 	pc, err := b.startPaced(ctx, in, n)
 	if err != nil {
 		return nil, err
 	}
 	p1, err := b.wait(ctx, rd, s, phasePaced, name+" latency", pc.sent.Load)
-	cpu1, bcpu1 = processCPU(), childrenCPU()
+	cpu1, bcpu1, mcpu1 = processCPU(), childrenCPU(), machineCPU()
 	http1 = httpNow()
+	local1 = localNow()
+	ct1 = commitsNow()
 	if perr := pc.wait(); perr != nil && err == nil {
 		err = perr
 	}
@@ -640,8 +925,11 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 	}
 	sr.Inputs += n
 	sr.Paced = phaseFigures(n, p1.Sub(p0), cpu1-cpu0, brokerDelta(bcpu0, bcpu1), s.commits()-commits0, b.offsets(s.written()), offs0)
+	sr.Paced.MachineCPU = brokerDelta(mcpu0, mcpu1)
 	sr.Paced.P50, sr.Paced.P99, sr.Paced.Max = rd.latencies(phasePaced)
 	sr.Paced.HTTP = httpDelta(http0, http1)
+	sr.Paced.Local = localDelta(local0, local1)
+	sr.Paced.CommitTime, sr.Paced.CommitMax = commitDelta(ct0, ct1)
 
 	sr.HTTP = httpDelta(httpStart, httpNow())
 
@@ -657,7 +945,8 @@ func (b *bench) runSide(ctx context.Context, name string) (*SideResult, error) {
 		return nil, err
 	}
 	sr.Checks = checks
-	fmt.Fprintf(b.out, "%s: done: %s records/s, latency p50 %v p99 %v\n\n", name, num(int(sr.Throughput.PerSecond)), ms(sr.Paced.P50), ms(sr.Paced.P99))
+	sr.LoadAfter = loadAverage()
+	fmt.Fprintf(b.out, "%s: done: %s records/s, latency p50 %v p99 %v (load average %s)\n\n", name, num(int(sr.Throughput.PerSecond)), ms(sr.Paced.P50), ms(sr.Paced.P99), loadText(sr.LoadAfter))
 	return sr, nil
 }
 
@@ -689,15 +978,53 @@ func httpDelta(before, after *httpCounts) *HTTPFigures {
 	}
 }
 
-// describeSides names what the bench compares, for its first line.
-func describeSides(sides []string) string {
+// commitDelta returns the mean and the longest commit between two
+// readings of a commitClock; -1, -1 if there was no commit.
+func commitDelta(before, after commitTimes) (mean, longest time.Duration) {
+	n := after.n - before.n
+	if before.n < 0 || n <= 0 {
+		return -1, -1
+	}
+	return (after.total - before.total) / time.Duration(n), after.max
+}
+
+// localDelta is after - before, -1 if either is unknown.
+func localDelta(before, after int64) int64 {
+	if before < 0 || after < 0 {
+		return -1
+	}
+	return after - before
+}
+
+// loaderName names the loader's transactional id for a phase of a run.
+func loaderName(run sideRun, phase string) string {
+	return fmt.Sprintf("%s-t%d-%s", run.name, run.threads, phase)
+}
+
+// threadsList describes the thread counts of the processor sides.
+func threadsList(cfg Config) string {
 	var parts []string
-	for _, s := range sides {
+	for _, n := range cfg.Threads {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	s := strings.Join(parts, ", ")
+	if len(cfg.Threads) > 1 {
+		s += " (the runtime side runs once with each; the remote and chain sides with " + strconv.Itoa(cfg.Threads[0]) + ")"
+	}
+	return s
+}
+
+// describeSides names what the bench compares, for its first line.
+func describeSides(cfg Config) string {
+	var parts []string
+	for _, s := range cfg.Sides {
 		switch s {
 		case SideRuntime:
 			parts = append(parts, "function bench/counter embedded in the runtime")
 		case SideRemote:
 			parts = append(parts, "bench/counter as a remote function (StateFun Go SDK over HTTP)")
+		case SideChain:
+			parts = append(parts, "a chain of "+describeChain(cfg.ChainLength))
 		case SideRaw:
 			parts = append(parts, "a raw sarama consume-transform-produce loop")
 		}
@@ -705,6 +1032,7 @@ func describeSides(sides []string) string {
 	return strings.Join(parts, " vs ")
 }
 
+// brokerDelta is after - before of a CPU time, -1 if either is unknown.
 func brokerDelta(before, after time.Duration) time.Duration {
 	if before < 0 || after < 0 {
 		return -1

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,18 +109,113 @@ func TestConfigValidate(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := (Config{Sides: []string{SideRuntime, SideRemote, SideRaw}, CPUProfile: "x", ProfileSide: SideRemote}).Validate(); err != nil {
-		t.Errorf("three sides, profile of remote: %v", err)
+	if err := (Config{Sides: []string{SideRuntime, SideRemote, SideChain, SideRaw}, Threads: []int{1, 2}, CPUProfile: "x", ProfileSide: SideChain}).Validate(); err != nil {
+		t.Errorf("four sides, two thread counts, profile of chain: %v", err)
 	}
-	bad := Config{Messages: -1, Sides: []string{"runtime", "nope", "remote", "remote"}, CPUProfile: "x", ProfileSide: "raw"}
+	bad := Config{Messages: -1, Sides: []string{"runtime", "nope", "remote", "remote"}, CPUProfile: "x", ProfileSide: "raw",
+		Threads: []int{2, 0, 2, 257}, ChainLength: 1, Work: -time.Second, Rounds: -1}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"messages -1", `side "nope"`, `side "remote" named twice`, `profile side "raw"`} {
+	for _, want := range []string{"messages -1", `side "nope"`, `side "remote" named twice`, `profile side "raw"`,
+		"threads 0: want 1 to 256", "threads 257: want 1 to 256", "threads 2 named twice", "chain length 1: want 2 to 64", "work -1s: must not be negative",
+		"rounds -1: want 1 to 100"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+func TestTimersRunOneThread(t *testing.T) {
+	err := Config{Timers: true, Threads: []int{1, 2}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "the delayed-messages bench runs one thread") {
+		t.Errorf("got %v, want an error about the threads of the delayed-messages bench", err)
+	}
+}
+
+func TestRunsOfTheSides(t *testing.T) {
+	type run = sideRun
+	for _, tc := range []struct {
+		cfg  Config
+		want []sideRun
+	}{
+		{DefaultConfig(), []run{{SideRuntime, "runtime", 1}, {SideRaw, "raw", 0}}},
+		{Config{Sides: []string{SideRuntime, SideRemote, SideChain, SideRaw}, Threads: []int{2, 1}}, []run{
+			{SideRuntime, "runtime (2 threads)", 2}, {SideRuntime, "runtime (1 thread)", 1},
+			{SideRemote, "remote", 2}, {SideChain, "chain", 2}, {SideRaw, "raw", 0},
+		}},
+	} {
+		if got := tc.cfg.withDefaults().runs(); !slices.Equal(got, tc.want) {
+			t.Errorf("runs of %v with threads %v:\n got %v\nwant %v", tc.cfg.Sides, tc.cfg.Threads, got, tc.want)
+		}
+	}
+}
+
+// TestThreadsAndChain runs the runtime side with 1 and with 2 stream
+// threads and the chain side on a small bench: every side must give
+// exactly one output record per input record and exact counts (Run fails
+// otherwise), the thread counts must be compared, and the chain's
+// messages between functions must all be delivered in their sender's
+// transaction, none through the loop topic.
+func TestThreadsAndChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a broker and three processors for a few seconds each")
+	}
+	cfg := DefaultConfig()
+	cfg.InProcess = true
+	cfg.Sides = []string{SideRuntime, SideChain}
+	cfg.Threads = []int{1, 2}
+	cfg.Messages, cfg.IDs, cfg.Warmup = 2000, 50, 100
+	cfg.Rate, cfg.PacedDuration = 1000, time.Second
+	cfg.Progress = 500 * time.Millisecond
+	var out strings.Builder
+	res, err := Run(t.Context(), cfg, &out)
+	if err != nil {
+		t.Fatalf("Run: %v\noutput:\n%s", err, out.String())
+	}
+	if len(res.RuntimeThreads) != 2 || res.RuntimeThreads[0].Threads != 1 || res.RuntimeThreads[1].Threads != 2 || res.Runtime != res.RuntimeThreads[0] {
+		t.Fatalf("runtime results %+v: want one with 1 thread (also Runtime), then one with 2", res.RuntimeThreads)
+	}
+	want := res.RuntimeThreads[1].Throughput.PerSecond / res.RuntimeThreads[0].Throughput.PerSecond
+	if res.ThreadsRatio != want {
+		t.Errorf("threads ratio %v, want 2 threads / 1 thread = %v", res.ThreadsRatio, want)
+	}
+	c := res.Chain
+	if c == nil {
+		t.Fatalf("no chain result\noutput:\n%s", out.String())
+	}
+	const inputs = 100 + 2000 + 1000
+	if c.Outputs != inputs {
+		t.Errorf("chain: %d outputs, want %d", c.Outputs, inputs)
+	}
+	for _, p := range []struct {
+		name string
+		ph   Phase
+	}{{"throughput", c.Throughput}, {"latency", c.Paced}} {
+		// 4 functions: 3 messages between them per input record
+		if got := p.ph.LocalPerMessage(); got != 3 {
+			t.Errorf("chain %s phase: %v local deliveries per message, want 3", p.name, got)
+		}
+		for _, o := range p.ph.Offsets {
+			if o.Role == "loop" && o.Delta != 0 {
+				t.Errorf("chain %s phase: %d records written to the loop topic, want none", p.name, o.Delta)
+			}
+		}
+	}
+	for _, want := range []string{
+		"chain (4 functions): 3,100 output records for 3,100 input records, one for each",
+		"chain (4 functions): final counts of 50 ids add up to 3,100, each id counted 1, 2, ... n",
+		"runtime (2 threads): final counts of 50 ids add up to 3,100",
+		"ratio runtime 2 threads / 1 thread messages/s: ",
+		"chain latency p50: ",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out.String())
 	}
 }
 
@@ -219,5 +315,24 @@ func TestRemoteSideChecksCounts(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+// TestCalibrateWork checks that the rounds calibrated for a CPU time take
+// about that much CPU time (a wide margin: it is one measurement on a
+// shared machine).
+func TestCalibrateWork(t *testing.T) {
+	if calibrateWork(0) != 0 {
+		t.Error("work 0: want no rounds")
+	}
+	const d = 5 * time.Millisecond
+	rounds := calibrateWork(d)
+	c0 := processCPU()
+	for range 10 {
+		burn(rounds)
+	}
+	took := (processCPU() - c0) / 10
+	if took < d/4 || took > 4*d {
+		t.Errorf("%d rounds calibrated for %v took %v of CPU time", rounds, d, took)
 	}
 }

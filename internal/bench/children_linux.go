@@ -60,3 +60,28 @@ func procCPU(pid string) (time.Duration, bool) {
 	}
 	return time.Duration(utime+stime) * clockTick, true
 }
+
+// machineCPU returns the CPU time all CPUs of the machine spent busy so
+// far (user, nice, system, irq, softirq and steal time of /proc/stat),
+// and -1 if it cannot be read.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	// cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return -1
+	}
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, err := strconv.ParseInt(fields[i], 10, 64)
+		if err != nil {
+			return -1
+		}
+		busy += v
+	}
+	return time.Duration(busy) * clockTick
+}

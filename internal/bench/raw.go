@@ -29,6 +29,7 @@ type rawSide struct {
 	cg       sarama.ConsumerGroup
 	prod     sarama.AsyncProducer
 	ncommits atomic.Int64
+	clock    commitClock
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -174,6 +175,10 @@ func (s *rawSide) stop() error {
 
 func (s *rawSide) commits() int64 { return s.ncommits.Load() }
 
+// commitTimes returns the time its commits took so far, from
+// AddOffsetsToTxn to the end of CommitTxn (see commitTimer).
+func (s *rawSide) commitTimes() commitTimes { return s.clock.read() }
+
 func (s *rawSide) written() []TopicOffsets {
 	return []TopicOffsets{{Role: "output", Topic: s.out}}
 }
@@ -269,6 +274,7 @@ func (l *rawLoop) process(m *sarama.ConsumerMessage) {
 		l.inTxn, l.txnStart, l.pending = true, time.Now(), 0
 		l.offsets = make(map[int32]int64)
 	}
+	burn(l.s.b.work)
 	n := l.counts[string(m.Key)] + 1
 	l.counts[string(m.Key)] = n
 	prod.Input() <- &sarama.ProducerMessage{
@@ -287,6 +293,7 @@ func (l *rawLoop) commit() {
 		offsets = append(offsets, &sarama.PartitionOffsetMetadata{Partition: p, Offset: off})
 	}
 	meta := sarama.NewConsumerGroupMetadataFromSession(l.sess, l.s.group, nil)
+	start := time.Now()
 	if err := prod.AddOffsetsToTxnWithGroupMetadata(map[string][]*sarama.PartitionOffsetMetadata{l.s.in: offsets}, meta); err != nil {
 		l.setErr(fmt.Errorf("add offsets to transaction: %w", err))
 		return
@@ -302,6 +309,7 @@ func (l *rawLoop) commit() {
 		l.setErr(fmt.Errorf("transaction committed with failed records: %w", perr))
 		return
 	}
+	l.s.clock.Commit(time.Since(start))
 	l.s.ncommits.Add(1)
 	l.inTxn = false
 }

@@ -31,13 +31,15 @@ var sdkCount = statefun.ValueSpec{Name: "count", ValueType: statefun.Int64Type}
 // sdkCounter returns bench/counter written with the StateFun Go SDK: it
 // adds one to the count of its address and writes one record to the
 // egress bench/out, topic out, with key = id and value = the input value
-// followed by the count. calls counts its invocations. A non-nil fault
+// followed by the count, after work rounds of hashing. calls counts its
+// invocations. A non-nil fault
 // changes the count before it is stored and written (tests use it to see
 // the checks fail).
-func sdkCounter(out string, calls *atomic.Int64, fault func(int64) int64) statefun.StatefulFunctionSpec {
+func sdkCounter(out string, work int, calls *atomic.Int64, fault func(int64) int64) statefun.StatefulFunctionSpec {
 	egress := statefun.TypeNameFrom(string(OutEgress))
 	fn := func(ctx statefun.Context, msg statefun.Message) error {
 		calls.Add(1)
+		burn(work)
 		var n int64
 		ctx.Storage().Get(sdkCount, &n)
 		n++
@@ -135,23 +137,23 @@ type remoteSide struct {
 	fault  func(int64) int64
 }
 
-func newRemoteSide(b *bench) *remoteSide {
+func newRemoteSide(b *bench, run sideRun) *remoteSide {
 	app := "bench-" + b.runID + "-remote"
-	topo, _ := CounterApp(app, app+"-in", app+"-out", b.cfg.Partitions)
+	topo, _ := CounterApp(app, app+"-in", app+"-out", b.cfg.Partitions, 0)
 	// no embedded function: bench/counter is served over HTTP only
-	rs := &runtimeSide{b: b, label: SideRemote, topo: topo, reg: functions.NewRegistry(), fail: make(chan error, 1)}
+	rs := &runtimeSide{b: b, label: run.label, threads: run.threads, topo: topo, reg: functions.NewRegistry(), fail: make(chan error, 1)}
 	return &remoteSide{runtimeSide: rs, fault: b.cfg.remoteFault}
 }
 
 func (s *remoteSide) start(ctx context.Context) error {
 	_, out := s.topics()
 	srv, err := startFunctionServer(func(calls *atomic.Int64) statefun.StatefulFunctionSpec {
-		return sdkCounter(out, calls, s.fault)
+		return sdkCounter(out, s.b.work, calls, s.fault)
 	})
 	if err != nil {
 		return err
 	}
-	client, err := remote.New(remote.Config{URL: srv.url})
+	client, err := remote.New(remote.Config{URL: srv.url, MaxInFlight: s.b.cfg.RemoteMaxInFlight})
 	if err != nil {
 		_ = srv.close()
 		return fmt.Errorf("bench: remote: %w", err)

@@ -12,16 +12,10 @@ import (
 // report prints the figures of a run.
 func report(out io.Writer, res Result) {
 	cfg := res.Config
-	var sides []*SideResult
+	sides := res.sides()
 	var heads []string
-	if res.Runtime != nil {
-		sides, heads = append(sides, res.Runtime), append(heads, "runtime")
-	}
-	if res.Remote != nil {
-		sides, heads = append(sides, res.Remote), append(heads, "remote (HTTP)")
-	}
-	if res.Raw != nil {
-		sides, heads = append(sides, res.Raw), append(heads, "raw sarama")
+	for _, s := range sides {
+		heads = append(heads, head(s, cfg))
 	}
 	table := func(title string, rows [][]string) {
 		fmt.Fprintln(out, title)
@@ -61,7 +55,18 @@ func report(out io.Writer, res Result) {
 			}),
 			row("CPU/message, this process", func(s *SideResult) string { return us(get(s).CPUPerMessage()) }),
 			row("CPU/message, broker process", func(s *SideResult) string { return us(get(s).BrokerCPUPerMessage()) }),
+			row("CPUs busy: this process / broker / others", func(s *SideResult) string { return coresBusy(get(s)) }),
 			row("log entries written/message", func(s *SideResult) string { return offsetsPerMessage(get(s)) }),
+			row("commit, mean / longest", func(s *SideResult) string {
+				p := get(s)
+				if p.CommitTime < 0 {
+					return "-"
+				}
+				return ms(p.CommitTime) + " / " + ms(p.CommitMax)
+			}),
+		}
+		if res.Chain != nil {
+			rows = append(rows, row("local deliveries/message", func(s *SideResult) string { return ratioOrDash(get(s).LocalPerMessage(), 2) }))
 		}
 		if res.Remote == nil {
 			return rows
@@ -81,19 +86,35 @@ func report(out io.Writer, res Result) {
 	fmt.Fprintln(out, "RESULTS")
 	fmt.Fprintf(out, "broker: %s\n", res.Broker)
 	fmt.Fprintf(out, "commit interval: %v (or %s records)\n\n", cfg.CommitInterval, num(cfg.CommitCount))
+	rows := append(phaseRows(func(s *SideResult) Phase { return s.Throughput }),
+		row("load average, side start -> end", func(s *SideResult) string { return loadText(s.LoadBefore) + " -> " + loadText(s.LoadAfter) }))
 	table(fmt.Sprintf("Throughput: %s records pre-loaded in one transaction (%s ids); timed from its commit to the last output record read (read_committed)",
-		num(cfg.Messages), num(cfg.IDs)), phaseRows(func(s *SideResult) Phase { return s.Throughput }))
+		num(cfg.Messages), num(cfg.IDs)), rows)
 	if res.Runtime != nil && res.Raw != nil {
-		fmt.Fprintf(out, "ratio runtime/raw messages/s: %.2f   target >= %.2f: %s\n", res.Ratio, RatioTarget, passMiss(res.RatioOK))
+		fmt.Fprintf(out, "ratio %s/raw messages/s: %.2f   target >= %.2f: %s\n", res.Runtime.Label, res.Ratio, RatioTarget, passMiss(res.RatioOK))
+		for _, s := range res.RuntimeThreads[1:] {
+			fmt.Fprintf(out, "ratio %s/raw messages/s: %.2f\n", s.Label, s.Throughput.PerSecond/res.Raw.Throughput.PerSecond)
+		}
+	}
+	for _, s := range res.RuntimeThreads[min(1, len(res.RuntimeThreads)):] {
+		first := res.RuntimeThreads[0]
+		line := fmt.Sprintf("ratio runtime %s / %s messages/s: %.2f", threadsText(s.Threads), threadsText(first.Threads), s.Throughput.PerSecond/first.Throughput.PerSecond)
+		if first.Threads == 1 && s.Threads == 2 {
+			line += fmt.Sprintf("   target >= %.2f: %s", ThreadsTarget, passMiss(res.ThreadsOK))
+		}
+		fmt.Fprintln(out, line)
 	}
 	if res.Remote != nil && res.Runtime != nil {
-		fmt.Fprintf(out, "ratio remote/embedded messages/s: %.2f\n", res.RemoteRatio)
+		fmt.Fprintf(out, "ratio remote/embedded messages/s: %.2f   target >= %.2f: %s\n", res.RemoteRatio, RemoteRatioTarget, passMiss(res.RemoteRatioOK))
 	}
 	if res.Remote != nil && res.Raw != nil {
 		fmt.Fprintf(out, "ratio remote/raw messages/s: %.2f\n", res.RemoteRawRatio)
 	}
+	if res.Remote != nil {
+		fmt.Fprintf(out, "remote HTTP requests/message: %s   target <= %.2f: %s\n", ratioOrDash(res.Remote.Throughput.RequestsPerMessage(), 3), RemoteRequestsTarget, passMiss(res.RemoteRequestsOK))
+	}
 	fmt.Fprintln(out)
-	rows := [][]string{
+	rows = [][]string{
 		row("latency p50", func(s *SideResult) string { return ms(s.Paced.P50) }),
 		row("latency p99", func(s *SideResult) string { return ms(s.Paced.P99) }),
 		row("latency max", func(s *SideResult) string { return ms(s.Paced.Max) }),
@@ -107,6 +128,10 @@ func report(out io.Writer, res Result) {
 	}
 	if res.Remote != nil {
 		fmt.Fprintf(out, "remote latency p99: %s   runtime's target <= %s: %s\n", ms(res.Remote.Paced.P99), ms(cfg.LatencyTarget()), passMiss(res.RemoteLatencyOK))
+	}
+	if res.Chain != nil {
+		fmt.Fprintf(out, "chain latency p50: %s   target <= %s (%.1f x commit interval %v): %s\n",
+			ms(res.Chain.Paced.P50), ms(cfg.ChainLatencyTarget()), ChainLatencyTargetFactor, cfg.CommitInterval, passMiss(res.ChainLatencyOK))
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Checks (exactly-once):")
@@ -127,6 +152,39 @@ func report(out io.Writer, res Result) {
 	}
 }
 
+// coresBusy is the CPU time of the process, of the broker and of the
+// machine's other processes per second of the phase: how many CPUs each
+// kept busy on average.
+func coresBusy(p Phase) string {
+	if p.Elapsed <= 0 {
+		return "-"
+	}
+	f := func(d time.Duration) string {
+		if d < 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(d.Seconds()/p.Elapsed.Seconds(), 'f', 2, 64)
+	}
+	others := time.Duration(-1)
+	if p.MachineCPU >= 0 {
+		others = max(0, p.MachineCPU-p.CPU-max(0, p.BrokerCPU))
+	}
+	return f(p.CPU) + " / " + f(p.BrokerCPU) + " / " + f(others)
+}
+
+// head names a side in the report's tables and checks.
+func head(s *SideResult, cfg Config) string {
+	switch s.Name {
+	case SideRemote:
+		return "remote (HTTP)"
+	case SideChain:
+		return fmt.Sprintf("chain (%d functions)", cfg.ChainLength)
+	case SideRaw:
+		return "raw sarama"
+	}
+	return s.Label
+}
+
 // ratioOrDash formats f with prec decimals; "-" if it is negative (unknown).
 func ratioOrDash(f float64, prec int) string {
 	if f < 0 {
@@ -139,15 +197,24 @@ func offsetsPerMessage(p Phase) string {
 	if p.Messages == 0 {
 		return "-"
 	}
-	var total float64
-	var parts []string
+	// topics of one role (the chain's changelogs) add up
+	var roles []string
+	byRole := map[string]int64{}
 	for _, o := range p.Offsets {
 		if o.Delta < 0 {
 			return "?"
 		}
-		f := float64(o.Delta) / float64(p.Messages)
+		if _, ok := byRole[o.Role]; !ok {
+			roles = append(roles, o.Role)
+		}
+		byRole[o.Role] += o.Delta
+	}
+	var total float64
+	var parts []string
+	for _, r := range roles {
+		f := float64(byRole[r]) / float64(p.Messages)
 		total += f
-		parts = append(parts, fmt.Sprintf("%s %.2f", o.Role, f))
+		parts = append(parts, fmt.Sprintf("%s %.2f", r, f))
 	}
 	if len(parts) == 1 {
 		return fmt.Sprintf("%.2f", total)

@@ -46,18 +46,13 @@ var (
 // CounterApp returns the application of the runtime side: the ingress
 // topic in routes each record to bench/counter/<key>, which adds one to
 // its count and writes one record to topic out with key = id and value =
-// the input value followed by the count (8 bytes, big endian).
-func CounterApp(app, in, out string, partitions int32) (topology.Topology, *functions.Registry) {
+// the input value followed by the count (8 bytes, big endian). Each
+// invocation first does work rounds of hashing (see calibrateWork).
+func CounterApp(app, in, out string, partitions int32, work int) (topology.Topology, *functions.Registry) {
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{
-		Type: CounterType,
-		Function: functions.Router(functions.Handle(tickType, func(ctx functions.Context, v []byte) error {
-			n, _ := countState.Get(ctx)
-			n++
-			countState.Set(ctx, n)
-			ctx.SendEgress(OutEgress, functions.KafkaMessage("", ctx.Self().ID, outputValue(v, n)))
-			return nil
-		})),
+		Type:     CounterType,
+		Function: counting(work, writeOutput),
 		State:    []functions.StateSpec{countState},
 		Egresses: []functions.TypeName{OutEgress},
 	})
@@ -71,15 +66,37 @@ func CounterApp(app, in, out string, partitions int32) (topology.Topology, *func
 	return topo, reg
 }
 
+// counting returns a function of bench/tick messages that does work
+// rounds of hashing, adds one to the count in its state and then calls
+// then with the message's value and the new count.
+func counting(work int, then func(ctx functions.Context, v []byte, n int64)) functions.Function {
+	return functions.Router(functions.Handle(tickType, func(ctx functions.Context, v []byte) error {
+		burn(work)
+		n, _ := countState.Get(ctx)
+		n++
+		countState.Set(ctx, n)
+		then(ctx, v, n)
+		return nil
+	}))
+}
+
+// writeOutput writes the output record of an input value v whose count is
+// n to the egress bench/out: key = id, value = v followed by n.
+func writeOutput(ctx functions.Context, v []byte, n int64) {
+	ctx.SendEgress(OutEgress, functions.KafkaMessage("", ctx.Self().ID, outputValue(v, n)))
+}
+
 // runtimeSide runs the counter application in a processor; the remote
 // side runs it too, with bench/counter served over HTTP.
 type runtimeSide struct {
-	b     *bench
-	label string // the side's name, in errors
-	topo  topology.Topology
-	reg   *functions.Registry
-	opts  []processor.Option // added to the bench's options
-	p     *processor.Processor
+	b       *bench
+	label   string // the side's name, in errors
+	threads int    // stream threads of the processor
+	topo    topology.Topology
+	reg     *functions.Registry
+	opts    []processor.Option // added to the bench's options
+	p       *processor.Processor
+	clock   commitClock
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -87,10 +104,10 @@ type runtimeSide struct {
 	fail   chan error
 }
 
-func newRuntimeSide(b *bench) *runtimeSide {
-	app := "bench-" + b.runID
-	topo, reg := CounterApp(app, app+"-in", app+"-out", b.cfg.Partitions)
-	return &runtimeSide{b: b, label: SideRuntime, topo: topo, reg: reg, fail: make(chan error, 1)}
+func newRuntimeSide(b *bench, run sideRun) *runtimeSide {
+	app := fmt.Sprintf("bench-%s-t%d", b.runID, run.threads)
+	topo, reg := CounterApp(app, app+"-in", app+"-out", b.cfg.Partitions, b.work)
+	return &runtimeSide{b: b, label: run.label, threads: run.threads, topo: topo, reg: reg, fail: make(chan error, 1)}
 }
 
 func (s *runtimeSide) topics() (string, string) {
@@ -103,6 +120,8 @@ func (s *runtimeSide) start(ctx context.Context) error {
 		processor.WithCommitInterval(cfg.CommitInterval),
 		processor.WithCommitCount(cfg.CommitCount),
 		processor.WithLogger(cfg.Logger),
+		processor.WithThreads(s.threads),
+		processor.WithMetrics(&s.clock),
 	}, s.opts...)
 	p, err := processor.New(s.b.brokers, s.topo, s.reg, opts...)
 	if err != nil {
@@ -149,11 +168,18 @@ func (s *runtimeSide) stop() error {
 
 func (s *runtimeSide) commits() int64 { return s.p.Stats().Commits }
 
+// processorStats returns the processor's counters (see statsSide).
+func (s *runtimeSide) processorStats() processor.Stats { return s.p.Stats() }
+
+// commitTimes returns the commit times so far (see statsSide).
+func (s *runtimeSide) commitTimes() commitTimes { return s.clock.read() }
+
 func (s *runtimeSide) written() []TopicOffsets {
 	_, out := s.topics()
 	return []TopicOffsets{
 		{Role: "loop", Topic: string(s.topo.LoopTopic())},
 		{Role: "changelog", Topic: string(s.topo.TableTopic(CounterType))},
+		{Role: "inbox", Topic: string(s.topo.InboxTopic())},
 		{Role: "egress", Topic: out},
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/stateloop/stateloop/processor"
 )
 
-// The delayed-messages bench (Config.Timers, stateloop bench --timers)
+// The delayed-messages bench (Config.Timers, stateloop-bench --timers)
 // runs the application of timers_app.go in one processor with a local
 // store on disk (a temporary data directory), and measures:
 //
@@ -238,7 +238,7 @@ func (b *bench) runTimers(ctx context.Context) (*TimersResult, error) {
 			}
 		}
 	}}
-	r.side = &runtimeSide{b: b, label: "timers", topo: r.app.topo, reg: r.app.reg, fail: make(chan error, 1),
+	r.side = &runtimeSide{b: b, label: "timers", threads: 1, topo: r.app.topo, reg: r.app.reg, fail: make(chan error, 1),
 		opts: []processor.Option{processor.WithDataDir(dataDir), processor.WithFaults(faults)}}
 	rd, err := newTimerReader(b.client, out, longDelayFactor*cfg.CommitInterval)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/stateloop/stateloop/topology"
 )
 
-// The application of the delayed-messages bench (stateloop bench --timers).
+// The application of the delayed-messages bench (stateloop-bench --timers).
 //
 // bench/scheduler gets a request from its ingress topic and sends one
 // message to bench/sink/<its own id>: after a delay (ctx.SendAfter), or

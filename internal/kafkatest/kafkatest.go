@@ -1,11 +1,13 @@
 // Package kafkatest holds helpers shared by the module's tests: an
-// in-process Kafka broker (kfake), a sarama client for it, and a buffer
-// that a command writes to while a test reads it.
+// in-process Kafka broker (kfake), a sarama client for it, a buffer that a
+// command writes to while a test reads it, and an in-process run of a
+// command.
 package kafkatest
 
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/spf13/cobra"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -217,4 +220,27 @@ func ReadCommitted(t testing.TB, client sarama.Client, topic string) []string {
 		out = append(out, string(r.Value))
 	}
 	return out
+}
+
+// CommandResult is what one in-process run of a command printed and
+// returned.
+type CommandResult struct {
+	Out, ErrOut string
+	Err         error
+}
+
+// RunCommand runs cmd with args in process, as a program's main does but
+// without exiting and without printing the error or the usage, with stdin
+// (nil: the command's default) as its standard input.
+func RunCommand(ctx context.Context, cmd *cobra.Command, stdin io.Reader, args ...string) CommandResult {
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	if stdin != nil {
+		cmd.SetIn(stdin)
+	}
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	return CommandResult{Out: out.String(), ErrOut: errOut.String(), Err: err}
 }

@@ -5,7 +5,7 @@
 // killed with SIGKILL; at the end
 // every id must report exactly the count of increments it was sent. A count
 // above it is a duplicated effect, a count that never gets there a lost one.
-// `stateloop smoke` runs it; docs/smoke.md explains how to read it.
+// `stateloop-smoke` runs it; docs/smoke.md explains how to read it.
 //
 // # Concepts
 //

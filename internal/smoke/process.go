@@ -18,7 +18,7 @@ import (
 // attributes that stop the worker when the driver dies), starts it, kills
 // it with SIGKILL and starts it again through this function.
 //
-// The stateloop command re-executes itself (`stateloop smoke worker`); a
+// The stateloop-smoke command re-executes itself (`stateloop-smoke worker`); a
 // test re-executes its test binary.
 type StartFunc func(cfg WorkerConfig) (*exec.Cmd, error)
 

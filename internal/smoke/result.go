@@ -149,7 +149,7 @@ func (r *run) summary(err error) {
 	if err != nil {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(r.out, "stateloop smoke: %s\n", verdict)
+	fmt.Fprintf(r.out, "stateloop-smoke: %s\n", verdict)
 	fmt.Fprintf(r.out, "  application %s on %s; seed %d (--seed %d runs the same commands)\n", res.App, orUnknown(res.Broker), res.Seed, res.Seed)
 	fmt.Fprintf(r.out, "  commands: %s produced, %s acknowledged, %d failed; %s increments expected over %d ids\n",
 		num(res.Produced), num(res.Acked), res.ProduceErrors, num(int(res.Increments)), res.IDs)

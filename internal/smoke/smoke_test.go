@@ -141,7 +141,7 @@ func TestRunPassesAcrossKills(t *testing.T) {
 		t.Errorf("got delayed %v, longest chain %+v, settle %v, %d confirmed; want delayed messages on the way to increments, a wait and 32 confirmed",
 			res.Delayed, res.Longest, res.Settle, res.Confirmed)
 	}
-	for _, want := range []string{"stateloop smoke: PASS", "seed 42", "2 killed with SIGKILL", "32 of 32 ids", "delayed messages: up to 1s each",
+	for _, want := range []string{"stateloop-smoke: PASS", "seed 42", "2 killed with SIGKILL", "32 of 32 ids", "delayed messages: up to 1s each",
 		"then 32 of 32 confirmed it"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q", want)
@@ -204,7 +204,7 @@ func TestRunCatchesDuplicates(t *testing.T) {
 		t.Errorf("result says passed")
 	}
 	want := "smoke: duplicate: id " + strconv.Itoa(int(dup.ID)) + " reported count " + strconv.FormatInt(dup.Actual, 10)
-	if !strings.Contains(err.Error(), want) || !strings.Contains(out, "stateloop smoke: FAIL") {
+	if !strings.Contains(err.Error(), want) || !strings.Contains(out, "stateloop-smoke: FAIL") {
 		t.Errorf("error %q / summary:\n%s\nwant %q and FAIL", err, out, want)
 	}
 }
@@ -226,7 +226,7 @@ func TestRunCatchesDuplicatedDelayedMessages(t *testing.T) {
 	if !errors.As(err, &dup) {
 		t.Fatalf("got error %v, want a *DuplicateError", err)
 	}
-	if dup.Actual <= dup.Expected || res.Passed || !strings.Contains(out, "stateloop smoke: FAIL") {
+	if dup.Actual <= dup.Expected || res.Passed || !strings.Contains(out, "stateloop-smoke: FAIL") {
 		t.Errorf("duplicate error %+v, passed %v, summary:\n%s\nwant actual above expected and FAIL", dup, res.Passed, out)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/internal/smoke"
 )
 
@@ -16,7 +17,7 @@ func newSmokeCommand() *cobra.Command {
 	var logLevel string
 	delayed := true
 	cmd := &cobra.Command{
-		Use:   "smoke",
+		Use:   "stateloop-smoke",
 		Short: "Check exactly-once end to end while worker processes are killed (StateFun's smoke test)",
 		Long: `Run stateloop's version of Apache Flink StateFun's smoke end-to-end test and
 report PASS or FAIL.
@@ -64,31 +65,31 @@ smoke-<random>). The default --session-timeout is 2s on the embedded broker and
 worker's partitions wait that long for a new owner. docs/smoke.md says more.`,
 		Example: `  # the default run on an embedded broker: 20,000 commands, 128 ids,
   # 2 workers, 4 kills
-  stateloop smoke
+  stateloop-smoke
 
   # a short run
-  stateloop smoke --messages 3000 --ids 32 --kills 2
+  stateloop-smoke --messages 3000 --ids 32 --kills 2
 
   # on Apache Kafka (scripts/kafka.sh start prints KAFKA_BROKERS=...), with
   # kills that also hit workers in the middle of a rebalance
-  stateloop smoke --brokers "$KAFKA_BROKERS" --messages 5000 --kill-anytime
+  stateloop-smoke --brokers "$KAFKA_BROKERS" --messages 5000 --kill-anytime
 
   # no delayed messages or cancellations; shorter delays
-  stateloop smoke --delayed=false
-  stateloop smoke --max-delay 200ms
+  stateloop-smoke --delayed=false
+  stateloop-smoke --max-delay 200ms
 
   # run the commands of a failed run again
-  stateloop smoke --seed 8026117397052231`,
+  stateloop-smoke --seed 8026117397052231`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(cfg.Brokers) > 0 {
-				if err := checkBrokers("smoke", cfg.Brokers); err != nil {
+				if err := app.CheckBrokers("stateloop-smoke", cfg.Brokers); err != nil {
 					return err
 				}
 			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("stateloop smoke: --log-level %q: want debug, info, warn or error", logLevel)
+				return fmt.Errorf("stateloop-smoke: --log-level %q: want debug, info, warn or error", logLevel)
 			}
 			cfg.WorkerLogLevel = level
 			cfg.WorkerLog = cmd.ErrOrStderr()
@@ -97,10 +98,10 @@ worker's partitions wait that long for a new owner. docs/smoke.md says more.`,
 			cfg.StartWorker = startSelfWorker
 			cfg.Generator.SendAfter, cfg.Generator.SendAfterWithCancellation = delayed, delayed
 			if err := cfg.Validate(); err != nil {
-				return fmt.Errorf("stateloop %w", err)
+				return fmt.Errorf("stateloop-%w", err)
 			}
 			if _, err := smoke.Run(cmd.Context(), cfg, cmd.OutOrStdout()); err != nil {
-				return fmt.Errorf("stateloop %w", err)
+				return fmt.Errorf("stateloop-%w", err)
 			}
 			return nil
 		},
@@ -124,6 +125,8 @@ worker's partitions wait that long for a new owner. docs/smoke.md says more.`,
 	fs.DurationVar(&cfg.CommitInterval, "commit-interval", cfg.CommitInterval, "commit interval of the workers")
 	fs.StringVar(&logLevel, "log-level", "warn", "level of the workers' and the embedded broker's logs on stderr: debug, info, warn or error")
 	cmd.AddCommand(newSmokeWorkerCommand())
+	// the worker is the only subcommand, and it is hidden
+	cmd.CompletionOptions.DisableDefaultCmd = true
 	return cmd
 }
 
@@ -133,21 +136,21 @@ func startSelfWorker(cfg smoke.WorkerConfig) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find this program to run a worker with: %w", err)
 	}
-	return exec.Command(exe, append([]string{"smoke", "worker"}, cfg.Args()...)...), nil
+	return exec.Command(exe, append([]string{"worker"}, cfg.Args()...)...), nil
 }
 
-// newSmokeWorkerCommand is the hidden `stateloop smoke worker`: one worker
-// process of `stateloop smoke`, which starts it with the arguments of
+// newSmokeWorkerCommand is the hidden `stateloop-smoke worker`: one worker
+// process of `stateloop-smoke`, which starts it with the arguments of
 // smoke.WorkerConfig.Args. It stops when its standard input closes.
 func newSmokeWorkerCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:                "worker",
-		Short:              "Run one worker of stateloop smoke (started by stateloop smoke itself)",
+		Short:              "Run one worker of stateloop-smoke (started by stateloop-smoke itself)",
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if code := smoke.ServeWorker(cmd.Context(), args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()); code != 0 {
-				return fmt.Errorf("stateloop smoke worker: exit code %d", code)
+				return fmt.Errorf("stateloop-smoke worker: exit code %d", code)
 			}
 			return nil
 		},

@@ -55,6 +55,10 @@ func (s *Server) consoleSend(w http.ResponseWriter, r *http.Request) {
 	}
 	fwd := r.Clone(r.Context())
 	fwd.Header.Set(TypeHeader, string(t))
+	// The body is the message as it goes on the wire now, not the page's
+	// JSON; the reply is wanted on the wire too (decoded below).
+	fwd.Header.Set("Content-Type", "application/octet-stream")
+	fwd.Header.Del("Accept")
 	fwd.Body = io.NopCloser(bytes.NewReader(body))
 	fwd.ContentLength = int64(len(body))
 	fwd.Header.Set("Content-Length", strconv.Itoa(len(body)))

@@ -22,14 +22,14 @@ import (
 
 // cycleRig is a session on a fakeKafka with every loop partition ready.
 type cycleRig struct {
-	t     *testing.T
+	t     testing.TB
 	p     *Processor
 	fk    *fakeKafka
 	s     *session
 	clock *fakeClock
 }
 
-func newCycleRig(t *testing.T, topo topology.Topology, reg *functions.Registry, opts ...Option) *cycleRig {
+func newCycleRig(t testing.TB, topo topology.Topology, reg *functions.Registry, opts ...Option) *cycleRig {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	p, err := New([]string{"fake:9092"}, topo, reg, append([]Option{WithClock(clock.Now), WithRetries(0, time.Millisecond)}, opts...)...)
@@ -45,7 +45,7 @@ func newCycleRig(t *testing.T, topo topology.Topology, reg *functions.Registry, 
 
 // rigSession starts a session that owns every loop partition, recovered
 // from the fake's changelogs into new in-memory stores.
-func rigSession(t *testing.T, p *Processor, fk *fakeKafka) *session {
+func rigSession(t testing.TB, p *Processor, fk *fakeKafka) *session {
 	t.Helper()
 	n := p.topo.PartitionCount()
 	p.assigned(0, nil)

@@ -24,6 +24,8 @@ var ErrMalformed = errors.New("wire: malformed record")
 //	  Address caller = 2;      // absent for messages from an ingress
 //	  TypedValue argument = 3;
 //	  string idempotency_key = 4; // from an HTTP request's Idempotency-Key
+//	  string traceparent = 5;     // W3C trace context, see Trace
+//	  string tracestate = 6;
 //	}
 //	message Address { string namespace = 1; string type = 2; string id = 3; }
 //	message TypedValue { string typename = 1; bool has_value = 2; bytes value = 3; }
@@ -34,7 +36,28 @@ type Envelope struct {
 	// IdempotencyKey, if set, makes the runtime deliver only the first
 	// message with this key to Target within its idempotency window.
 	IdempotencyKey string
+	// Trace is the trace context of the span that sent the message; empty
+	// when tracing is off.
+	Trace Trace
 }
+
+// Trace is a W3C trace context as text: the values of the traceparent and
+// tracestate headers (https://www.w3.org/TR/trace-context/). The zero
+// value is no trace context. Records that leave the runtime or travel
+// between its instances (loop, replies, egress, dead letters) carry it as
+// Kafka headers of these names; records whose value the runtime keeps in
+// its local store (timers, inbox entries) carry it in their envelope.
+type Trace struct {
+	Parent string // traceparent
+	State  string // tracestate
+}
+
+// The Kafka header names of a [Trace], as in W3C Trace Context's HTTP
+// headers.
+const (
+	TraceParentHeader = "traceparent"
+	TraceStateHeader  = "tracestate"
+)
 
 // AppendEnvelope appends the encoding of e to b.
 func AppendEnvelope(b []byte, e Envelope) []byte {
@@ -44,7 +67,9 @@ func AppendEnvelope(b []byte, e Envelope) []byte {
 	}
 	b = protowire.AppendTag(b, 3, protowire.BytesType)
 	b = protowire.AppendBytes(b, appendTypedValue(nil, e.Argument.TypeName(), e.Argument.Bytes()))
-	return appendString(b, 4, e.IdempotencyKey)
+	b = appendString(b, 4, e.IdempotencyKey)
+	b = appendString(b, 5, e.Trace.Parent)
+	return appendString(b, 6, e.Trace.State)
 }
 
 func appendAddress(b []byte, num protowire.Number, a functions.Address) []byte {
@@ -102,6 +127,10 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 			e.Argument, haveArg = functions.NewMessage(tn, val), true
 		case 4:
 			e.IdempotencyKey = string(v)
+		case 5:
+			e.Trace.Parent = string(v)
+		case 6:
+			e.Trace.State = string(v)
 		}
 		return nil
 	})

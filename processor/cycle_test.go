@@ -66,11 +66,16 @@ func rigSession(t testing.TB, p *Processor, fk *fakeKafka) *session {
 	return s
 }
 
-// consume hands a committed record of topic/part to the session.
-func (r *cycleRig) consume(topic string, part int32, key string, value []byte) {
+// consume hands a committed record of topic/part to the session, as the
+// consumer group's claim does (Processor.consumed).
+func (r *cycleRig) consume(topic string, part int32, key string, value []byte, headers ...header) {
 	r.t.Helper()
-	off := r.fk.append(topic, part, fakeRecord{key: []byte(key), value: value})
-	if err := r.s.handle(item{msg: &record{Topic: topic, Partition: part, Offset: off, Key: []byte(key), Value: value}}); err != nil {
+	off := r.fk.append(topic, part, fakeRecord{key: []byte(key), value: value, headers: headers})
+	m := &sarama.ConsumerMessage{Topic: topic, Partition: part, Offset: off, Key: []byte(key), Value: value}
+	for _, h := range headers {
+		m.Headers = append(m.Headers, &sarama.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	if err := r.s.handle(item{msg: r.p.consumed(m)}); err != nil {
 		r.t.Fatal(err)
 	}
 }

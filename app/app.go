@@ -106,6 +106,20 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 		return fmt.Errorf("app: invalid application: %w", err)
 	}
 	popts := append([]processor.Option{processor.WithLogger(logger)}, moduleOpts...)
+	tr, err := tracingFromEnv(ctx, topo.App)
+	if err != nil {
+		return err
+	}
+	if tr != nil {
+		fmt.Fprintf(out, "tracing: exporting spans with %s\n", tr)
+		popts = append(popts, processor.WithTracerProvider(tr.tp))
+		// after the processor stopped: its last spans are exported too
+		defer func() {
+			if err := tr.shutdown(); err != nil {
+				logger.Warn("spans lost", "err", err)
+			}
+		}()
+	}
 	dataDir, err := lockDataDir(f, out)
 	if err != nil {
 		return err

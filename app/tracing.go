@@ -16,6 +16,13 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
+// TracingHelp is the paragraph about tracing of the --help of a command
+// that runs an application with [Run].
+const TracingHelp = `Tracing (OpenTelemetry, exported with OTLP) is off unless the standard
+environment asks for it: OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318, or
+OTEL_TRACES_EXPORTER=otlp; OTEL_EXPORTER_OTLP_PROTOCOL is http/protobuf (the
+default) or grpc. docs/operations.md ("Tracing") lists the variables read.`
+
 // tracingShutdownTimeout bounds how long Run waits, when it stops, for the
 // last spans to be exported.
 const tracingShutdownTimeout = 5 * time.Second

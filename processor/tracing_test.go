@@ -411,3 +411,31 @@ func checkNoTraceContext(t *testing.T, r *cycleRig, topo topology.Topology, writ
 		}
 	}
 }
+
+// A Go function's context carries the span of its invocation, so the
+// spans a function starts are its children.
+func TestTracingGoFunctionContextCarriesItsInvocationSpan(t *testing.T) {
+	var seen trace.SpanContext
+	reg := functions.NewRegistry()
+	reg.MustRegister(functions.Spec{
+		Type: "unit/look",
+		Function: functions.FunctionFunc(func(ctx functions.Context, _ functions.Message) error {
+			seen = trace.SpanContextFromContext(ctx)
+			return nil
+		}),
+	})
+	topo := topology.Topology{
+		App: "unit", Partitions: 2, Functions: []functions.TypeName{"unit/look"},
+		Ingresses: []topology.Ingress{{Topic: "unit-in", ValueType: functions.StringType.Name(), Targets: []functions.TypeName{"unit/look"}}},
+	}
+	r, exp := tracedRig(t, topo, reg)
+	r.ingress("unit-in", "a", str("x"))
+	r.commit()
+	invokes := spansNamed(exp, "invoke unit/look")
+	if len(invokes) != 1 {
+		t.Fatalf("%d invocation spans, want 1", len(invokes))
+	}
+	if !seen.IsValid() || seen.SpanID() != invokes[0].SpanContext.SpanID() {
+		t.Errorf("the function's context has span %s, want its invocation's %s", seen.SpanID(), invokes[0].SpanContext.SpanID())
+	}
+}

@@ -318,7 +318,7 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 	}
 	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: instance,
 		Ready: func() bool { return p.Stats().Ready }, Logger: f.Logger(os.Stderr), Metrics: metrics,
-		Token: token, OpenMetrics: f.HTTPOpenMetrics, AllowedHosts: hosts, MaxConns: f.HTTPMaxConns})
+		Token: token, OpenMetrics: f.HTTPOpenMetrics, AllowedHosts: hosts, MaxConns: f.HTTPMaxConns, TraceContext: p.Tracing()})
 	if err != nil {
 		return nil, fmt.Errorf("app: HTTP listener: %w", err)
 	}

@@ -64,6 +64,11 @@ const (
 	attrOutcome      = attribute.Key("stateloop.outcome")
 )
 
+// Tracing reports whether the processor traces: whether it was given a
+// TracerProvider with WithTracerProvider. Whoever writes messages for it
+// (an HTTP ingress) passes trace context headers on only then.
+func (p *Processor) Tracing() bool { return p.tr != nil }
+
 // tracer makes the processor's spans. A nil *tracer is tracing off: its
 // methods return deliveries that do nothing.
 type tracer struct{ t trace.Tracer }

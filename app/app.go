@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/stateloop/stateloop/processor"
 	"github.com/stateloop/stateloop/prommetrics"
 	"github.com/stateloop/stateloop/topology"
+	"github.com/stateloop/stateloop/topology/module"
 )
 
 // pollInterval is how often Run looks at the processor's Stats to report
@@ -90,6 +92,17 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 			if len(addr) > 0 {
 				brokers = addr
 				fmt.Fprintf(out, "using the Kafka address that %s names: %s (--brokers overrides it)\n", files, strings.Join(addr, ","))
+			}
+		}
+		if in := mod.PlaygroundIngress(); in != nil {
+			f.playgroundPaths = true
+			if f.HTTP == "" {
+				f.HTTP = net.JoinHostPort("127.0.0.1", strconv.Itoa(in.Port))
+				fmt.Fprintf(out, "note: %s: %s: served by the HTTP listener on %s (POST or PUT /{namespace}/{name}/{id}, Content-Type application/vnd.<type name>); "+
+					"give --http (and --http-token-file) to listen elsewhere\n", in.Pos, module.KindPlaygroundIngress, f.HTTP)
+			} else {
+				fmt.Fprintf(out, "note: %s: %s: served by the HTTP listener of --http %s (POST or PUT /{namespace}/{name}/{id}, Content-Type application/vnd.<type name>); port %d is not used\n",
+					in.Pos, module.KindPlaygroundIngress, f.HTTP, in.Port)
 			}
 		}
 		if topo, moduleOpts, err = mod.Merge(topo, reg); err != nil {
@@ -296,7 +309,8 @@ func run(ctx context.Context, f Flags, brokers []string, topo topology.Topology,
 
 // serveHTTP starts the HTTP listener on f.HTTP: the HTTP ingress, state
 // reads, the console, metrics and health checks of package httpapi, with
-// the token and the Host names of the --http-* flags.
+// the token and the Host names of the --http-* flags, and the paths of
+// StateFun playground's ingress if a module file has it.
 func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Topology, p *processor.Processor, metrics prometheus.Gatherer, out io.Writer) (stop func(), err error) {
 	instance := f.InstanceID
 	if instance == "" {
@@ -318,7 +332,8 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 	}
 	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: instance,
 		Ready: func() bool { return p.Stats().Ready }, Logger: f.Logger(os.Stderr), Metrics: metrics,
-		Token: token, OpenMetrics: f.HTTPOpenMetrics, AllowedHosts: hosts, MaxConns: f.HTTPMaxConns, TraceContext: p.Tracing()})
+		Token: token, OpenMetrics: f.HTTPOpenMetrics, AllowedHosts: hosts, MaxConns: f.HTTPMaxConns, PlaygroundPaths: f.playgroundPaths,
+		TraceContext: p.Tracing()})
 	if err != nil {
 		return nil, fmt.Errorf("app: HTTP listener: %w", err)
 	}

@@ -96,6 +96,10 @@ type Flags struct {
 	// HTTPMaxConns bounds the listener's open connections; 0 means
 	// httpapi.DefaultMaxConns.
 	HTTPMaxConns int
+
+	// playgroundPaths is set by Run when a module file has StateFun
+	// playground's ingress: the HTTP listener serves its paths too.
+	playgroundPaths bool
 }
 
 // Register adds the flags to fs, with their defaults stored in f: --brokers

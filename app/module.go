@@ -111,9 +111,6 @@ func LoadModules(paths []string, logger *slog.Logger) (*Module, error) {
 		}
 		mod.clients[e] = c
 	}
-	if in := m.PlaygroundIngress; in != nil {
-		fail(in.Pos, "%s: the playground's HTTP ingress is not supported; use a Kafka ingress (io.statefun.kafka.v1/ingress), or `stateloop send --to ns/name/id`", module.KindPlaygroundIngress)
-	}
 	if eg := m.PlaygroundEgress; eg != nil {
 		fail(eg.Pos, "%s: the playground's HTTP egress is not supported; use a Kafka egress (io.statefun.kafka.v1/egress) and `stateloop consume`", module.KindPlaygroundEgress)
 	}
@@ -151,6 +148,12 @@ func (mod *Module) Close() {
 		c.Close()
 	}
 }
+
+// PlaygroundIngress returns the StateFun playground's HTTP ingress
+// (io.statefun.playground.v1/ingress) of the files, or nil. Run serves it
+// with the HTTP listener (--http, else 127.0.0.1 and the ingress's port),
+// at its paths: POST or PUT /{namespace}/{name}/{id}.
+func (mod *Module) PlaygroundIngress() *module.PlaygroundIngress { return mod.m.PlaygroundIngress }
 
 // Notes are the settings of the file that stateloop accepts but handles
 // differently from StateFun, one line each, for the user to read.

@@ -7,6 +7,14 @@
 //	GET  /metrics                                 Prometheus metrics
 //	GET  /healthz                                 the process is up
 //	GET  /readyz                                  the processor owns and has recovered its partitions
+//	POST or PUT /{namespace}/{name}/{id}          with Config.PlaygroundPaths: StateFun playground's ingress, as POST /v1/functions/...
+//
+// A message's type is the Stateloop-Type header, or a Content-Type of
+// application/vnd.<type name>; its body is the message's bytes, except
+// that a message of a built-in type (io.statefun.types/string, int, long,
+// bool, float, double) sent with Content-Type application/json is JSON,
+// and the reply to a request that sent or accepts JSON is JSON when it is
+// of a built-in type (json.go).
 //
 // A message is written to the application's loop topic before the
 // response, with the HTTP instance as its caller, so a function answers
@@ -104,6 +112,11 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	MaxConns          int
+	// PlaygroundPaths serves StateFun playground's ingress paths too:
+	// POST or PUT /{namespace}/{name}/{id} sends a message as POST
+	// /v1/functions/{namespace}/{name}/{id} does (for a module.yaml with
+	// io.statefun.playground.v1/ingress).
+	PlaygroundPaths bool
 	// MaxViews bounds the function types whose tables the state requests
 	// keep open views of (DefaultMaxViews if 0). Each view follows its
 	// table and holds it in memory; the least recently used one is closed
@@ -281,6 +294,10 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/functions/{namespace}/{name}/{id}", s.send)
 	mux.HandleFunc("GET /v1/state/{namespace}/{name}/{id}", s.state)
+	if s.cfg.PlaygroundPaths {
+		mux.HandleFunc("POST /{namespace}/{name}/{id}", s.send)
+		mux.HandleFunc("PUT /{namespace}/{name}/{id}", s.send)
+	}
 	s.consoleRoutes(mux) // GET / and /v1/console/..., console.go
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{}))
@@ -340,6 +357,16 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		}
 		fail(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
+	}
+	if isJSON(r.Header.Get("Content-Type")) {
+		msg, builtin, err := encodeJSONBody(typeName, body)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if builtin {
+			body = msg
+		}
 	}
 
 	req := requestID()
@@ -416,10 +443,16 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	select {
 	case reply := <-replies:
 		w.Header().Set(TypeHeader, string(reply.Argument.TypeName()))
-		w.Header().Set("Content-Type", vndPrefix+string(reply.Argument.TypeName()))
 		if reply.Caller != nil {
 			w.Header().Set("Stateloop-Replier", reply.Caller.String())
 		}
+		if b, ok := decodeJSONReply(reply.Argument); ok && wantsJSON(r) {
+			w.Header().Set("Content-Type", jsonMediaType)
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(b)
+			return
+		}
+		w.Header().Set("Content-Type", vndPrefix+string(reply.Argument.TypeName()))
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(reply.Argument.Bytes())
 	case <-timer.C:
@@ -463,6 +496,9 @@ func messageType(r *http.Request) (functions.TypeName, error) {
 	v := r.Header.Get(TypeHeader)
 	if v == "" {
 		v = vndType(r.Header.Get("Content-Type"))
+	}
+	if v == "" && isJSON(r.Header.Get("Content-Type")) {
+		return "", fmt.Errorf("no message type: Content-Type %s says how the body is written, not what it is; set the %s header to the message's type name (like io.statefun.types/string, whose JSON body is a string like \"Alice\")", jsonMediaType, TypeHeader)
 	}
 	if v == "" {
 		return "", fmt.Errorf("no message type: set the %s header to the message's type name (like io.statefun.types/string), or Content-Type to application/vnd.<type name>", TypeHeader)

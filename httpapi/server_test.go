@@ -59,6 +59,35 @@ func startAppWith(t *testing.T, cfg httpapi.Config) (testApp, topology.Topology)
 			ctx.Reply(functions.StringType.Of(fmt.Sprintf("%s #%d", s, n+1)))
 			return nil
 		}))})
+	// test/typed answers a message of each built-in type with a value of
+	// the same type made from it, so that a test sees the function decode
+	// what the listener wrote and the listener encode what it answered.
+	reg.MustRegister(functions.Spec{Type: "test/typed", Function: functions.Router(
+		functions.Handle(functions.StringType, func(ctx functions.Context, s string) error {
+			ctx.Reply(functions.StringType.Of(s + "!"))
+			return nil
+		}),
+		functions.Handle(functions.IntType, func(ctx functions.Context, n int32) error {
+			ctx.Reply(functions.IntType.Of(n + 1))
+			return nil
+		}),
+		functions.Handle(functions.LongType, func(ctx functions.Context, n int64) error {
+			ctx.Reply(functions.LongType.Of(n + 1))
+			return nil
+		}),
+		functions.Handle(functions.BoolType, func(ctx functions.Context, b bool) error {
+			ctx.Reply(functions.BoolType.Of(!b))
+			return nil
+		}),
+		functions.Handle(functions.FloatType, func(ctx functions.Context, x float32) error {
+			ctx.Reply(functions.FloatType.Of(x * 2))
+			return nil
+		}),
+		functions.Handle(functions.DoubleType, func(ctx functions.Context, x float64) error {
+			ctx.Reply(functions.DoubleType.Of(x * 2))
+			return nil
+		}),
+	)})
 	reg.MustRegister(functions.Spec{Type: "test/quiet", Function: functions.FunctionFunc(func(functions.Context, functions.Message) error { return nil })})
 	b := statefun.StatefulFunctionsBuilder()
 	if err := b.WithSpec(statefun.StatefulFunctionSpec{FunctionType: statefun.TypeNameFrom("remote/echo"),
@@ -75,7 +104,7 @@ func startAppWith(t *testing.T, cfg httpapi.Config) (testApp, topology.Topology)
 		t.Fatal(err)
 	}
 	t.Cleanup(rc.Close)
-	topo := topology.Topology{App: "api", Partitions: 4, Functions: []functions.TypeName{"test/counter", "test/quiet", "remote/echo"}}
+	topo := topology.Topology{App: "api", Partitions: 4, Functions: []functions.TypeName{"test/counter", "test/typed", "test/quiet", "remote/echo"}}
 	metrics := prometheus.NewRegistry()
 	pm, err := prommetrics.New(topo.App, metrics)
 	if err != nil {
@@ -186,17 +215,24 @@ func request(t *testing.T, method, url string, h http.Header, body string) respo
 // record at partition and offset.
 func loopMessageType(t *testing.T, brokers []string, topo topology.Topology, partition int32, offset int64) functions.TypeName {
 	t.Helper()
+	return loopMessage(t, brokers, topo, partition, offset).TypeName()
+}
+
+// loopMessage returns the message in the loop topic's record at partition
+// and offset.
+func loopMessage(t *testing.T, brokers []string, topo topology.Topology, partition int32, offset int64) functions.Message {
+	t.Helper()
 	for _, r := range kafkatest.Records(t, kafkatest.Client(t, brokers), string(topo.LoopTopic())) {
 		if r.Partition == partition && r.Offset == offset {
 			env, err := wire.DecodeEnvelope(r.Value)
 			if err != nil {
 				t.Fatalf("the record at %s/%d@%d does not decode: %v", topo.LoopTopic(), partition, offset, err)
 			}
-			return env.Argument.TypeName()
+			return env.Argument
 		}
 	}
 	t.Fatalf("no record at %s/%d@%d", topo.LoopTopic(), partition, offset)
-	return ""
+	return functions.Message{}
 }
 
 func str(t *testing.T, s string) string {

@@ -3,10 +3,10 @@
 # Needs Go (modules, and staticcheck for the lint step, come from the Go
 # module proxy; staticcheck is built once into the cache, as below),
 # Python 3.11 with venv
-# and Node with npm (internal/interop installs the official StateFun SDKs
-# from PyPI and npm, pinned by the repo's requirements.txt,
-# requirements-2.2.txt (the StateFun 2.x SDK) and package-lock.json, into a
-# cache), Debian's chromium for the console test
+# and Node.js 18 or later with npm (internal/interop and the examples install
+# the official StateFun SDKs from PyPI and npm, pinned by the repo's
+# requirements.txt, requirements-2.2.txt (the StateFun 2.x SDK) and
+# package-lock.json files, into a cache; see the SDK step below), Debian's chromium for the console test
 # (scripts/chromium.sh installs it with apt-get when it is missing), and,
 # for the last step, a JDK and Maven:
 # scripts/kafka.sh fetches Apache Kafka from Maven Central and runs it on
@@ -41,6 +41,29 @@ if [ ! -x "$tools/staticcheck" ]; then
 fi
 "$tools/staticcheck" ./...
 "$tools/staticcheck" -tags integration ./...
+
+# The tests that run functions written with the official StateFun SDKs
+# (internal/interop, examples/greeter-python*, examples/shopping-cart-polyglot)
+# install them themselves, into the SDK cache (internal/sdkcache;
+# ~/.cache/stateloop/interop or $STATELOOP_INTEROP_CACHE): pip install -r of
+# the repo's requirements files into virtualenvs, and npm ci of the repo's
+# package-lock.json files (internal/interop/js,
+# examples/shopping-cart-polyglot/inventory), so the versions are exactly the
+# pinned ones. Check here, before the long run, that what they need is there.
+step "SDK prerequisites (Python 3.11+ with venv, Node.js 18+ with npm, PyPI and the npm registry)"
+need() { echo "$1"; echo "  install: $2"; exit 1; }
+command -v python3 >/dev/null || need "python3 not found" "Debian/Ubuntu: apt-get install python3 python3-venv python3-pip"
+python3 -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' ||
+  need "$(python3 --version 2>&1) without venv, or older than 3.11" "Python 3.11 or later with venv (Debian/Ubuntu: apt-get install python3-venv)"
+command -v node >/dev/null && command -v npm >/dev/null ||
+  need "node or npm not found" "Node.js 18 or later with npm (Debian/Ubuntu: apt-get install nodejs npm; or https://nodejs.org/)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 18 ] || need "node is $(node --version), older than 18" "Node.js 18 or later (https://nodejs.org/)"
+echo "$(python3 --version), node $(node --version), npm $(npm --version)"
+# The registries are needed only while the cache lacks an installation (the
+# first run, or after a pin changes); a failed check is a warning.
+timeout 30 npm ping >/dev/null 2>&1 && echo "npm registry $(npm config get registry): reachable" ||
+  echo "warning: npm ping failed for $(npm config get registry): npm ci will fail unless the SDK cache has the installations (set npm_config_registry for a mirror)"
 
 step "go test -race (unit, integration on the embedded broker, examples)"
 go test -race -count=1 -timeout 30m ./...

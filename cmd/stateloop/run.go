@@ -69,6 +69,8 @@ endpoints (io.statefun.endpoints.v2/http, v1) serve, with its Kafka ingresses
 and egresses (io.statefun.kafka.v1/ingress, egress): functions written with
 the official StateFun SDKs run unchanged. A StateFun 2.x file (version "2.0" or
 "1.0") runs its functions with StateFun 2.x's protocol, for the 2.x SDKs.
+StateFun playground's HTTP ingress (io.statefun.playground.v1/ingress) is
+served by the HTTP listener: on --http, else on 127.0.0.1 and its port.
 Repeat -f to run several files as one application (StateFun 2.x and 3.x
 functions together). Problems in the files are all listed at start-up with
 their line. The application's name (its consumer group and the

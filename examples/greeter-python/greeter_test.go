@@ -215,21 +215,7 @@ func TestModuleFilesAgree(t *testing.T) {
 // TestRequirementsMatchInterop: the example pins what the interop tests
 // test, package for package.
 func TestRequirementsMatchInterop(t *testing.T) {
-	pins := func(file string) []string {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, l := range strings.Split(string(b), "\n") {
-			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-				out = append(out, l)
-			}
-		}
-		slices.Sort(out)
-		return out
-	}
-	if diff := cmp.Diff(pins("../../internal/interop/python/requirements.txt"), pins("requirements.txt")); diff != "" {
+	if diff := cmp.Diff(sdkcache.RequirementPins(t, "../../internal/interop/python/requirements.txt"), sdkcache.RequirementPins(t, "requirements.txt")); diff != "" {
 		t.Errorf("requirements.txt differs from internal/interop/python/requirements.txt (-interop +example):\n%s", diff)
 	}
 }

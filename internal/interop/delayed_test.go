@@ -16,7 +16,6 @@ import (
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/kafkatest"
-	"github.com/stateloop/stateloop/internal/sdkcache"
 )
 
 // The delayed-message scenario every SDK runs. Its functions
@@ -100,9 +99,8 @@ func TestPythonSDKDelayedMessagesArriveOnceNotEarlyAndCancelledOnesNever(t *test
 // without a token, cancelDelayedMessage).
 func TestJavaScriptSDKDelayedMessagesArriveOnceNotEarlyAndCancelledOnesNever(t *testing.T) {
 	t.Parallel()
-	modules := installJavaScript(t)
+	node, modules := installJavaScript(t)
 	server := script(t, "js", "server.js")
-	node := sdkcache.LookTool(t, "node", "install Node.js 18 or later")
 	runDelayedScenario(t, delayedSDK{
 		name: "JavaScript", ns: "js",
 		serve: func(t *testing.T, topic string) string {

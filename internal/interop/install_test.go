@@ -1,8 +1,6 @@
 package interop_test
 
 import (
-	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -26,35 +24,9 @@ func installPython2(t *testing.T) string {
 		"import statefun, flask, aiohttp, google.protobuf as p; from statefun import AsyncRequestReplyHandler; print('statefun SDK 2.2 with protobuf', p.__version__, 'flask', flask.__version__, 'and aiohttp', aiohttp.__version__)")
 }
 
-// installJavaScript returns the node_modules directory of `npm ci` run on
-// js/package.json and js/package-lock.json.
-func installJavaScript(t *testing.T) string {
+// installJavaScript returns the node program and the node_modules
+// directory of `npm ci` run on js/package.json and js/package-lock.json.
+func installJavaScript(t *testing.T) (node, modules string) {
 	t.Helper()
-	const hint = "the JavaScript SDK test needs Node.js 18 or later with npm (Debian/Ubuntu: apt-get install nodejs npm; or https://nodejs.org/)"
-	sdkcache.LookTool(t, "node", hint)
-	npm := sdkcache.LookTool(t, "npm", hint)
-	files := []string{filepath.Join("js", "package.json"), filepath.Join("js", "package-lock.json")}
-	dir := sdkcache.Install(t, "JavaScript SDK", "js-"+sdkcache.Hash(t, files), func(tmp string) error {
-		for _, f := range files {
-			if err := copyFile(f, filepath.Join(tmp, filepath.Base(f))); err != nil {
-				return err
-			}
-		}
-		if err := sdkcache.Run(t, "npm", tmp, nil, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"); err != nil {
-			return errors.Join(err, errors.New("npm ci failed: the test needs the npm registry (or a mirror set with npm_config_registry)"))
-		}
-		if _, err := os.Stat(filepath.Join(tmp, "node_modules", "apache-flink-statefun", "package.json")); err != nil {
-			return errors.Join(err, errors.New("npm ci did not install apache-flink-statefun"))
-		}
-		return nil
-	})
-	return filepath.Join(dir, "node_modules")
-}
-
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, 0o644)
+	return sdkcache.Node(t, "JavaScript SDK", "js", "js-", "apache-flink-statefun")
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkaread"
 	"github.com/stateloop/stateloop/internal/kafkatest"
-	"github.com/stateloop/stateloop/internal/sdkcache"
 	"github.com/stateloop/stateloop/topology"
 )
 
@@ -77,9 +76,8 @@ func TestPythonSDKRunsACycleThroughGoExactlyOnceAcrossRestartsAndHTTP500s(t *tes
 // (kafkaEgressMessage), and HTTP 500 answers retried exactly once.
 func TestJavaScriptSDKRunsACycleThroughGoExactlyOnceAcrossRestartsAndHTTP500s(t *testing.T) {
 	t.Parallel()
-	modules := installJavaScript(t)
+	node, modules := installJavaScript(t)
 	server := script(t, "js", "server.js")
-	node := sdkcache.LookTool(t, "node", "install Node.js 18 or later")
 	runScenario(t, sdkUnderTest{name: "JavaScript", ns: "js", start: func(t *testing.T, args ...string) *service {
 		return startService(t, "JavaScript", []string{"NODE_PATH=" + modules}, []string{node, server}, args...)
 	}})

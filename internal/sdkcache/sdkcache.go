@@ -175,8 +175,8 @@ func (e *commandError) Error() string {
 
 func (e *commandError) Unwrap() error { return e.err }
 
-// installVenv returns the python interpreter of a virtualenv, named prefix
-// plus a hash of python/<requirements> and the interpreter's version,
+// Python returns the python interpreter of a virtualenv, named prefix
+// plus a hash of the requirements file and the interpreter's version,
 // that has the packages of that file, creating it on first use; check is
 // a Python program that must run in it.
 func Python(t testing.TB, what, requirements, prefix, check string) string {

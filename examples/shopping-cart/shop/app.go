@@ -26,9 +26,18 @@ func Registry() *functions.Registry {
 	reg := functions.NewRegistry()
 	reg.MustRegister(functions.Spec{Type: CartFunction, Function: cart(), State: []functions.StateSpec{Basket, Waiting}})
 	reg.MustRegister(functions.Spec{Type: InventoryFunction, Function: inventory(), State: []functions.StateSpec{Stock}})
-	reg.MustRegister(functions.Spec{Type: CheckoutFunction, Function: checkoutFunction(), State: []functions.StateSpec{Orders},
-		Egresses: []functions.TypeName{Receipts.ID()}})
+	reg.MustRegister(CheckoutSpec())
 	return reg
+}
+
+// CheckoutSpec returns the spec of the checkout function type, on its own
+// for applications that run it next to a cart and an inventory written in
+// other languages (examples/shopping-cart-polyglot): it takes an
+// [Order], writes its [Receipt] to the egress [Receipts] and answers the
+// order's sender with the receipt.
+func CheckoutSpec() functions.Spec {
+	return functions.Spec{Type: CheckoutFunction, Function: checkoutFunction(), State: []functions.StateSpec{Orders},
+		Egresses: []functions.TypeName{Receipts.ID()}}
 }
 
 // Build returns the application: [Topology] and [Registry].

@@ -336,6 +336,29 @@ func TestTracingOffAddsNoTraceContextToAnyRecord(t *testing.T) {
 	}
 }
 
+// With tracing off a parked message's inbox entries and its retry's
+// records get no trace context either.
+func TestTracingOffAddsNoTraceContextToInboxEntries(t *testing.T) {
+	topo, reg := flakyApp(map[string]int{"x": 1})
+	r := newCycleRig(t, topo, reg, WithRetries(3, 10*time.Millisecond))
+	in := traceHeader(wire.Trace{Parent: upstreamParent, State: "vendor=x"})
+	r.consume("unit-in", partitionFor("x", topo.PartitionCount()), "x", str("1"), in...)
+	r.consume("unit-in", partitionFor("x", topo.PartitionCount()), "x", str("2"), in...)
+	r.commit()
+	if n := len(r.fk.all(string(topo.InboxTopic()))); n != 2 {
+		t.Fatalf("%d inbox records, want x's two messages parked", n)
+	}
+	r.clock.Advance(10 * time.Millisecond)
+	if err := r.s.retryParked(); err != nil {
+		t.Fatal(err)
+	}
+	r.commit()
+	if got := r.values("unit-out"); len(got) != 2 {
+		t.Fatalf("egress %q, want x:1 and x:2 after the retry", got)
+	}
+	checkNoTraceContext(t, r, topo, func(topic string, _ int) bool { return topic == "unit-in" })
+}
+
 // A delayed message written while tracing was on, fired by an instance
 // with tracing off, goes to the loop topic without its trace context.
 func TestTracingOffSendsNoTraceContextOfATimerWrittenWithTracingOn(t *testing.T) {

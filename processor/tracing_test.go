@@ -194,21 +194,33 @@ func TestTracingFollowsAMessageFromIngressThroughATimerToEgressInOneTrace(t *tes
 	}
 }
 
+// tracedRetry sends msgs to x of flakyApp, whose first invocation fails,
+// with tracing on, and commits; then retries x after its backoff, and
+// commits.
+func tracedRetry(t *testing.T, msgs ...string) (*cycleRig, *tracetest.InMemoryExporter) {
+	t.Helper()
+	topo, reg := flakyApp(map[string]int{"x": 1})
+	r, exp := tracedRig(t, topo, reg, WithRetries(3, 10*time.Millisecond))
+	for _, m := range msgs {
+		r.ingress("unit-in", "x", str(m))
+	}
+	r.commit()
+	r.clock.Advance(10 * time.Millisecond)
+	if err := r.s.retryParked(); err != nil {
+		t.Fatal(err)
+	}
+	r.commit()
+	return r, exp
+}
+
 // Each attempt of a failing invocation is a span of its own (attempt 1
 // failed, attempt 2 ok), a child of the span that sent the message also
-// when the retry comes from the inbox; a dead letter carries the trace
+// when the retry comes from the inbox; a message parked behind it has a
+// parked span, then its invocation's; a dead letter carries the trace
 // context of the attempt that gave up.
 func TestTracingRecordsEachAttemptAndTheDeadLetterCarriesItsTrace(t *testing.T) {
 	t.Run("retried", func(t *testing.T) {
-		topo, reg := flakyApp(map[string]int{"x": 1})
-		r, exp := tracedRig(t, topo, reg, WithRetries(3, 10*time.Millisecond))
-		r.ingress("unit-in", "x", str("1"))
-		r.commit()
-		r.clock.Advance(10 * time.Millisecond)
-		if err := r.s.retryParked(); err != nil {
-			t.Fatal(err)
-		}
-		r.commit()
+		r, exp := tracedRetry(t, "1")
 		ingress := spansNamed(exp, "ingress unit-in")
 		invokes := spansNamed(exp, "invoke unit/flaky")
 		if len(ingress) != 1 || len(invokes) != 2 {
@@ -232,6 +244,33 @@ func TestTracingRecordsEachAttemptAndTheDeadLetterCarriesItsTrace(t *testing.T) 
 			t.Fatalf("%d egress records, want 1", len(egress))
 		}
 		checkRecordTrace(t, "egress record of the retry", egress[0].headers, invokes[1].SpanContext)
+	})
+	t.Run("parked behind a failed one", func(t *testing.T) {
+		r, exp := tracedRetry(t, "1", "2")
+		ingress := spansNamed(exp, "ingress unit-in")
+		if len(ingress) != 2 {
+			t.Fatalf("%d ingress spans, want 2", len(ingress))
+		}
+		// the second message's deliveries: parked, then invoked
+		var second []tracetest.SpanStub
+		for _, s := range spansNamed(exp, "invoke unit/flaky") {
+			if s.Parent.SpanID() == ingress[1].SpanContext.SpanID() {
+				second = append(second, s)
+			}
+		}
+		if len(second) != 2 {
+			t.Fatalf("%d spans of the second message, want 2 (parked, then invoked)", len(second))
+		}
+		for i, want := range []struct{ attempt, outcome string }{{"", outcomeParked}, {"1", outcomeOK}} {
+			if a, o := attr(second[i], attrAttempt), attr(second[i], attrOutcome); a != want.attempt || o != want.outcome {
+				t.Errorf("second message's span %d: attempt %q outcome %s, want attempt %q outcome %s", i, a, o, want.attempt, want.outcome)
+			}
+		}
+		egress := r.fk.all("unit-out")
+		if len(egress) != 2 || string(egress[1].value) != "x:2" {
+			t.Fatalf("egress %q, want x:1, x:2", r.values("unit-out"))
+		}
+		checkRecordTrace(t, "egress record of the parked message", egress[1].headers, second[1].SpanContext)
 	})
 	t.Run("dead-lettered", func(t *testing.T) {
 		topo, reg := unitCounterApp()

@@ -119,6 +119,20 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 		return fmt.Errorf("app: invalid application: %w", err)
 	}
 	popts := append([]processor.Option{processor.WithLogger(logger)}, moduleOpts...)
+	tr, err := tracingFromEnv(ctx, topo.App)
+	if err != nil {
+		return err
+	}
+	if tr != nil {
+		fmt.Fprintf(out, "tracing: exporting spans with %s\n", tr)
+		popts = append(popts, processor.WithTracerProvider(tr.tp))
+		// after the processor stopped: its last spans are exported too
+		defer func() {
+			if err := tr.shutdown(); err != nil {
+				logger.Warn("spans lost", "err", err)
+			}
+		}()
+	}
 	dataDir, err := lockDataDir(f, out)
 	if err != nil {
 		return err
@@ -318,7 +332,8 @@ func serveHTTP(ctx context.Context, f Flags, brokers []string, topo topology.Top
 	}
 	api, err := httpapi.New(httpapi.Config{Brokers: brokers, Topology: topo, Instance: instance,
 		Ready: func() bool { return p.Stats().Ready }, Logger: f.Logger(os.Stderr), Metrics: metrics,
-		Token: token, OpenMetrics: f.HTTPOpenMetrics, AllowedHosts: hosts, MaxConns: f.HTTPMaxConns, PlaygroundPaths: f.playgroundPaths})
+		Token: token, OpenMetrics: f.HTTPOpenMetrics, AllowedHosts: hosts, MaxConns: f.HTTPMaxConns, PlaygroundPaths: f.playgroundPaths,
+		TraceContext: p.Tracing()})
 	if err != nil {
 		return nil, fmt.Errorf("app: HTTP listener: %w", err)
 	}

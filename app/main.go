@@ -50,6 +50,8 @@ several times, each with its own --data-dir, to spread the partitions over
 several instances. A running instance locks its --data-dir: a second one
 started on the same directory fails at once.
 
+` + TracingHelp + `
+
 On Ctrl-C the application commits its last transaction and leaves the
 consumer group before the embedded broker stops; press Ctrl-C again to kill
 it at once.`,

@@ -129,7 +129,21 @@ type Config struct {
 	// to open another.
 	MaxViews int
 	Logger   *slog.Logger
+	// TraceContext, if set, passes a request's W3C traceparent and
+	// tracestate headers on to its message's loop record, so that the
+	// processor's trace of the message continues the caller's. Set it when
+	// the processor traces (processor.WithTracerProvider); off, nothing
+	// of the request's headers reaches Kafka.
+	TraceContext bool
 }
+
+// The bounds of the trace context headers passed on: W3C Trace Context's
+// traceparent of version 00 is 55 characters, and a tracestate of 512
+// is what the spec asks to propagate. Longer ones are left out.
+const (
+	maxTraceParent = 256
+	maxTraceState  = 512
+)
 
 // Server serves the HTTP API. Create it with New and start its reply
 // reader with Run.
@@ -422,6 +436,9 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		Topic: topic, Partition: processor.PartitionFor(target.ID, s.parts),
 		Key: sarama.StringEncoder(target.ID), Value: sarama.ByteEncoder(wire.AppendEnvelope(nil, env)),
 	}
+	if s.cfg.TraceContext {
+		msg.Headers = traceHeaders(r.Header)
+	}
 	// A record over the producer's limit is refused before it is sent:
 	// answer that as what it is, a permanent failure.
 	if size, limit := msg.ByteSize(2), s.client.Config().Producer.MaxMessageBytes; size > limit {
@@ -553,4 +570,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// traceHeaders are the Kafka headers of a request's W3C trace context:
+// none without a traceparent, and none of a header over its bound. They
+// are not checked further: the processor starts a new trace for a
+// traceparent that does not parse.
+func traceHeaders(h http.Header) []sarama.RecordHeader {
+	tp := h.Get("traceparent")
+	if tp == "" || len(tp) > maxTraceParent {
+		return nil
+	}
+	hs := []sarama.RecordHeader{{Key: []byte("traceparent"), Value: []byte(tp)}}
+	if ts := h.Get("tracestate"); ts != "" && len(ts) <= maxTraceState {
+		hs = append(hs, sarama.RecordHeader{Key: []byte("tracestate"), Value: []byte(ts)})
+	}
+	return hs
 }

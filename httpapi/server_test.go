@@ -508,3 +508,65 @@ func TestMessageTooLargeForKafkaIs413(t *testing.T) {
 		t.Errorf("a body over the topic's max.message.bytes: %d %.300s, want 413 saying the message is too large", r.status, r.body)
 	}
 }
+
+// A request's traceparent and tracestate reach its loop record as headers
+// when the processor traces (TraceContext), and never otherwise; one over
+// its bound is left out.
+func TestTraceContextOfARequestReachesItsLoopRecordOnlyWhenTracing(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	tests := []struct {
+		name        string
+		tracing     bool
+		sent        http.Header
+		want        map[string]string
+		wantMissing []string
+	}{
+		{"tracing", true, http.Header{"Traceparent": {parent}, "Tracestate": {"vendor=x"}},
+			map[string]string{"traceparent": parent, "tracestate": "vendor=x"}, nil},
+		{"tracing, tracestate too long", true, http.Header{"Traceparent": {parent}, "Tracestate": {strings.Repeat("v", 513)}},
+			map[string]string{"traceparent": parent}, []string{"tracestate"}},
+		{"tracing, traceparent too long", true, http.Header{"Traceparent": {strings.Repeat("0", 257)}, "Tracestate": {"vendor=x"}},
+			nil, []string{"traceparent", "tracestate"}},
+		{"not tracing", false, http.Header{"Traceparent": {parent}, "Tracestate": {"vendor=x"}},
+			nil, []string{"traceparent", "tracestate"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, topo := startAppWith(t, httpapi.Config{TraceContext: tc.tracing})
+			h := tc.sent.Clone()
+			h.Set(httpapi.TypeHeader, string(functions.StringType.Name()))
+			r := postHeaders(t, srv.URL+"/v1/functions/test/quiet/erin", h, str(t, "x"))
+			var res struct {
+				Partition int32 `json:"partition"`
+				Offset    int64 `json:"offset"`
+			}
+			if r.status != http.StatusAccepted || json.Unmarshal([]byte(r.body), &res) != nil {
+				t.Fatalf("got %d %s, want 202 with the record's offset", r.status, r.body)
+			}
+			// read_committed: the record shows once the processor's open
+			// transaction on the partition ends
+			client := kafkatest.Client(t, srv.brokers)
+			var headers map[string]string
+			for deadline := time.Now().Add(10 * time.Second); headers == nil; time.Sleep(20 * time.Millisecond) {
+				for _, rec := range kafkatest.Records(t, client, string(topo.LoopTopic())) {
+					if rec.Partition == res.Partition && rec.Offset == res.Offset {
+						headers = rec.Headers
+					}
+				}
+				if headers == nil && time.Now().After(deadline) {
+					t.Fatalf("no loop record at %d@%d after 10s", res.Partition, res.Offset)
+				}
+			}
+			for k, v := range tc.want {
+				if headers[k] != v {
+					t.Errorf("header %s = %q, want %q", k, headers[k], v)
+				}
+			}
+			for _, k := range tc.wantMissing {
+				if v, ok := headers[k]; ok {
+					t.Errorf("header %s = %q, want none", k, v)
+				}
+			}
+		})
+	}
+}

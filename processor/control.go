@@ -52,9 +52,8 @@ func controlReason(env wire.Envelope, reason string) string {
 // be delivered to the dead-letter topic, and answers a control record's
 // caller with the reason.
 func (s *session) refuse(t *txn, m *record, env wire.Envelope, reason string) {
-	target := env.Target
 	reason = controlReason(env, reason)
-	s.deadLetter(t, m, reason, &target)
+	s.undeliverable(t, m, env, reason, true)
 	if env.Control != nil {
 		s.answer(m, env, wire.ControlResult{Error: reason})
 	}

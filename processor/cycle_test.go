@@ -22,14 +22,14 @@ import (
 
 // cycleRig is a session on a fakeKafka with every loop partition ready.
 type cycleRig struct {
-	t     *testing.T
+	t     testing.TB
 	p     *Processor
 	fk    *fakeKafka
 	s     *session
 	clock *fakeClock
 }
 
-func newCycleRig(t *testing.T, topo topology.Topology, reg *functions.Registry, opts ...Option) *cycleRig {
+func newCycleRig(t testing.TB, topo topology.Topology, reg *functions.Registry, opts ...Option) *cycleRig {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	p, err := New([]string{"fake:9092"}, topo, reg, append([]Option{WithClock(clock.Now), WithRetries(0, time.Millisecond)}, opts...)...)
@@ -45,7 +45,7 @@ func newCycleRig(t *testing.T, topo topology.Topology, reg *functions.Registry, 
 
 // rigSession starts a session that owns every loop partition, recovered
 // from the fake's changelogs into new in-memory stores.
-func rigSession(t *testing.T, p *Processor, fk *fakeKafka) *session {
+func rigSession(t testing.TB, p *Processor, fk *fakeKafka) *session {
 	t.Helper()
 	n := p.topo.PartitionCount()
 	p.assigned(0, nil)
@@ -66,11 +66,16 @@ func rigSession(t *testing.T, p *Processor, fk *fakeKafka) *session {
 	return s
 }
 
-// consume hands a committed record of topic/part to the session.
-func (r *cycleRig) consume(topic string, part int32, key string, value []byte) {
+// consume hands a committed record of topic/part to the session, as the
+// consumer group's claim does (Processor.consumed).
+func (r *cycleRig) consume(topic string, part int32, key string, value []byte, headers ...header) {
 	r.t.Helper()
-	off := r.fk.append(topic, part, fakeRecord{key: []byte(key), value: value})
-	if err := r.s.handle(item{msg: &record{Topic: topic, Partition: part, Offset: off, Key: []byte(key), Value: value}}); err != nil {
+	off := r.fk.append(topic, part, fakeRecord{key: []byte(key), value: value, headers: headers})
+	m := &sarama.ConsumerMessage{Topic: topic, Partition: part, Offset: off, Key: []byte(key), Value: value}
+	for _, h := range headers {
+		m.Headers = append(m.Headers, &sarama.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	if err := r.s.handle(item{msg: r.p.consumed(m)}); err != nil {
 		r.t.Fatal(err)
 	}
 }

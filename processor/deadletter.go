@@ -40,6 +40,7 @@ func (s *session) deadLetterValue(t *txn, src *record, reason string, target *fu
 			header{Key: []byte("stateloop.function.type"), Value: []byte(target.Type)},
 			header{Key: []byte("stateloop.function.id"), Value: []byte(target.ID)})
 	}
+	headers = traceHeaders(headers, src.trace)
 	o := &output{Topic: string(s.p.topo.DLQTopic()), Headers: headers, Key: src.Key, src: src}
 	if withValue {
 		o.Value = src.Value

@@ -16,14 +16,16 @@ import (
 // is delivered directly when its partition is owned here and its gate is
 // open, else written to the loop topic.
 func (s *session) processIngress(t *txn, m *record) {
+	d := s.p.tr.ingress(s.ctx, m)
 	msgs, err := s.p.topo.Route(topology.Record{Topic: topology.Topic(m.Topic), Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value})
 	if err != nil {
-		s.deadLetter(t, m, err.Error(), nil)
+		s.deadLetterFrom(t, d, m, err.Error(), nil)
 		return
 	}
 	n := s.p.topo.PartitionCount()
+	tc := d.trace()
 	for _, out := range msgs {
-		env := wire.Envelope{Target: out.To, Argument: out.Message}
+		env := wire.Envelope{Target: out.To, Argument: out.Message, Trace: tc}
 		part := partitionFor(out.To.ID, n)
 		if s.direct(t, part) {
 			s.deliverTo(t, m, env, part)
@@ -32,6 +34,7 @@ func (s *session) processIngress(t *txn, m *record) {
 		}
 		s.sendLoopRouted(t, m, env)
 	}
+	d.end(outcomeOK, "")
 	s.p.count(func(s *Stats) { s.Ingress++ })
 }
 
@@ -45,6 +48,8 @@ func (s *session) processLoop(t *txn, m *record) {
 		s.deadLetter(t, m, fmt.Sprintf("undecodable message envelope: %v", err), nil)
 		return
 	}
+	// the loop topic carries the trace context in the record's headers
+	env.Trace = m.trace
 	if want := partitionFor(env.Target.ID, s.p.topo.PartitionCount()); want != m.Partition {
 		// written by a producer that partitions differently: move it to
 		// the partition that owns the id's state
@@ -96,6 +101,7 @@ func (s *session) deliverTo(t *txn, m *record, env wire.Envelope, part int32) {
 			return
 		}
 		if dup {
+			s.p.tr.undelivered(s.ctx, env, outcomeDuplicate, "")
 			s.p.count(func(s *Stats) { s.Duplicates++ })
 			if env.Control != nil {
 				s.answer(m, env, wire.ControlResult{Duplicate: true})
@@ -109,11 +115,32 @@ func (s *session) deliverTo(t *txn, m *record, env wire.Envelope, part int32) {
 	}
 	// a control record waits its turn behind the address's messages, but
 	// is never a remote call
-	if s.waiting(target) || (s.isRemote(target.Type) && env.Control == nil) || !s.tableReady(target.Type) {
+	remote := s.isRemote(target.Type) && env.Control == nil
+	if remote || s.waiting(target) || !s.tableReady(target.Type) {
+		if !remote {
+			// a remote call's span starts when the call is submitted
+			s.p.tr.undelivered(s.ctx, env, outcomeParked, "")
+		}
 		s.enqueue(t, part, env, m)
 		return
 	}
 	s.invoke(t, m, env, part, nil)
+}
+
+// undeliverable dead-letters the consumed record m, which brought env, for
+// a reason found before env.Target could be invoked (with the record's
+// value or without it). The span of the delivery records the reason.
+func (s *session) undeliverable(t *txn, m *record, env wire.Envelope, reason string, withValue bool) {
+	target := env.Target
+	s.deadLetterValue(t, m.traced(s.p.tr.undelivered(s.ctx, env, outcomeDeadLettered, reason)), reason, &target, withValue)
+}
+
+// deadLetterFrom dead-letters the consumed record src for a reason found
+// in the delivery d: the dead letter carries d's trace context, and d ends
+// as dead-lettered.
+func (s *session) deadLetterFrom(t *txn, d delivery, src *record, reason string, target *functions.Address) {
+	s.deadLetter(t, src.traced(d.trace()), reason, target)
+	d.end(outcomeDeadLettered, reason)
 }
 
 // tableReady reports whether the table of a function type exists, or is
@@ -140,29 +167,30 @@ func (s *session) tableReady(fn functions.TypeName) bool {
 // done with: delivered or dead-lettered.
 func (s *session) invokeLocal(t *txn, src *record, env wire.Envelope, part int32, e *inboxEntry) bool {
 	target := env.Target
+	attempts := int32(1)
+	if e != nil {
+		attempts = e.attempts + 1
+	}
+	d := s.p.tr.invocation(s.ctx, env, "local", attempts)
 	if _, ok := s.p.reg.Lookup(target.Type); !ok {
-		s.deadLetter(t, src, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
+		s.deadLetterFrom(t, d, src, fmt.Sprintf("message to unknown function type %s", target.Type), &target)
 		return true
 	}
 	ref := stateRef{part: part, fn: target.Type, id: target.ID}
 	current, err := s.state(ref)
 	if err != nil {
-		s.deadLetter(t, src, fmt.Sprintf("stored state of %s does not decode: %v", target, err), &target)
+		s.deadLetterFrom(t, d, src, fmt.Sprintf("stored state of %s does not decode: %v", target, err), &target)
 		return true
 	}
 	current = driver.Unexpired(current, s.p.cfg.now())
 	inv := driver.Invocation{Target: target, Caller: env.Caller, Message: env.Argument, State: current}
 	start := time.Now()
-	effects, err := driver.Invoke(s.ctx, s.p.reg, inv)
+	effects, err := driver.Invoke(d.context(s.ctx), s.p.reg, inv)
 	s.p.m.Invocation(target.Type, "local", 1, time.Since(start), err)
 	if err != nil {
 		s.p.count(func(s *Stats) { s.Failures++ })
-		attempts := int32(1)
-		if e != nil {
-			attempts = e.attempts + 1
-		}
 		if functions.IsPermanent(err) || attempts > int32(s.p.cfg.retries) {
-			s.deadLetter(t, src, err.Error(), &target)
+			s.deadLetterFrom(t, d, src, err.Error(), &target)
 			return true
 		}
 		backoff := s.retryBackoff(attempts)
@@ -173,11 +201,14 @@ func (s *session) invokeLocal(t *txn, src *record, env wire.Envelope, part int32
 		}
 		e.attempts, e.next = attempts, s.p.cfg.now().Add(backoff)
 		s.update(t, s.inboxes[target], e)
+		d.end(outcomeFailed, err.Error())
 		return false
 	}
-	if err := s.apply(t, src, target, ref, current, effects); err != nil {
-		s.deadLetter(t, src, err.Error(), &target)
+	if err := s.apply(t, src, target, ref, current, effects, d.trace()); err != nil {
+		s.deadLetterFrom(t, d, src, err.Error(), &target)
+		return true
 	}
+	d.end(outcomeOK, "")
 	return true
 }
 
@@ -204,7 +235,8 @@ func (s *session) complete(t *txn, c remote.Completion) {
 	target := c.Address
 	fail := func(reason string) {
 		for _, e := range entries {
-			s.deadLetter(t, e.src, reason, &target)
+			s.deadLetterFrom(t, e.span, e.src, reason, &target)
+			e.span = delivery{}
 		}
 	}
 	if c.Err != nil {
@@ -228,10 +260,16 @@ func (s *session) complete(t *txn, c remote.Completion) {
 	}
 	current = driver.Unexpired(current, s.p.cfg.now())
 	s.p.learnExpirations(target.Type, c.Result.Specs)
-	// the records of a batch share its output; the last one answers for it
-	if err := s.apply(t, entries[len(entries)-1].src, target, ref, current, c.Result.Effects()); err != nil {
+	// the records of a batch share its output; the last one answers for
+	// it, and it carries the trace context of the first, which the
+	// request carried too
+	if err := s.apply(t, entries[len(entries)-1].src, target, ref, current, c.Result.Effects(), entries[0].span.trace()); err != nil {
 		fail(err.Error())
 		return
+	}
+	for _, e := range entries {
+		e.span.end(outcomeOK, "")
+		e.span = delivery{}
 	}
 	s.p.count(func(s *Stats) { s.Invocations += int64(len(c.Calls)) - 1 })
 	s.p.m.Invocation(target.Type, "remote", len(c.Calls), c.Took, nil)
@@ -254,20 +292,21 @@ func (s *session) remoteAt(fn functions.TypeName) string {
 
 // apply adds the effects of an invocation of target, made for the consumed
 // record src, to the transaction: state into its stage, messages to the
-// loop topic, egress records. It changes nothing if the egress records are
-// invalid.
-func (s *session) apply(t *txn, src *record, target functions.Address, ref stateRef, current wire.StateRecord, effects driver.Effects) error {
-	egress, err := s.egressRecords(src, effects.Egress)
+// loop topic, egress records; the messages and records carry the
+// invocation's trace context tc. It changes nothing if the egress records
+// are invalid.
+func (s *session) apply(t *txn, src *record, target functions.Address, ref stateRef, current wire.StateRecord, effects driver.Effects, tc wire.Trace) error {
+	egress, err := s.egressRecords(src, effects.Egress, tc)
 	if err != nil {
 		return fmt.Errorf("invocation of %s sent an invalid egress record: %v", target, err)
 	}
-	if err := s.addDelayed(t, src, target, ref.part, effects.Delayed); err != nil {
+	if err := s.addDelayed(t, src, target, ref.part, effects.Delayed, tc); err != nil {
 		return fmt.Errorf("invocation of %s: delayed messages: %v", target, err)
 	}
 	s.applyState(t, src, ref, current, effects.State)
 	caller := target
 	for _, out := range effects.Messages {
-		env := wire.Envelope{Target: out.To, Caller: &caller, Argument: out.Message}
+		env := wire.Envelope{Target: out.To, Caller: &caller, Argument: out.Message, Trace: tc}
 		if out.To.Type == topology.HTTPCaller {
 			s.produce(s.replyRecord(src, env))
 			continue
@@ -287,8 +326,8 @@ func (s *session) apply(t *txn, src *record, target functions.Address, ref state
 }
 
 // egressRecords makes the output records of egress messages sent for the
-// consumed record src.
-func (s *session) egressRecords(src *record, msgs []functions.EgressMessage) ([]*output, error) {
+// consumed record src, with the trace context tc.
+func (s *session) egressRecords(src *record, msgs []functions.EgressMessage, tc wire.Trace) ([]*output, error) {
 	var out []*output
 	for _, em := range msgs {
 		rec, err := s.p.topo.EgressRecord(em)
@@ -296,7 +335,7 @@ func (s *session) egressRecords(src *record, msgs []functions.EgressMessage) ([]
 			return nil, err
 		}
 		topic := string(rec.Topic)
-		o := &output{Topic: topic, Key: rec.Key, Value: rec.Value, src: src}
+		o := &output{Topic: topic, Key: rec.Key, Value: rec.Value, Headers: traceHeaders(nil, tc), src: src}
 		n, err := s.partitionCount(topic)
 		if err != nil {
 			return nil, err
@@ -351,7 +390,8 @@ func (s *session) send(t *txn, src *record, env wire.Envelope) {
 	}
 	t.localSeq++
 	loop := string(s.p.topo.LoopTopic())
-	rec := &record{Topic: loop, Partition: part, Offset: -1, Key: []byte(env.Target.ID), Value: wire.AppendEnvelope(nil, env),
+	value, _ := messageValue(env)
+	rec := &record{Topic: loop, Partition: part, Offset: -1, Key: []byte(env.Target.ID), Value: value, trace: env.Trace,
 		poison: &RecordRef{Topic: loop, Partition: part, Offset: -t.localSeq}}
 	t.local = append(t.local, localMessage{src: rec, env: env, part: part})
 }
@@ -371,8 +411,7 @@ func (s *session) deliverLocal(t *txn) {
 		t.local = t.local[1:]
 		t.delivered++
 		if p, ok := s.poison[m.src.ref()]; ok {
-			target := m.env.Target
-			s.deadLetterValue(t, m.src, p.reason, &target, !p.dropValue)
+			s.undeliverable(t, m.src, m.env, p.reason, !p.dropValue)
 			continue
 		}
 		s.deliverTo(t, m.src, m.env, m.part)
@@ -409,22 +448,34 @@ func (s *session) sendLoopRouted(t *txn, src *record, env wire.Envelope) {
 // in the partition of the HTTP instance, keyed by the caller's id.
 func (s *session) replyRecord(src *record, env wire.Envelope) *output {
 	instance, _, _ := strings.Cut(env.Target.ID, "/")
+	value, headers := messageValue(env)
 	return &output{
 		Topic:     string(s.p.topo.RepliesTopic()),
 		Partition: partitionFor(instance, s.p.topo.PartitionCount()),
 		Key:       []byte(env.Target.ID),
-		Value:     wire.AppendEnvelope(nil, env),
+		Value:     value,
+		Headers:   headers,
 		src:       src,
 	}
 }
 
 // loopRecord is the loop topic record of a message.
 func (s *session) loopRecord(src *record, env wire.Envelope) *output {
+	value, headers := messageValue(env)
 	return &output{
 		Topic:     string(s.p.topo.LoopTopic()),
 		Partition: partitionFor(env.Target.ID, s.p.topo.PartitionCount()),
 		Key:       []byte(env.Target.ID),
-		Value:     wire.AppendEnvelope(nil, env),
+		Value:     value,
+		Headers:   headers,
 		src:       src,
 	}
+}
+
+// messageValue encodes a message for the loop or the replies topic, whose
+// records carry its trace context as headers, not in the envelope.
+func messageValue(env wire.Envelope) (value []byte, headers []header) {
+	headers = traceHeaders(nil, env.Trace)
+	env.Trace = wire.Trace{}
+	return wire.AppendEnvelope(nil, env), headers
 }

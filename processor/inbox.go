@@ -56,6 +56,8 @@ type inboxEntry struct {
 	// is with the session's batcher
 	remote    bool
 	submitted bool
+	// span is the span of the submitted remote call
+	span delivery
 }
 
 func (e *inboxEntry) value() []byte {
@@ -321,7 +323,7 @@ func (s *session) drainInbox(t *txn, ib *inbox) {
 		target := ib.addr
 		src := s.inboxSource(ib, e)
 		if p, ok := s.poison[src.ref()]; ok {
-			s.deadLetterValue(t, src, p.reason, &target, !p.dropValue)
+			s.undeliverable(t, src, e.env, p.reason, !p.dropValue)
 			s.remove(t, ib)
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/internal/kafkaread"
+	"github.com/stateloop/stateloop/internal/wire"
 )
 
 // The seams between the transaction cycle and Kafka. The cycle consumes
@@ -20,6 +21,11 @@ type record struct {
 	Offset    int64
 	Key       []byte // nil: the record has no key
 	Value     []byte // nil: a tombstone
+
+	// trace is the trace context of the record's message (its headers'
+	// traceparent and tracestate, read only with tracing on), which its
+	// dead letters carry
+	trace wire.Trace
 
 	// poison, when set, names the record in the session's poison map
 	// instead of its topic, partition and offset: a message delivered in

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/processor/remote"
 )
@@ -35,6 +37,7 @@ type config struct {
 	remote         func(functions.TypeName) remote.Invoker
 	now            func() time.Time
 	metrics        Metrics
+	tracerProvider trace.TracerProvider
 	// lagInterval is how often the consumer lag gauge is refreshed
 	lagInterval time.Duration
 	// threads is the number of stream threads
@@ -197,6 +200,23 @@ func WithClock(now func() time.Time) Option {
 // measures nothing.
 func WithMetrics(m Metrics) Option {
 	return optionFunc(func(c *config) { c.metrics = m })
+}
+
+// WithTracerProvider makes the processor trace messages with OpenTelemetry
+// spans from tp: a span for each ingress record it routes and for each
+// delivery of a message to an address (function type and id, caller,
+// attempt, outcome), each a child of the span that sent the message. The
+// W3C trace context travels with every message: in the traceparent and
+// tracestate headers of the loop, reply, egress and dead-letter records, in
+// delayed messages and inbox entries, and in the HTTP requests to remote
+// functions; an ingress record with a traceparent header continues its
+// trace. The context of a Go function's invocation carries its span. The
+// default (or a nil tp) traces nothing, reads no trace headers and adds
+// none. The caller owns tp: shut it down after Run returns to export the
+// last spans. app.Run makes one from the OTEL_* environment variables;
+// see "Tracing" in docs/operations.md.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.tracerProvider = tp })
 }
 
 // WithIdempotencyWindow sets how long the runtime remembers the

@@ -44,6 +44,8 @@ type Processor struct {
 	exps  map[functions.TypeName]map[string]functions.Expiration
 
 	m Metrics
+	// tr makes the spans; nil: tracing is off
+	tr *tracer
 }
 
 // New checks the topology, the registry and the options, and returns a
@@ -90,7 +92,7 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 	}
 	p := &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg, tables: make(map[functions.TypeName]bool), badTables: make(map[functions.TypeName]error),
 		creating: make(map[functions.TypeName]time.Time), threadParts: make(map[int][]int32), threadReady: make(map[int]bool), threadRecovered: make(map[int]int),
-		exps: make(map[functions.TypeName]map[string]functions.Expiration), m: m}
+		exps: make(map[functions.TypeName]map[string]functions.Expiration), m: m, tr: newTracer(cfg.tracerProvider)}
 	for _, fn := range topo.Functions {
 		p.tables[fn] = true
 		if cfg.remote != nil && cfg.remote(fn) != nil {

@@ -357,7 +357,10 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	for {
 		select {
 		case m, ok := <-claim.Messages():
-			if !ok || !s.deliver(item{msg: &record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}}) {
+			if !ok {
+				return nil
+			}
+			if !s.deliver(item{msg: h.p.consumed(m)}) {
 				return nil
 			}
 		case <-s.ctx.Done():

@@ -169,10 +169,16 @@ func (s *session) startRemote() error {
 }
 
 // dropRemote cancels the requests of the batcher, if any, and drops its
-// counts from the gauges.
+// counts from the gauges; the spans of their calls end as aborted.
 func (s *session) dropRemote() {
 	if s.stopRemote != nil {
 		s.stopRemote()
+	}
+	for _, entries := range s.remoteOut {
+		for _, e := range entries {
+			e.span.end(outcomeAborted, "")
+			e.span = delivery{}
+		}
 	}
 	if s.batcher != nil {
 		s.batcher.Close()
@@ -190,7 +196,9 @@ func (s *session) submit(e *inboxEntry) {
 	e.submitted = true
 	addr := e.env.Target
 	s.remoteOut[addr] = append(s.remoteOut[addr], e)
-	s.batcher.Submit(addr, remote.Call{Caller: e.env.Caller, Argument: e.env.Argument})
+	e.span = s.p.tr.invocation(s.ctx, e.env, "remote", e.attempts+1)
+	tc := e.span.trace()
+	s.batcher.Submit(addr, remote.Call{Caller: e.env.Caller, Argument: e.env.Argument, TraceParent: tc.Parent, TraceState: tc.State})
 }
 
 // remoteState is the state of an address as a remote request carries it.

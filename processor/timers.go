@@ -147,8 +147,9 @@ func autoToken() string {
 }
 
 // addDelayed stages the delayed messages and cancellations of an
-// invocation of sender, made for the consumed record src.
-func (s *session) addDelayed(t *txn, src *record, sender functions.Address, part int32, delayed []driver.DelayedMessage) error {
+// invocation of sender, made for the consumed record src, whose trace
+// context tc the messages keep until they are sent.
+func (s *session) addDelayed(t *txn, src *record, sender functions.Address, part int32, delayed []driver.DelayedMessage, tc wire.Trace) error {
 	for _, d := range delayed {
 		if d.Cancel {
 			key := wire.AppendTimerKey(nil, sender, d.Token)
@@ -167,7 +168,7 @@ func (s *session) addDelayed(t *txn, src *record, sender functions.Address, part
 		}
 		caller := sender
 		due := s.p.cfg.now().Add(d.Delay).UnixMilli()
-		rec := wire.AppendTimer(nil, wire.Timer{DueUnixMilli: due, Message: wire.Envelope{Target: d.To, Caller: &caller, Argument: d.Message}})
+		rec := wire.AppendTimer(nil, wire.Timer{DueUnixMilli: due, Message: wire.Envelope{Target: d.To, Caller: &caller, Argument: d.Message, Trace: tc}})
 		// a random token cannot name a stored timer
 		t.timers.set(&pendingTimer{part: part, key: wire.AppendTimerKey(nil, sender, token), due: due, rec: rec, src: src, oldKnown: d.Token == ""})
 	}
@@ -253,6 +254,11 @@ func (s *session) fireDue() error {
 				// a timer record this runtime did not write; drop it
 				s.p.cfg.logger.Warn("dropping an undecodable timer", "partition", pp.id, "err", err)
 			} else {
+				if s.p.tr == nil {
+					// written while tracing was on: tracing off sends
+					// no trace context on
+					tm.Message.Trace = wire.Trace{}
+				}
 				s.sendLoop(t, nil, tm.Message)
 			}
 			t.timers.set(&pendingTimer{part: pp.id, key: e.key, oldDue: e.due, oldKnown: true})

@@ -24,9 +24,9 @@ type Run struct {
 	Stop func()
 }
 
-// Start runs app.Run with f and build until Stop or the end of the test,
-// which waits up to 30 s for it to return.
-func Start(t testing.TB, f app.Flags, build func() (topology.Topology, *functions.Registry)) *Run {
+// Start runs app.Run with f, build and opts until Stop or the end of the
+// test, which waits up to 30 s for it to return.
+func Start(t testing.TB, f app.Flags, build func() (topology.Topology, *functions.Registry), opts ...app.Option) *Run {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &kafkatest.SyncBuffer{}
@@ -34,7 +34,7 @@ func Start(t testing.TB, f app.Flags, build func() (topology.Topology, *function
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runErr <- app.Run(ctx, f, build, out)
+		runErr <- app.Run(ctx, f, build, out, opts...)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -7,7 +7,9 @@
 // tests in *_test.go install the SDKs, run those services as child
 // processes and run an application from a module.yaml against them. The
 // delayed-message scenario (delayed_test.go) also runs with the official
-// Go SDK, served in-process (gosdk_delayed_test.go).
+// Go SDK, served in-process (gosdk_delayed_test.go), and so does the
+// tracing test (trace_test.go): one trace from an ingress record through a
+// Go SDK function and a Go function to its egress record.
 //
 // # Running
 //

@@ -182,3 +182,19 @@ func TestAppInfoRoundTripAndOtherUserData(t *testing.T) {
 		t.Errorf("a later format: %v, %v; want app info that does not decode", ok, err)
 	}
 }
+
+// A control record and a trace context travel in the same envelope
+// without either losing the other: they were given the same field number
+// by two branches written at once (5), and now have fields of their own.
+func TestControlRecordKeepsItsTraceContext(t *testing.T) {
+	t.Parallel()
+	env := controlEnvelope(&Control{Cancel: &TimerCancel{All: true}})
+	env.Trace = Trace{Parent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", State: "vendor=opaque"}
+	got, err := DecodeEnvelope(AppendEnvelope(nil, env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(env, got, messageOpts...); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}

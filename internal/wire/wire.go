@@ -26,6 +26,8 @@ var ErrMalformed = errors.New("wire: malformed record")
 //	  TypedValue argument = 3;
 //	  string idempotency_key = 4; // from an HTTP request's Idempotency-Key
 //	  Control control = 5;        // an operator's control record (control.go), instead of argument
+//	  string traceparent = 6;     // W3C trace context, see Trace
+//	  string tracestate = 7;
 //	}
 //	message Address { string namespace = 1; string type = 2; string id = 3; }
 //	message TypedValue { string typename = 1; bool has_value = 2; bytes value = 3; }
@@ -39,7 +41,28 @@ type Envelope struct {
 	// Control, if set, makes the envelope an operator's control record
 	// for Target, which has no Argument.
 	Control *Control
+	// Trace is the trace context of the span that sent the message; empty
+	// when tracing is off.
+	Trace Trace
 }
+
+// Trace is a W3C trace context as text: the values of the traceparent and
+// tracestate headers (https://www.w3.org/TR/trace-context/). The zero
+// value is no trace context. Records that leave the runtime or travel
+// between its instances (loop, replies, egress, dead letters) carry it as
+// Kafka headers of these names; records whose value the runtime keeps in
+// its local store (timers, inbox entries) carry it in their envelope.
+type Trace struct {
+	Parent string // traceparent
+	State  string // tracestate
+}
+
+// The Kafka header names of a [Trace], as in W3C Trace Context's HTTP
+// headers.
+const (
+	TraceParentHeader = "traceparent"
+	TraceStateHeader  = "tracestate"
+)
 
 // AppendEnvelope appends the encoding of e to b.
 func AppendEnvelope(b []byte, e Envelope) []byte {
@@ -55,7 +78,8 @@ func AppendEnvelope(b []byte, e Envelope) []byte {
 	if e.Control != nil {
 		b = appendControl(b, e.Control)
 	}
-	return b
+	b = appendString(b, 6, e.Trace.Parent)
+	return appendString(b, 7, e.Trace.State)
 }
 
 func appendAddress(b []byte, num protowire.Number, a functions.Address) []byte {
@@ -120,6 +144,10 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 				return fmt.Errorf("control: %w", err)
 			}
 			e.Control = c
+		case 6:
+			e.Trace.Parent = string(v)
+		case 7:
+			e.Trace.State = string(v)
 		}
 		return nil
 	})

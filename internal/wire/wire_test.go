@@ -21,6 +21,8 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{"from an ingress", Envelope{Target: functions.Address{Type: "greeter/greet", ID: "Alice"}, Argument: functions.NewMessage("greeter/name", []byte("Alice"))}},
 		{"with a caller", Envelope{Target: functions.Address{Type: "ns/fn", ID: "x/y"}, Caller: &caller, Argument: functions.NewMessage("io.statefun.types/long", []byte{9, 5, 0, 0, 0, 0, 0, 0, 0})}},
 		{"empty value", Envelope{Target: functions.Address{Type: "ns/fn", ID: "1"}, Argument: functions.NewMessage("type.googleapis.com/x.Y", nil)}},
+		{"with a trace context", Envelope{Target: functions.Address{Type: "ns/fn", ID: "1"}, Caller: &caller, Argument: functions.NewMessage("t/x", []byte("v")),
+			Trace: Trace{Parent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", State: "vendor=opaque"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -34,6 +36,9 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			}
 			if (got.Caller == nil) != (tc.env.Caller == nil) || (got.Caller != nil && *got.Caller != *tc.env.Caller) {
 				t.Errorf("caller: got %v, want %v", got.Caller, tc.env.Caller)
+			}
+			if got.Trace != tc.env.Trace {
+				t.Errorf("trace: got %+v, want %+v", got.Trace, tc.env.Trace)
 			}
 		})
 	}
@@ -158,13 +163,14 @@ func TestTimerKeyAndTimerRoundTrip(t *testing.T) {
 	if _, _, err := DecodeTimerKey(AppendTimerKey(nil, sender, "")); !errors.Is(err, ErrMalformed) {
 		t.Errorf("a key without token decodes with %v, want ErrMalformed", err)
 	}
-	tm := Timer{DueUnixMilli: 1_790_000_000_123, Message: Envelope{Target: functions.Address{Type: "shop/mail", ID: "u"}, Caller: &sender, Argument: functions.NewMessage("x/y", []byte("hi"))}}
+	tm := Timer{DueUnixMilli: 1_790_000_000_123, Message: Envelope{Target: functions.Address{Type: "shop/mail", ID: "u"}, Caller: &sender, Argument: functions.NewMessage("x/y", []byte("hi")),
+		Trace: Trace{Parent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}}
 	got, err := DecodeTimer(AppendTimer(nil, tm))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.DueUnixMilli != tm.DueUnixMilli || got.Message.Target != tm.Message.Target || *got.Message.Caller != sender ||
-		string(got.Message.Argument.Bytes()) != "hi" || got.Message.Argument.TypeName() != "x/y" {
+		string(got.Message.Argument.Bytes()) != "hi" || got.Message.Argument.TypeName() != "x/y" || got.Message.Trace != tm.Message.Trace {
 		t.Errorf("DecodeTimer = %+v, want %+v", got, tm)
 	}
 	if _, err := DecodeTimer(AppendEnvelope(nil, tm.Message)); !errors.Is(err, ErrMalformed) {
@@ -225,4 +231,57 @@ func FuzzDecodePosition(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An inbox entry keeps its message's trace context: a message that waits
+// in its address's inbox (a retry, a remote call in flight) is delivered
+// later as a child of the span that sent it.
+func TestInboxEntryKeepsTheTraceContextOfItsMessage(t *testing.T) {
+	t.Parallel()
+	caller := functions.Address{Type: "ns/a", ID: "1"}
+	want := InboxEntry{
+		Message: Envelope{Target: functions.Address{Type: "ns/b", ID: "1"}, Caller: &caller, Argument: functions.NewMessage("t/x", []byte("v")),
+			Trace: Trace{Parent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", State: "vendor=opaque"}},
+		Source:   Source{Topic: "app-loop", Partition: 1, Offset: 7, Key: []byte("1"), Value: []byte("x")},
+		Attempts: 2,
+	}
+	got, err := DecodeInboxEntry(AppendInboxEntry(nil, want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Message.Trace != want.Message.Trace {
+		t.Errorf("trace: got %+v, want %+v", got.Message.Trace, want.Message.Trace)
+	}
+	if got.Attempts != want.Attempts || got.Message.Target != want.Message.Target {
+		t.Errorf("DecodeInboxEntry = %+v, want %+v", got, want)
+	}
+}
+
+// With tracing off (no trace context) an envelope, and so a timer or an
+// inbox entry, is encoded exactly as before traces existed: no field 6 or
+// 7, not even empty ones, so tracing off costs no bytes.
+func TestEnvelopeWithoutTraceContextHasNoTraceFields(t *testing.T) {
+	t.Parallel()
+	caller := functions.Address{Type: "ns/a", ID: "1"}
+	env := Envelope{Target: functions.Address{Type: "ns/b", ID: "2"}, Caller: &caller, Argument: functions.NewMessage("t/x", []byte("v")), IdempotencyKey: "k"}
+	for b := AppendEnvelope(nil, env); len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			t.Fatalf("bad tag: %v", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num == 6 || num == 7 {
+			t.Errorf("envelope without a trace context has field %d", num)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			t.Fatalf("bad field %d: %v", num, protowire.ParseError(m))
+		}
+		b = b[m:]
+	}
+	withTrace := env
+	withTrace.Trace = Trace{Parent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+	if got, want := len(AppendEnvelope(nil, withTrace))-len(AppendEnvelope(nil, env)), 2+len(withTrace.Trace.Parent); got != want {
+		t.Errorf("a traceparent adds %d bytes, want %d (field 6 only)", got, want)
+	}
 }

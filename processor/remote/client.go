@@ -157,6 +157,7 @@ func (c *Client) Invoke(ctx context.Context, target functions.Address, state map
 	if len(batch) == 0 {
 		return nil, inv.fail(functions.Permanent(errors.New("empty batch: nothing to invoke")))
 	}
+	inv.traceParent, inv.traceState = batch[0].TraceParent, batch[0].TraceState
 	if c.cfg.Protocol == Protocol2 {
 		return c.invoke2(ctx, inv, state, batch)
 	}
@@ -250,6 +251,8 @@ type invocation struct {
 	target   functions.Address
 	attempts int
 	status   int
+	// the W3C trace context the requests carry ("": none)
+	traceParent, traceState string
 }
 
 func (inv *invocation) fail(err error) error {

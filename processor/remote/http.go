@@ -104,6 +104,12 @@ func (inv *invocation) attempt(ctx context.Context, body []byte, decode func([]b
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", contentType)
 	req.Header.Set("User-Agent", "stateloop")
+	if inv.traceParent != "" {
+		req.Header.Set("traceparent", inv.traceParent)
+		if inv.traceState != "" {
+			req.Header.Set("tracestate", inv.traceState)
+		}
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		var ue *url.Error

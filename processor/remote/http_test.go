@@ -408,3 +408,62 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("missing CA file accepted")
 	}
 }
+
+// A request carries the W3C trace context of its batch's first call in its
+// traceparent and tracestate headers, on every attempt (StateFun SDKs
+// ignore headers they do not know); a batch without one sends neither
+// header.
+func TestRequestCarriesTheTraceContextOfItsFirstCall(t *testing.T) {
+	t.Parallel()
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	tests := []struct {
+		name                  string
+		calls                 []remote.Call
+		wantParent, wantState string
+	}{
+		{"without a trace context", greet, "", ""},
+		{"with traceparent and tracestate", []remote.Call{
+			{Argument: functions.StringType.Of("a"), TraceParent: parent, TraceState: "vendor=x"},
+			{Argument: functions.StringType.Of("b"), TraceParent: "00-11111111111111111111111111111111-2222222222222222-01"},
+		}, parent, "vendor=x"},
+		{"with traceparent only", []remote.Call{{Argument: functions.StringType.Of("a"), TraceParent: parent}}, parent, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var headers []http.Header
+			record := func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				headers = append(headers, r.Header.Clone())
+				mu.Unlock()
+			}
+			// the first attempt fails: the retry carries the headers too
+			h, _ := sequence(
+				func(w http.ResponseWriter, r *http.Request) {
+					record(w, r)
+					status(http.StatusServiceUnavailable)(w, r)
+				},
+				func(w http.ResponseWriter, r *http.Request) { record(w, r); ok(w, r) })
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			c := newClient(t, remote.Config{URL: srv.URL})
+			if _, err := c.Invoke(ctxTimeout(t, 20*time.Second), addr("example/greeter", "Bob"), nil, tc.calls); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(headers) != 2 {
+				t.Fatalf("%d requests, want 2 (one retry)", len(headers))
+			}
+			for i, hs := range headers {
+				if _, ok := hs["Traceparent"]; ok != (tc.wantParent != "") || hs.Get("traceparent") != tc.wantParent {
+					t.Errorf("request %d: traceparent %q (present %v), want %q", i+1, hs.Get("traceparent"), ok, tc.wantParent)
+				}
+				if _, ok := hs["Tracestate"]; ok != (tc.wantState != "") || hs.Get("tracestate") != tc.wantState {
+					t.Errorf("request %d: tracestate %q (present %v), want %q", i+1, hs.Get("tracestate"), ok, tc.wantState)
+				}
+			}
+		})
+	}
+}

@@ -15,6 +15,10 @@ type Call struct {
 	// Caller is the sending address; nil for a message from an ingress.
 	Caller   *functions.Address
 	Argument functions.Message
+	// TraceParent and TraceState are the W3C trace context of the call's
+	// span ("" for none): a request sends those of its first call as
+	// its traceparent and tracestate headers.
+	TraceParent, TraceState string
 }
 
 // Result is what a remote function asks the runtime to do after a batch

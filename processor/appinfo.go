@@ -1,8 +1,6 @@
 package processor
 
 import (
-	"time"
-
 	"github.com/stateloop/stateloop/functions"
 	"github.com/stateloop/stateloop/functions/driver"
 	"github.com/stateloop/stateloop/internal/wire"
@@ -12,10 +10,10 @@ import (
 // consumer group membership (wire.AppInfo): the topology with the state
 // its Go functions declare, which functions are remote, the instance and
 // thread. `stateloop describe` reads it from the group's description.
-func (p *Processor) appInfo(instance string, thread int, started time.Time) []byte {
+func (p *Processor) appInfo(instance string, thread int) []byte {
 	topo := p.topo
 	info := wire.AppInfo{App: topo.App, Instance: instance, Thread: thread, Threads: p.cfg.threads,
-		Partitions: topo.PartitionCount(), Started: started.UTC().Truncate(time.Second)}
+		Partitions: topo.PartitionCount()}
 	remote := func(fn functions.TypeName) bool { return p.cfg.remote != nil && p.cfg.remote(fn) != nil }
 	for _, fn := range topo.Functions {
 		f := wire.FunctionInfo{Type: string(fn), Remote: remote(fn)}

@@ -178,7 +178,7 @@ func (p *Processor) runThread(ctx context.Context, thread int, instance string, 
 	log := p.cfg.logger.With("thread", thread)
 	member := groupInstanceID(instance, thread)
 	cc := p.consumerConfig(member)
-	cc.Consumer.Group.Member.UserData = p.appInfo(instance, thread, time.Now())
+	cc.Consumer.Group.Member.UserData = p.appInfo(instance, thread)
 	client, err := sarama.NewClient(p.brokers, cc)
 	if err != nil {
 		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -75,7 +74,7 @@ func printDescription(w io.Writer, d ops.Description) error {
 	for _, m := range d.Members {
 		who := m.InstanceID
 		if m.Info != nil {
-			who = fmt.Sprintf("%s thread %d of %d, since %s", m.Info.Instance, m.Info.Thread, m.Info.Threads, m.Info.Started.Format(time.RFC3339))
+			who = fmt.Sprintf("%s thread %d of %d", m.Info.Instance, m.Info.Thread, m.Info.Threads)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", who, m.Host, assignment(m.Assignment, d.App+"-loop"))
 	}

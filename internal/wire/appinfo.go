@@ -3,7 +3,6 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 )
 
 // AppInfo is what each stream thread of a running application publishes
@@ -17,6 +16,12 @@ import (
 //
 // It is JSON, an object with "stateloop": 1 (the format's version); any
 // other user data is not AppInfo.
+//
+// It must be the same on every start of an instance thread with the same
+// topology: the broker compares a static member's join metadata with the
+// one it knew, and only an unchanged one takes its partitions back without
+// a rebalance of the group (KIP-345). So it holds nothing that changes
+// from one start to the next, such as the time of the start.
 type AppInfo struct {
 	Stateloop  int             `json:"stateloop"`
 	App        string          `json:"app"`
@@ -24,7 +29,6 @@ type AppInfo struct {
 	Thread     int             `json:"thread"`
 	Threads    int             `json:"threads"`
 	Partitions int32           `json:"partitions"`
-	Started    time.Time       `json:"started"`
 	Functions  []FunctionInfo  `json:"functions"`
 	Namespaces []NamespaceInfo `json:"namespaces,omitempty"`
 	Ingresses  []IngressInfo   `json:"ingresses,omitempty"`

@@ -159,7 +159,7 @@ func FuzzDecodeControlResult(f *testing.F) {
 
 func TestAppInfoRoundTripAndOtherUserData(t *testing.T) {
 	t.Parallel()
-	i := AppInfo{App: "shop", Instance: "i-1", Thread: 1, Threads: 2, Partitions: 8, Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+	i := AppInfo{App: "shop", Instance: "i-1", Thread: 1, Threads: 2, Partitions: 8,
 		Functions:  []FunctionInfo{{Type: "shop/cart", State: []StateInfo{{Name: "items", Type: "shop/items", Expires: "after-write 24h0m0s"}}}, {Type: "shop/pay", Remote: true}},
 		Namespaces: []NamespaceInfo{{Namespace: "py", Remote: true}},
 		Ingresses:  []IngressInfo{{Topic: "orders", ValueType: "shop/order", Targets: []string{"shop/cart"}}},

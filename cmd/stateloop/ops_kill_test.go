@@ -39,6 +39,12 @@ const opsAppEnv = "STATELOOP_TEST_OPS_APP"
 // the loop topic, some delivered and some not.
 const invokeDelay = time.Millisecond
 
+// firstChunkDelay slows the application down while the first replay
+// command runs: at invokeDelay an idle machine delivered the whole first
+// chunk (500) before the kill landed, and the second run then had no
+// waiting replays to answer as duplicates.
+const firstChunkDelay = 40 * time.Millisecond
+
 // runOpsApp is the application process: STATELOOP_TEST_OPS_APP is
 // "<brokers>|<app>|<data dir>|<broken file>".
 func runOpsApp() int {
@@ -257,7 +263,7 @@ const killAfter = 50
 // killed, so that the replays it wrote and the application has not
 // delivered yet are still waiting when the second command writes them
 // again: the second ones must then be answered as duplicates.
-const slowDelay = 30 * time.Millisecond
+const slowDelay = 300 * time.Millisecond
 
 // TestReplayExactlyOnceAcrossKill9OfTheReplayCommand dead-letters 3,000
 // messages, starts `stateloop dlq replay --all` and kills it with SIGKILL
@@ -282,7 +288,7 @@ func checkReplayAcrossKill9OfTheReplayCommand(t *testing.T, bin string, brokers 
 	deadLetterPlan(t, a.Client, app, n, 97)
 	a.WaitDeadLetters(t, n)
 	a.Broken.Store(false)
-	a.Delay.Store(int64(invokeDelay))
+	a.Delay.Store(int64(firstChunkDelay))
 
 	replay := func() *exec.Cmd {
 		return exec.Command(bin, "dlq", "replay", "--app", app, "--all", "--brokers", strings.Join(brokers, ","), "--timeout", "60s")

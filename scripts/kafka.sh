@@ -22,7 +22,8 @@
 #   scripts/kafka.sh kill-node N     SIGKILL node N (1..3) of the cluster
 #   scripts/kafka.sh start-node N    start node N again (or find it running)
 #   scripts/kafka.sh node-pid N      the pid of node N (exit 3 when it is down)
-#   status, stop and stop --clean    act on all of its nodes
+#   status, stop and stop --clean    act on all of its nodes (stop: one after
+#                                    the other; stop --clean: SIGKILL)
 #
 #   eval "export $(scripts/kafka.sh start | tail -n 1)"   # sets KAFKA_BROKERS
 #
@@ -687,7 +688,11 @@ stop_pid() {
   local t0=$SECONDS
   while kill -0 "$pid" 2>/dev/null; do
     if [ $((SECONDS - t0)) -ge "$STOP_TIMEOUT" ]; then
-      say "still running after ${STOP_TIMEOUT}s; killing it (SIGKILL; the next start waits about 10 s longer for the old broker session to expire)"
+      if [ -n "${LAST_NODE:-}" ]; then
+        say "the last node waits for a controller quorum to confirm its shutdown, and none is left; killing it after ${STOP_TIMEOUT}s (SIGKILL; its logs are checked at the next start)"
+      else
+        say "still running after ${STOP_TIMEOUT}s; killing it (SIGKILL; the next start waits about 10 s longer for the old broker session to expire)"
+      fi
       kill -KILL "$pid" 2>/dev/null || true
       break
     fi
@@ -710,24 +715,42 @@ cmd_stop() {
   local pid n t0ms
   t0ms=$(now_ms)
   if n=$(cluster_nodes); then
-    # All at once: a node stopping alone would move its leaderships to the
-    # others first, one after the other.
-    local i pids=() stopping=0
+    local i running=()
     for i in $(seq 1 "$n"); do
       use_node "$i"
-      if pid=$(running_pid); then
-        kill -TERM "$pid" 2>/dev/null || true
-        pids[i]=$pid
-        stopping=$((stopping + 1))
-      fi
+      running_pid >/dev/null && running+=("$i")
     done
-    if [ "$stopping" = 0 ]; then
+    if [ ${#running[@]} = 0 ]; then
       say "the Kafka cluster is not running"
-    else
-      say "stopping $stopping of $n nodes (pids ${pids[*]})"
-      for i in "${!pids[@]}"; do
+    elif $clean; then
+      # Its data goes anyway: no need for a clean shutdown.
+      say "killing ${#running[@]} of $n nodes (SIGKILL, their data is deleted next)"
+      for i in "${running[@]}"; do
         use_node "$i"
-        stop_pid "${pids[i]}"
+        if pid=$(running_pid); then
+          kill -KILL "$pid" 2>/dev/null || true
+          while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+        fi
+        rm -f "$PID_FILE"
+      done
+      say "stopped after $(since "$t0ms")"
+    else
+      # One after the other, each with a controlled shutdown (its
+      # leaderships move to the others first). The last one cannot finish
+      # its controlled shutdown: no controller quorum is left to confirm
+      # it. It gets a few seconds to flush, then SIGKILL.
+      local left=${#running[@]}
+      for i in "${running[@]}"; do
+        use_node "$i"
+        pid=$(running_pid) || { left=$((left - 1)); continue; }
+        say "stopping node $i (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        if [ "$left" = 1 ] && [ "$n" -gt 1 ]; then
+          STOP_TIMEOUT=$((STOP_TIMEOUT < 10 ? STOP_TIMEOUT : 10)) LAST_NODE=1 stop_pid "$pid"
+        else
+          stop_pid "$pid"
+        fi
+        left=$((left - 1))
       done
       say "stopped after $(since "$t0ms")"
     fi

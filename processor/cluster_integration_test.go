@@ -399,10 +399,15 @@ func streamRecords(ctx context.Context, brokers []string, topic string, total, i
 		return err
 	}
 	defer sp.Close()
-	const batch = 100
-	interval := time.Duration(batch) * time.Second / time.Duration(rate)
+	// 100 records a call while paced, 1,000 when not
+	const paced = 100
+	interval := time.Duration(paced) * time.Second / time.Duration(rate)
 	next := time.Now()
-	for seq := 0; seq < total; seq += batch {
+	for seq := 0; seq < total; {
+		batch := paced
+		if unpaced.Load() {
+			batch = 10 * paced
+		}
 		var msgs []*sarama.ProducerMessage
 		for s := seq; s < min(seq+batch, total); s++ {
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("id" + strconv.Itoa(s%ids)),
@@ -411,7 +416,8 @@ func streamRecords(ctx context.Context, brokers []string, topic string, total, i
 		if err := sp.SendMessages(msgs); err != nil {
 			return fmt.Errorf("records %d to %d: %w", seq, seq+len(msgs)-1, err)
 		}
-		produced.Store(int64(seq + len(msgs)))
+		seq += len(msgs)
+		produced.Store(int64(seq))
 		next = next.Add(interval)
 		if unpaced.Load() {
 			next = time.Now()

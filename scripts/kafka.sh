@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A real single-node Apache Kafka broker (KRaft, no ZooKeeper) on 127.0.0.1,
-# provisioned from this repository's own files: the jars come from Maven
+# A real Apache Kafka (KRaft, no ZooKeeper) on 127.0.0.1, a single node or a
+# cluster of three, provisioned from this repository's own files: the jars come from Maven
 # Central through Maven (scripts/kafka/pom.xml), Java runs them. Needs java
 # (17 or newer) and, for the first start only, mvn. docs/kafka.md says more.
 #

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A real Apache Kafka (KRaft, no ZooKeeper) on 127.0.0.1, a single node or a
-# cluster of three, provisioned from this repository's own files: the jars come from Maven
-# Central through Maven (scripts/kafka/pom.xml), Java runs them. Needs java
-# (17 or newer) and, for the first start only, mvn. docs/kafka.md says more.
+# cluster of three, provisioned from this repository's own files: the jars
+# come from Maven Central through Maven (scripts/kafka/pom.xml), Java runs
+# them. Needs java (17 or newer) and, for the first start only, mvn.
+# docs/kafka.md says more.
 #
 #   scripts/kafka.sh start           start it (or find it running); the last
 #                                    line is KAFKA_BROKERS=127.0.0.1:<port>

@@ -367,8 +367,12 @@ func TestThreeBrokerClusterKeepsExactlyOnceThroughBrokerAndInstanceFaults(t *tes
 	for _, f := range faults {
 		pause, part := watch.longestPause(f.at, f.settled)
 		epause, epart := egress.longestPause(f.at, f.settled)
-		t.Logf("%s: longest pause of a partition %.1fs (partition %d), of an egress partition %.1fs (partition %d); %s",
-			f.name, pause.Seconds(), part, epause.Seconds(), epart, f.note)
+		note := ""
+		if f.note != "" {
+			note = "; " + f.note
+		}
+		t.Logf("%s: longest pause of a partition %.1fs (partition %d), of an egress partition %.1fs (partition %d)%s",
+			f.name, pause.Seconds(), part, epause.Seconds(), epart, note)
 	}
 	// the resumed zombie gets fenced at its next commit; give it the time
 	time.Sleep(3 * time.Second)

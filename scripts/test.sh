@@ -128,10 +128,10 @@ go run ./cmd/stateloop-smoke --brokers "$KAFKA_BROKERS" --messages 5000 --ids 64
 # and restarted, and an instance is frozen with SIGSTOP past its session
 # timeout (processor/cluster_integration_test.go). The single broker stops
 # first, to leave the three nodes (384 MB of heap each) the machine.
-# Measured on a busy 2-core machine (load average 13 to 23): 2 min 51 s and
-# 2 min 57 s in all (the cluster's start 21-36 s, the test 125-146 s, of
-# which the killed node's restart 31-39 s, the stop 5 s); budget 8 min
-# (the go test timeout).
+# Measured on this 2-core machine: 1 min 36 s at load average 3 to 9, and
+# 2 min 51 s and 2 min 57 s at 13 to 23 (the cluster's start 14-36 s, the
+# test 73-146 s, of which the killed node's restart 15-39 s, the stop 5 s);
+# budget 8 min (the go test timeout).
 step "Apache Kafka cluster of three brokers: exactly once through broker and instance faults"
 scripts/kafka.sh stop --clean >/dev/null 2>&1 || true
 KAFKA_CLUSTER_DIR=$(mktemp -d /tmp/stateloop-kafka-cluster.XXXXXX)

@@ -13,8 +13,9 @@
 //	func main() { app.Main(greeter.Build) }
 //
 // which gives the program the flags --brokers, --listen, --data-dir,
-// --partitions, --commit-interval, --instance-id, --log-level and
-// --log-format, and a --help text. Settings that have no flag are given
+// --partitions, --commit-interval, --instance-id, --threads,
+// --replication-factor, --min-insync-replicas, --log-level and
+// --log-format (and the --http ones), and a --help text. Settings that have no flag are given
 // as options:
 //
 //	app.Main(greeter.Build, app.WithProcessorOptions(processor.WithRetries(5, time.Second)))

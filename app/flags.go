@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -65,6 +66,16 @@ type Flags struct {
 	// Threads is the number of stream threads; 0 means one per core
 	// (runtime.NumCPU).
 	Threads int
+	// ReplicationFactor is the replication factor of the topics the
+	// application creates: 0 chooses from the cluster at start-up (3 on
+	// three or more brokers, else 1), -1 leaves it to the broker's
+	// default.replication.factor. More than the cluster's brokers fails
+	// at start-up.
+	ReplicationFactor int
+	// MinInsyncReplicas is min.insync.replicas of the topics the
+	// application creates: 0 chooses from the replication factor (2 with
+	// 3 or more, else 1), -1 leaves it to the broker's default.
+	MinInsyncReplicas int
 	// LogLevel is debug, info, warn or error; "" means info.
 	LogLevel string
 	// LogFormat is text or json; "" means text.
@@ -104,7 +115,8 @@ type Flags struct {
 
 // Register adds the flags to fs, with their defaults stored in f: --brokers
 // (default from the environment variable STATELOOP_BROKERS), --listen,
-// --data-dir, --partitions, --commit-interval, --instance-id, --threads, --log-level,
+// --data-dir, --partitions, --commit-interval, --instance-id, --threads,
+// --replication-factor, --min-insync-replicas, --log-level,
 // --log-format, --module, --http and the --http-* flags. It sets
 // f.HTTPToken from the environment variable STATELOOP_HTTP_TOKEN.
 func (f *Flags) Register(fs *pflag.FlagSet) {
@@ -123,6 +135,10 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 		"stable id of this instance: in its Kafka transactional ids and group instance ids (default: kept in --data-dir); every running instance needs its own")
 	fs.IntVar(&f.Threads, "threads", 0,
 		"stream threads: each owns a share of the instance's partitions with its own Kafka transactions and runs on its own core (0: one per core)")
+	fs.IntVar(&f.ReplicationFactor, "replication-factor", 0,
+		"replication factor of the topics the application creates (0: 3 on a cluster of three or more brokers, else 1; -1: the broker's default.replication.factor); at most the cluster's broker count")
+	fs.IntVar(&f.MinInsyncReplicas, "min-insync-replicas", 0,
+		"min.insync.replicas of the topics the application creates: replicas that must have a write before Kafka confirms it (0: 2 with a replication factor of 3 or more, else 1; -1: the broker's default)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringArrayVarP(&f.ModuleFiles, "module", "f", nil,
@@ -191,6 +207,15 @@ func (f Flags) Validate() error {
 	}
 	if f.Threads < 0 || f.Threads > 256 {
 		add("--threads %d: must be between 1 and 256, or 0 for one per core", f.Threads)
+	}
+	if f.ReplicationFactor < -1 || f.ReplicationFactor > math.MaxInt16 {
+		add("--replication-factor %d: must be at least 1, or 0 to choose from the broker count (3 on three or more brokers, else 1), or -1 for the broker's default", f.ReplicationFactor)
+	}
+	if f.MinInsyncReplicas < -1 {
+		add("--min-insync-replicas %d: must be at least 1, or 0 to choose from the replication factor, or -1 for the broker's default", f.MinInsyncReplicas)
+	}
+	if f.ReplicationFactor > 0 && f.MinInsyncReplicas > f.ReplicationFactor {
+		add("--min-insync-replicas %d is more than --replication-factor %d: no write could ever succeed; make it at most %d", f.MinInsyncReplicas, f.ReplicationFactor, f.ReplicationFactor)
 	}
 	if strings.IndexFunc(f.InstanceID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		add("--instance-id %q: must not contain white space", f.InstanceID)

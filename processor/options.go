@@ -29,6 +29,9 @@ type config struct {
 	logger         *slog.Logger
 	createTopics   bool
 	replication    int16
+	minISR         int
+	// topicRepl is what created topics get, resolved at start-up
+	topicRepl      topicReplication
 	txnTimeout     time.Duration
 	sessionTimeout time.Duration
 	retries        int
@@ -56,7 +59,9 @@ func defaultConfig() config {
 		commitCount:    5000,
 		logger:         slog.New(slog.DiscardHandler),
 		createTopics:   true,
-		replication:    -1,
+		replication:    ReplicationAuto,
+		minISR:         ReplicationAuto,
+		topicRepl:      topicReplication{factor: ReplicationBrokerDefault},
 		txnTimeout:     DefaultTransactionTimeout,
 		sessionTimeout: 10 * time.Second,
 		retries:        3,
@@ -95,6 +100,7 @@ func (c *config) validate() error {
 	if err := c.checkDataDir(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateReplication()...)
 	return errors.Join(errs...)
 }
 
@@ -129,10 +135,6 @@ func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.l
 func WithCreateTopics(create bool) Option {
 	return optionFunc(func(c *config) { c.createTopics = create })
 }
-
-// WithReplicationFactor sets the replication factor of created topics
-// (default -1: the broker's default).
-func WithReplicationFactor(n int16) Option { return optionFunc(func(c *config) { c.replication = n }) }
 
 // WithTransactionTimeout sets the Kafka transaction timeout (default 15s):
 // how long the broker waits before it aborts the open transaction of a

@@ -104,6 +104,9 @@ func (p *Processor) topicSpecs() []topicSpec {
 // ensureTopics creates missing topics (if allowed) and checks that the
 // existing ones fit the application. It reports every problem at once.
 func (p *Processor) ensureTopics(cl cluster) error {
+	if err := p.resolveTopicReplication(cl); err != nil {
+		return err
+	}
 	existing, err := cl.topics()
 	if err != nil {
 		return fmt.Errorf("processor: %w", err)
@@ -134,7 +137,7 @@ func (p *Processor) ensureTopics(cl cluster) error {
 				configs["retention.ms"] = strconv.FormatInt(s.retention.Milliseconds(), 10)
 			}
 		}
-		if err := cl.createTopic(s.name, s.partitions, p.cfg.replication, configs); err != nil && !errors.Is(err, errTopicExists) {
+		if err := cl.createTopic(s.name, s.partitions, p.cfg.topicRepl.factor, p.cfg.topicRepl.configs(configs)); err != nil && !errors.Is(err, errTopicExists) {
 			errs = append(errs, fmt.Errorf("processor: create topic %s: %w", s.name, err))
 			continue
 		}
@@ -272,7 +275,7 @@ func (p *Processor) ensureTable(cl cluster, fn functions.TypeName) error {
 	topic := spec.name
 	created := false
 	if p.cfg.createTopics {
-		err := cl.createTopic(topic, spec.partitions, p.cfg.replication, map[string]string{"cleanup.policy": "compact"})
+		err := cl.createTopic(topic, spec.partitions, p.cfg.topicRepl.factor, p.cfg.topicRepl.configs(map[string]string{"cleanup.policy": "compact"}))
 		if err != nil && !errors.Is(err, errTopicExists) {
 			return fmt.Errorf("create table topic %s of %s: %w", topic, fn, err)
 		}

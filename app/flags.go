@@ -65,6 +65,9 @@ type Flags struct {
 	// Threads is the number of stream threads; 0 means one per core
 	// (runtime.NumCPU).
 	Threads int
+	// Standbys is the number of warm standby copies of each partition's
+	// local state that other instances keep (processor.WithStandbys).
+	Standbys int
 	// LogLevel is debug, info, warn or error; "" means info.
 	LogLevel string
 	// LogFormat is text or json; "" means text.
@@ -104,7 +107,7 @@ type Flags struct {
 
 // Register adds the flags to fs, with their defaults stored in f: --brokers
 // (default from the environment variable STATELOOP_BROKERS), --listen,
-// --data-dir, --partitions, --commit-interval, --instance-id, --threads, --log-level,
+// --data-dir, --partitions, --commit-interval, --instance-id, --threads, --standbys, --log-level,
 // --log-format, --module, --http and the --http-* flags. It sets
 // f.HTTPToken from the environment variable STATELOOP_HTTP_TOKEN.
 func (f *Flags) Register(fs *pflag.FlagSet) {
@@ -123,6 +126,8 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 		"stable id of this instance: in its Kafka transactional ids and group instance ids (default: kept in --data-dir); every running instance needs its own")
 	fs.IntVar(&f.Threads, "threads", 0,
 		"stream threads: each owns a share of the instance's partitions with its own Kafka transactions and runs on its own core (0: one per core)")
+	fs.IntVar(&f.Standbys, "standbys", 0,
+		"warm standby copies of each partition's state that other instances keep up to date, so that one taking a partition over reads only the last changelog records (give every instance the same value)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringArrayVarP(&f.ModuleFiles, "module", "f", nil,
@@ -191,6 +196,9 @@ func (f Flags) Validate() error {
 	}
 	if f.Threads < 0 || f.Threads > 256 {
 		add("--threads %d: must be between 1 and 256, or 0 for one per core", f.Threads)
+	}
+	if f.Standbys < 0 || f.Standbys > 16 {
+		add("--standbys %d: must be between 0 and 16", f.Standbys)
 	}
 	if strings.IndexFunc(f.InstanceID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		add("--instance-id %q: must not contain white space", f.InstanceID)

@@ -93,7 +93,7 @@ func launchMember(t *testing.T, brokers []string, app, instance string, session 
 }
 
 // waitReady waits until a child process printed READY.
-func (a *appProcess) waitReady(t *testing.T, timeout time.Duration) {
+func (a *appProcess) waitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	select {
 	case <-a.ready:
@@ -105,7 +105,7 @@ func (a *appProcess) waitReady(t *testing.T, timeout time.Duration) {
 // memberBroker returns the brokers of a membership test: the embedded
 // broker in a child process, as `stateloop broker` runs it, or Kafka with
 // the integration tag.
-func memberBroker(t *testing.T, app string) ([]string, string) {
+func memberBroker(t testing.TB, app string) ([]string, string) {
 	t.Helper()
 	if externalBrokers != nil {
 		return externalBrokers(t), uniqueApp(app)

@@ -122,17 +122,24 @@ func (w *pauseWatch) worst() (time.Duration, map[int32]time.Duration) {
 	return worst, gaps
 }
 
+// committedConsumer returns a read_committed consumer whose fetches wait
+// at most wait.
+func committedConsumer(t testing.TB, brokers []string, wait time.Duration) sarama.Consumer {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_0_0_0
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	sc.Consumer.MaxWaitTime = wait
+	c, err := sarama.NewConsumer(brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // watchEgress consumes every partition of topic read_committed into w
 // until ctx ends.
 func watchEgress(b testing.TB, ctx context.Context, brokers []string, topic string, w *pauseWatch) {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_0_0_0
-	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
-	cfg.Consumer.MaxWaitTime = 20 * time.Millisecond
-	c, err := sarama.NewConsumer(brokers, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := committedConsumer(b, brokers, 20*time.Millisecond)
 	parts, err := c.Partitions(topic)
 	if err != nil {
 		b.Fatal(err)

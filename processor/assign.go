@@ -92,6 +92,12 @@ func (a *assignor) Plan(members map[string]sarama.ConsumerGroupMemberMetadata, t
 	loopParts := int32(len(topics[a.loop]))
 	ap := planPartitions(infos, int(loopParts), a.standbys, prev)
 	plan := sarama.BalanceStrategyPlan{}
+	// every member is in the plan, also one without partitions: sarama
+	// sends the assignment data only to members of the plan, and such a
+	// member may keep standbys
+	for id := range members {
+		plan[id] = map[string][]int32{}
+	}
 	for p, o := range ap.Owner {
 		if o >= 0 {
 			plan.Add(byKey[ap.Members[o]], a.loop, int32(p))

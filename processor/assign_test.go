@@ -250,3 +250,45 @@ func TestAssignorKeepsCoPartitioningAndItsJoinData(t *testing.T) {
 		}
 	}
 }
+
+// TestAssignorTellsAMemberWithoutPartitionsItsStandbys: with more members
+// than partitions, a member that owns none still gets the plan, and may
+// keep standbys.
+func TestAssignorTellsAMemberWithoutPartitionsItsStandbys(t *testing.T) {
+	const loop = "app-loop"
+	members := map[string]sarama.ConsumerGroupMemberMetadata{}
+	assignors := map[string]*assignor{}
+	for _, inst := range []string{"a", "b", "c"} {
+		info := wire.AppendAppInfo(nil, wire.AppInfo{App: "app", Instance: inst, Threads: 1, Partitions: 2})
+		members["m-"+inst] = sarama.ConsumerGroupMemberMetadata{Topics: []string{loop}, UserData: info}
+		assignors["m-"+inst] = newAssignor(loop, 2, inst, info)
+	}
+	leader := assignors["m-a"]
+	plan, err := leader.Plan(members, map[string][]int32{loop: {0, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := 0
+	for id, a := range assignors {
+		ts, ok := plan[id]
+		if !ok {
+			t.Fatalf("%s is not in the plan %v", id, plan)
+		}
+		data, err := leader.AssignmentData(id, ts, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.OnAssignment(&sarama.ConsumerGroupMemberAssignment{Topics: ts, UserData: data}, 3)
+		if len(ts[loop]) == 0 {
+			idle++
+			// two standbys per partition on the two other instances:
+			// the idle member keeps both partitions
+			if got := a.standbysOf(3); !slices.Equal(got, []int32{0, 1}) {
+				t.Errorf("the member without partitions keeps standbys %v, want [0 1]", got)
+			}
+		}
+	}
+	if idle != 1 {
+		t.Errorf("%d members without partitions, want 1: %v", idle, plan)
+	}
+}

@@ -133,7 +133,7 @@ func (p *Processor) run(ctx context.Context) error {
 	var runErr error
 	for k := range p.cfg.threads {
 		wg.Go(func() {
-			if err := p.runThread(ctx, k, id, stores); err != nil {
+			if err := p.runThread(ctx, k, id, stores, saramaCluster{client: client}); err != nil {
 				errMu.Lock()
 				if runErr == nil {
 					runErr = err
@@ -170,8 +170,10 @@ func groupInstanceID(instance string, thread int) string {
 
 // runThread runs one stream thread: a member of the consumer group with
 // its own client, transactional producer and sessions, until ctx ends or
-// it cannot go on.
-func (p *Processor) runThread(ctx context.Context, thread int, instance string, stores *storeSet) error {
+// it cannot go on. Its standbys read through standbyCl, the process's
+// client, not the thread's, whose connections carry the thread's
+// consuming.
+func (p *Processor) runThread(ctx context.Context, thread int, instance string, stores *storeSet, standbyCl cluster) error {
 	log := p.cfg.logger.With("thread", thread)
 	member := groupInstanceID(instance, thread)
 	cc := p.consumerConfig(member)
@@ -206,7 +208,7 @@ func (p *Processor) runThread(ctx context.Context, thread int, instance string, 
 
 	cl := saramaCluster{client: client}
 	h := &groupHandler{p: p, thread: thread, client: client, cl: cl, prods: prods, stores: stores, groupInstance: member,
-		assignor: asg, standbys: newStandbys(p, cl, stores, thread), ctx: ctx}
+		assignor: asg, standbys: newStandbys(p, standbyCl, stores, thread), ctx: ctx}
 	topics := []string{string(p.topo.LoopTopic())}
 	for _, in := range p.topo.Ingresses {
 		topics = append(topics, string(in.Topic))

@@ -16,8 +16,9 @@ const standbyInterval = 500 * time.Millisecond
 // (standbyOwner in the store set) and catches it up with the partition's
 // changelogs, read_committed, from the offsets the store records, every
 // standbyInterval. Catch-ups of all the processor's standbys run one or
-// two at a time (Processor.standbySlots), apart from the transaction
-// cycle, which never sees a standby store: a partition that becomes the
+// two at a time (Processor.standbySlots), through the process's client
+// rather than the thread's, apart from the transaction cycle, which never
+// sees a standby store: a partition that becomes the
 // thread's own is handed over once its standby has stopped, and its
 // recovery then reads only what the standby had not read yet.
 type standbys struct {

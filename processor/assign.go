@@ -292,21 +292,37 @@ func planPartitions(members []memberInfo, parts, standbys int, prev *assignPlan)
 			take(p, m)
 		}
 	}
-	// the rest go to a member of an instance that kept them warm, else to
-	// the member with the fewest, on the instance with the fewest
+	// the rest go to an instance that kept them warm: the owner's (its
+	// other threads share the store), else a standby's, its standby
+	// thread first (it hands its store over directly, even one in
+	// memory); else to the member with the fewest, on the instance with
+	// the fewest
 	for p := range parts {
 		if ap.Owner[p] >= 0 {
 			continue
 		}
 		best := -1
-		for _, inst := range warm(p) {
+		bestOn := func(inst string) {
+			if best >= 0 {
+				return
+			}
 			for m := range members {
 				if members[m].instance == inst && room(m) && (best < 0 || count[m] < count[best]) {
 					best = m
 				}
 			}
-			if best >= 0 {
-				break
+		}
+		if prev != nil && p < len(prev.Owner) {
+			if o := prev.Owner[p]; o >= 0 {
+				bestOn(prev.Instances[o])
+			}
+			for _, s := range prev.Standbys[p] {
+				if m, ok := idx[prev.Members[s]]; ok && best < 0 && room(m) {
+					best = m
+				}
+			}
+			for _, s := range prev.Standbys[p] {
+				bestOn(prev.Instances[s])
 			}
 		}
 		if best < 0 {

@@ -292,3 +292,22 @@ func TestAssignorTellsAMemberWithoutPartitionsItsStandbys(t *testing.T) {
 		t.Errorf("%d members without partitions, want 1: %v", idle, plan)
 	}
 }
+
+// TestPlanGivesALeftMembersPartitionsToTheThreadOfTheirStandby: of the
+// threads of the instance that kept a partition's standby, the thread
+// that kept it takes the partition over, so its store changes hands
+// within the thread.
+func TestPlanGivesALeftMembersPartitionsToTheThreadOfTheirStandby(t *testing.T) {
+	const parts = 8
+	before := planPartitions(testMembers([]string{"a", "b"}, 2), parts, 1, nil)
+	after := planPartitions(testMembers([]string{"a"}, 2), parts, 1, before)
+	checkPlan(t, after, parts, 1)
+	for p := range parts {
+		if before.Instances[before.Owner[p]] != "b" {
+			continue
+		}
+		if want, got := before.Members[before.Standbys[p][0]], after.Members[after.Owner[p]]; got != want {
+			t.Errorf("partition %d of b went to %s, not to %s, which kept its standby:\n%v\n%v", p, got, want, before, after)
+		}
+	}
+}

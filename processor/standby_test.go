@@ -42,17 +42,18 @@ func coldRecords(t *testing.T, p *Processor, client sarama.Client, parts []int32
 	return total
 }
 
-// takeoverScenario runs two instances with standbys standbys: "stays" in
-// this process and "victim" in a child process, streams records through
+// takeoverScenario runs two instances with standbys standbys and threads
+// stream threads each: "stays" in this process and "victim" in a child
+// process, streams records through
 // them, kills the victim with SIGKILL while records flow, and returns how
 // many changelog records the takeover's recovery read and how many a
 // recovery with empty stores read just before the kill. Every count must
 // be exact afterwards.
-func takeoverScenario(t *testing.T, standbys int) (recovered, cold int64) {
-	brokers, app := memberBroker(t, "standby"+strconv.Itoa(standbys))
+func takeoverScenario(t *testing.T, standbys, threads int) (recovered, cold int64) {
+	brokers, app := memberBroker(t, fmt.Sprintf("standby%d-%d", standbys, threads))
 	topo, reg := cycleApp(app)
 	client := testClient(t, brokers)
-	stays, err := New(brokers, topo, reg, WithInstanceID("stays"), WithStandbys(standbys), WithSessionTimeout(standbySession),
+	stays, err := New(brokers, topo, reg, WithInstanceID("stays"), WithStandbys(standbys), WithThreads(threads), WithSessionTimeout(standbySession),
 		WithTransactionTimeout(standbyTxn), WithCommitInterval(20*time.Millisecond), WithCommitCount(500), WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +61,8 @@ func takeoverScenario(t *testing.T, standbys int) (recovered, cold int64) {
 	stop := runProcessor(t, stays)
 	waitFor(t, 60*time.Second, "the first instance owning every partition", func() (bool, string) { return ownsAll(stays, 4) })
 	victim := launchAppProcess(t, append(memberEnv(brokers, app, "victim", standbySession, ""),
-		"STATELOOP_TEST_STANDBYS="+strconv.Itoa(standbys), "STATELOOP_TEST_TXN_TIMEOUT="+standbyTxn.String())...)
+		"STATELOOP_TEST_STANDBYS="+strconv.Itoa(standbys), "STATELOOP_TEST_THREADS="+strconv.Itoa(threads),
+		"STATELOOP_TEST_TXN_TIMEOUT="+standbyTxn.String())...)
 	t.Cleanup(func() { _ = victim.cmd.Process.Kill(); _ = victim.cmd.Wait() })
 	victim.waitReady(t, 60*time.Second)
 	var theirs []int32
@@ -112,7 +114,18 @@ func takeoverScenario(t *testing.T, standbys int) (recovered, cold int64) {
 // an instance killed with SIGKILL are taken over by the instance that kept
 // their standbys, whose recovery reads a small tail of their changelogs.
 func TestStandbyTakeoverReadsOnlyTheTail(t *testing.T) {
-	recovered, cold := takeoverScenario(t, 1)
+	recovered, cold := takeoverScenario(t, 1, 1)
+	if cold == 0 || recovered*4 > cold {
+		t.Errorf("the takeover read %d changelog records, a recovery from empty stores %d: want a fourth or less", recovered, cold)
+	}
+}
+
+// TestStandbyTakeoverWithTwoThreads is the same with two stream threads
+// per instance: the standbys of a partition are on the other instance,
+// whichever of its threads keeps them, and the thread that takes the
+// partition over gets the store its instance kept warm.
+func TestStandbyTakeoverWithTwoThreads(t *testing.T) {
+	recovered, cold := takeoverScenario(t, 1, 2)
 	if cold == 0 || recovered*4 > cold {
 		t.Errorf("the takeover read %d changelog records, a recovery from empty stores %d: want a fourth or less", recovered, cold)
 	}
@@ -121,7 +134,7 @@ func TestStandbyTakeoverReadsOnlyTheTail(t *testing.T) {
 // TestTakeoverWithoutStandbyReadsTheWholeChangelog is the same without
 // standbys: the takeover reads the whole changelog.
 func TestTakeoverWithoutStandbyReadsTheWholeChangelog(t *testing.T) {
-	recovered, cold := takeoverScenario(t, 0)
+	recovered, cold := takeoverScenario(t, 0, 1)
 	if cold == 0 || recovered < cold {
 		t.Errorf("the takeover read %d changelog records, a recovery from empty stores %d: want at least as many", recovered, cold)
 	}

@@ -151,7 +151,7 @@ func Run(ctx context.Context, f Flags, build func() (topology.Topology, *functio
 	if threads == 0 {
 		threads = runtime.NumCPU()
 	}
-	popts = append(popts, processor.WithThreads(threads),
+	popts = append(popts, processor.WithThreads(threads), processor.WithStandbys(f.Standbys),
 		processor.WithReplicationFactor(int16(f.ReplicationFactor)), processor.WithMinInsyncReplicas(f.MinInsyncReplicas))
 
 	var broker *embedded.Broker

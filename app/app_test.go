@@ -62,6 +62,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		Partitions:     -1,
 		CommitInterval: -time.Second,
 		InstanceID:     "a b",
+		Standbys:       -1,
 		LogLevel:       "loud",
 		LogFormat:      "xml",
 	}
@@ -75,6 +76,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--partitions -1: must be at least 1",
 		"--commit-interval -1s: must be positive",
 		`--instance-id "a b"`,
+		"--standbys -1: must be between 0 and 16",
 		`--log-level "loud": want debug, info, warn or error`,
 		`--log-format "xml": want text or json`,
 	} {
@@ -82,8 +84,8 @@ func TestValidateListsEveryProblem(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
-	if got := strings.Count(err.Error(), "\n") + 1; got != 7 {
-		t.Errorf("got %d problems, want 7:\n%v", got, err)
+	if got := strings.Count(err.Error(), "\n") + 1; got != 8 {
+		t.Errorf("got %d problems, want 8:\n%v", got, err)
 	}
 	for _, line := range strings.Split(err.Error(), "\n") {
 		if !strings.HasPrefix(line, "app: ") {

@@ -76,6 +76,9 @@ type Flags struct {
 	// application creates: 0 chooses from the replication factor (2 with
 	// 3 or more, else 1), -1 leaves it to the broker's default.
 	MinInsyncReplicas int
+	// Standbys is the number of warm standby copies of each partition's
+	// local state that other instances keep (processor.WithStandbys).
+	Standbys int
 	// LogLevel is debug, info, warn or error; "" means info.
 	LogLevel string
 	// LogFormat is text or json; "" means text.
@@ -116,7 +119,7 @@ type Flags struct {
 // Register adds the flags to fs, with their defaults stored in f: --brokers
 // (default from the environment variable STATELOOP_BROKERS), --listen,
 // --data-dir, --partitions, --commit-interval, --instance-id, --threads,
-// --replication-factor, --min-insync-replicas, --log-level,
+// --standbys, --replication-factor, --min-insync-replicas, --log-level,
 // --log-format, --module, --http and the --http-* flags. It sets
 // f.HTTPToken from the environment variable STATELOOP_HTTP_TOKEN.
 func (f *Flags) Register(fs *pflag.FlagSet) {
@@ -139,6 +142,8 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 		"replication factor of the topics the application creates (0: 3 on a cluster of three or more brokers, else 1; -1: the broker's default.replication.factor); at most the cluster's broker count")
 	fs.IntVar(&f.MinInsyncReplicas, "min-insync-replicas", 0,
 		"min.insync.replicas of the topics the application creates: replicas that must have a write before Kafka confirms it (0: 2 with a replication factor of 3 or more, else 1; -1: the broker's default)")
+	fs.IntVar(&f.Standbys, "standbys", 0,
+		"warm standby copies of each partition's state that other instances keep up to date, so that one taking a partition over reads only the last changelog records (give every instance the same value)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringArrayVarP(&f.ModuleFiles, "module", "f", nil,
@@ -216,6 +221,9 @@ func (f Flags) Validate() error {
 	}
 	if f.ReplicationFactor > 0 && f.MinInsyncReplicas > f.ReplicationFactor {
 		add("--min-insync-replicas %d is more than --replication-factor %d: no write could ever succeed; make it at most %d", f.MinInsyncReplicas, f.ReplicationFactor, f.ReplicationFactor)
+	}
+	if f.Standbys < 0 || f.Standbys > 16 {
+		add("--standbys %d: must be between 0 and 16", f.Standbys)
 	}
 	if strings.IndexFunc(f.InstanceID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		add("--instance-id %q: must not contain white space", f.InstanceID)

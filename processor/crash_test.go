@@ -124,7 +124,7 @@ func startAppProcess(t *testing.T, env ...string) *appProcess {
 
 // launchAppProcess starts the test binary with the given environment; its
 // ready channel is closed when it prints READY.
-func launchAppProcess(t *testing.T, env ...string) *appProcess {
+func launchAppProcess(t testing.TB, env ...string) *appProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), env...)

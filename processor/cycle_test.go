@@ -52,7 +52,7 @@ func rigSession(t testing.TB, p *Processor, fk *fakeKafka) *session {
 	s := newSession(context.Background(), p, 0, fk, &producerSlot{p: fk, make: func() (producer, error) { return fk, nil }},
 		groupMeta{Group: p.topo.App}, int(n))
 	for part := range n {
-		r, err := p.recoverPartition(context.Background(), fk, func(part int32) (*store, error) { return openStore("", part) }, part, 0)
+		r, err := p.recoverPartition(context.Background(), fk, func(part int32) (*store, error) { return openStore("", part) }, nil, part, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -625,7 +625,7 @@ func TestCycleGateWaitsForRecordsRoutedWhileThePartitionRecovered(t *testing.T) 
 	s := newSession(context.Background(), p, 0, fk, &producerSlot{p: fk, make: func() (producer, error) { return fk, nil }}, groupMeta{Group: "unit"}, 2)
 	part := partitionFor("a", 2)
 	// the claim found no backlog; the partition is still recovering
-	r, err := p.recoverPartition(context.Background(), fk, func(part int32) (*store, error) { return openStore("", part) }, part, 0)
+	r, err := p.recoverPartition(context.Background(), fk, func(part int32) (*store, error) { return openStore("", part) }, nil, part, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

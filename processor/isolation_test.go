@@ -124,14 +124,7 @@ func isoFeed(ctx context.Context, t testing.TB, prod *dlqProducer, topic string,
 // per message, the time from its sending until it was read; it stops when
 // ctx ends.
 func isoLatencies(ctx context.Context, t testing.TB, brokers []string, topic string) func() []time.Duration {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_0_0_0
-	sc.Consumer.IsolationLevel = sarama.ReadCommitted
-	sc.Consumer.MaxWaitTime = 10 * time.Millisecond
-	c, err := sarama.NewConsumer(brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := committedConsumer(t, brokers, 10*time.Millisecond)
 	var mu sync.Mutex
 	var lat []time.Duration
 	var wg sync.WaitGroup

@@ -42,7 +42,9 @@ func init() {
 // instance STATELOOP_TEST_INSTANCE, with the session timeout
 // STATELOOP_TEST_SESSION_TIMEOUT and local state in STATELOOP_TEST_DATA_DIR
 // (in memory if empty), until SIGTERM; it prints READY once it owns its
-// partitions.
+// partitions. STATELOOP_TEST_THREADS, STATELOOP_TEST_STANDBYS and
+// STATELOOP_TEST_TXN_TIMEOUT set its threads, standbys and transaction
+// timeout.
 func runMemberApp() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
@@ -60,6 +62,12 @@ func runMemberApp() int {
 	}
 	if threads, err := strconv.Atoi(os.Getenv("STATELOOP_TEST_THREADS")); err == nil {
 		opts = append(opts, WithThreads(threads))
+	}
+	if n, err := strconv.Atoi(os.Getenv("STATELOOP_TEST_STANDBYS")); err == nil {
+		opts = append(opts, WithStandbys(n))
+	}
+	if d, err := time.ParseDuration(os.Getenv("STATELOOP_TEST_TXN_TIMEOUT")); err == nil {
+		opts = append(opts, WithTransactionTimeout(d))
 	}
 	p, err := New(strings.Split(os.Getenv("STATELOOP_TEST_BROKERS"), ","), topo, reg, opts...)
 	if err != nil {
@@ -85,7 +93,7 @@ func launchMember(t *testing.T, brokers []string, app, instance string, session 
 }
 
 // waitReady waits until a child process printed READY.
-func (a *appProcess) waitReady(t *testing.T, timeout time.Duration) {
+func (a *appProcess) waitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	select {
 	case <-a.ready:
@@ -97,7 +105,7 @@ func (a *appProcess) waitReady(t *testing.T, timeout time.Duration) {
 // memberBroker returns the brokers of a membership test: the embedded
 // broker in a child process, as `stateloop broker` runs it, or Kafka with
 // the integration tag.
-func memberBroker(t *testing.T, app string) ([]string, string) {
+func memberBroker(t testing.TB, app string) ([]string, string) {
 	t.Helper()
 	if externalBrokers != nil {
 		return externalBrokers(t), uniqueApp(app)
@@ -234,6 +242,7 @@ func TestKnownInstanceRestartKeepsTheOthersPartitions(t *testing.T) {
 	})
 	// a third instance comes and goes, so that the others join again
 	// holding partitions: the group knows them with what they owned
+	sessionsBefore := sessions.Load()
 	third, err := New(brokers, topo, reg, WithInstanceID("passes"), WithSessionTimeout(session),
 		WithCommitInterval(20*time.Millisecond), WithLogger(testLogger(t)))
 	if err != nil {
@@ -242,12 +251,17 @@ func TestKnownInstanceRestartKeepsTheOthersPartitions(t *testing.T) {
 	stopThird := runProcessor(t, third)
 	waitFor(t, 30*time.Second, "three instances sharing the partitions", func() (bool, string) {
 		s, o := p.Stats(), third.Stats()
-		return s.Ready && o.Ready && len(s.Partitions)+len(o.Partitions) < 4, fmt.Sprint("partitions ", s.Partitions, o.Partitions)
+		return sessions.Load() > sessionsBefore && s.Ready && o.Ready && len(s.Partitions)+len(o.Partitions) < 4,
+			fmt.Sprint("partitions ", s.Partitions, o.Partitions)
 	})
+	// the assignor is sticky: the instance that stays may own the same
+	// partitions before and after the third leaves, so wait for its
+	// session after the third left
+	sessionsBefore = sessions.Load()
 	stopThird()
 	waitFor(t, 30*time.Second, "two instances sharing the partitions again", func() (bool, string) {
 		s := p.Stats()
-		return s.Ready && len(s.Partitions) == 2, fmt.Sprint("partitions ", s.Partitions)
+		return sessions.Load() > sessionsBefore && s.Ready && len(s.Partitions) == 2, fmt.Sprint("partitions ", s.Partitions)
 	})
 	kept := p.Stats().Partitions
 	before := sessions.Load()

@@ -45,6 +45,8 @@ type config struct {
 	lagInterval time.Duration
 	// threads is the number of stream threads
 	threads int
+	// standbys is the number of standby copies of each loop partition
+	standbys int
 
 	idempotencyWindow time.Duration
 }
@@ -93,6 +95,9 @@ func (c *config) validate() error {
 	}
 	if c.threads < 1 || c.threads > maxThreads {
 		errs = append(errs, fmt.Errorf("processor: threads %d: must be between 1 and %d", c.threads, maxThreads))
+	}
+	if c.standbys < 0 || c.standbys > maxStandbys {
+		errs = append(errs, fmt.Errorf("processor: standbys %d: must be between 0 and %d", c.standbys, maxStandbys))
 	}
 	if c.logger == nil {
 		errs = append(errs, errors.New("processor: nil logger"))
@@ -240,3 +245,19 @@ const maxThreads = 256
 // concurrently for addresses of different threads (never for one
 // address), so they must be safe for concurrent use.
 func WithThreads(n int) Option { return optionFunc(func(c *config) { c.threads = n }) }
+
+// maxStandbys bounds WithStandbys.
+const maxStandbys = 16
+
+// WithStandbys sets how many warm standby copies of each loop partition's
+// local store the instances keep (default 0), as Kafka Streams'
+// num.standby.replicas: besides its own partitions, an instance tails the
+// changelogs (tables, delayed messages, inboxes, idempotency keys) of
+// partitions that other instances own into its local store, read_committed,
+// so that when it takes one over it reads only the last records instead
+// of the whole changelog. A partition has at most one standby per other
+// instance (threads of one instance share their stores); the assignor
+// gives the partitions of an instance that leaves to the instances that
+// keep their standbys. Every instance of an application should run with
+// the same value: the group leader's counts.
+func WithStandbys(n int) Option { return optionFunc(func(c *config) { c.standbys = n }) }

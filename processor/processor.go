@@ -28,6 +28,10 @@ type Processor struct {
 	threadParts     map[int][]int32
 	threadReady     map[int]bool
 	threadRecovered map[int]int
+	// per stream thread: its standby partitions (standby.go); the
+	// semaphore of the standbys' catch-ups
+	threadStandbys map[int][]int32
+	standbySlots   chan struct{}
 
 	// tables are the function types whose table topics exist: those of
 	// the topology, and those of its namespaces found or created since.
@@ -92,6 +96,7 @@ func New(brokers []string, topo topology.Topology, reg *functions.Registry, opts
 	}
 	p := &Processor{brokers: brokers, topo: topo, reg: reg, cfg: cfg, tables: make(map[functions.TypeName]bool), badTables: make(map[functions.TypeName]error),
 		creating: make(map[functions.TypeName]time.Time), threadParts: make(map[int][]int32), threadReady: make(map[int]bool), threadRecovered: make(map[int]int),
+		threadStandbys: make(map[int][]int32), standbySlots: standbySlotsFor(cfg.threads),
 		exps: make(map[functions.TypeName]map[string]functions.Expiration), m: m, tr: newTracer(cfg.tracerProvider)}
 	for _, fn := range topo.Functions {
 		p.tables[fn] = true
@@ -112,11 +117,23 @@ func (p *Processor) Stats() Stats {
 		s.Partitions = append(s.Partitions, parts...)
 	}
 	slices.Sort(s.Partitions)
+	s.Standbys = nil
+	for _, parts := range p.threadStandbys {
+		s.Standbys = append(s.Standbys, parts...)
+	}
+	slices.Sort(s.Standbys)
 	s.Ready = len(p.threadReady) == p.cfg.threads
 	for _, r := range p.threadReady {
 		s.Ready = s.Ready && r
 	}
 	return s
+}
+
+// standbysAssigned records the standby partitions of a thread.
+func (p *Processor) standbysAssigned(thread int, parts []int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.threadStandbys[thread] = parts
 }
 
 // assigned records the loop partitions of a thread's new session.

@@ -36,10 +36,7 @@ func (p *Processor) consumerConfig(groupInstanceID string) *sarama.Config {
 	// instances must never share an id: the second fences the first (see
 	// runThread).
 	sc.Consumer.Group.InstanceId = groupInstanceID
-	// range balances each topic on its own, so the loop partitions (where
-	// functions run) are spread evenly over the instances; a strategy over
-	// all topics together could leave an instance with ingress partitions
-	// only
+	// a member sets the stateloop assignor (assign.go) in runThread
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	sc.Consumer.Offsets.AutoCommit.Enable = false
@@ -136,7 +133,7 @@ func (p *Processor) run(ctx context.Context) error {
 	var runErr error
 	for k := range p.cfg.threads {
 		wg.Go(func() {
-			if err := p.runThread(ctx, k, id, stores); err != nil {
+			if err := p.runThread(ctx, k, id, stores, saramaCluster{client: client}); err != nil {
 				errMu.Lock()
 				if runErr == nil {
 					runErr = err
@@ -173,12 +170,19 @@ func groupInstanceID(instance string, thread int) string {
 
 // runThread runs one stream thread: a member of the consumer group with
 // its own client, transactional producer and sessions, until ctx ends or
-// it cannot go on.
-func (p *Processor) runThread(ctx context.Context, thread int, instance string, stores *storeSet) error {
+// it cannot go on. Its standbys read through standbyCl, the process's
+// client, not the thread's, whose connections carry the thread's
+// consuming.
+func (p *Processor) runThread(ctx context.Context, thread int, instance string, stores *storeSet, standbyCl cluster) error {
 	log := p.cfg.logger.With("thread", thread)
 	member := groupInstanceID(instance, thread)
 	cc := p.consumerConfig(member)
-	cc.Consumer.Group.Member.UserData = p.appInfo(instance, thread)
+	info := p.appInfo(instance, thread)
+	cc.Consumer.Group.Member.UserData = info
+	// the stateloop assignor, or range while members of an older version
+	// that know only range are in the group
+	asg := newAssignor(string(p.topo.LoopTopic()), p.cfg.standbys, member, info)
+	cc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{asg, stableRange{sarama.NewBalanceStrategyRange(), info}}
 	client, err := sarama.NewClient(p.brokers, cc)
 	if err != nil {
 		return fmt.Errorf("processor: connect to Kafka at %s: %w (is the broker running and reachable?)", strings.Join(p.brokers, ","), err)
@@ -202,7 +206,9 @@ func (p *Processor) runThread(ctx context.Context, thread int, instance string, 
 		}
 	}()
 
-	h := &groupHandler{p: p, thread: thread, client: client, cl: saramaCluster{client: client}, prods: prods, stores: stores, groupInstance: member}
+	cl := saramaCluster{client: client}
+	h := &groupHandler{p: p, thread: thread, client: client, cl: cl, prods: prods, stores: stores, groupInstance: member,
+		assignor: asg, standbys: newStandbys(p, standbyCl, stores, thread), ctx: ctx}
 	topics := []string{string(p.topo.LoopTopic())}
 	for _, in := range p.topo.Ingresses {
 		topics = append(topics, string(in.Topic))
@@ -238,6 +244,8 @@ func (p *Processor) runThread(ctx context.Context, thread int, instance string, 
 	if err := prods.p.close(); err != nil {
 		log.Warn("close producer", "err", err)
 	}
+	h.standbys.stopAll()
+	p.standbysAssigned(thread, nil)
 	stores.releaseExcept(thread, nil)
 	p.assigned(thread, nil)
 	return runErr
@@ -293,6 +301,12 @@ type groupHandler struct {
 
 	s       *session
 	stopLag func() // of the session's lag refresher (lag.go)
+
+	// assignor is the member's (assign.go); standbys keeps the standby
+	// partitions it names warm (standby.go) under ctx, the thread's
+	assignor *assignor
+	standbys *standbys
+	ctx      context.Context
 }
 
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -304,7 +318,12 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	for _, part := range loop {
 		owned[part] = true
 	}
+	// first the standbys: a partition whose standby this thread kept goes
+	// to its session, one it no longer keeps to the thread that needs it
+	h.standbys.set(h.ctx, h.assignor.standbysOf(sess.GenerationID()), owned)
+	h.p.standbysAssigned(h.thread, h.standbys.parts())
 	h.stores.releaseExcept(h.thread, owned)
+	h.standbys.start()
 	h.stores.closeUnowned()
 	if err := h.p.discoverTables(h.cl); err != nil {
 		return err
@@ -316,7 +335,8 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		return err
 	}
 	h.p.assigned(h.thread, loop)
-	h.p.cfg.logger.Info("partitions assigned", "thread", h.thread, "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop))
+	h.p.cfg.logger.Info("partitions assigned", "thread", h.thread, "generation", sess.GenerationID(), "loop_partitions", fmt.Sprint(loop),
+		"standby_partitions", fmt.Sprint(h.standbys.parts()))
 	meta := groupMeta{Group: h.p.topo.App, MemberID: sess.MemberID(), Generation: sess.GenerationID(), InstanceID: h.groupInstance}
 	h.s = newSession(sess.Context(), h.p, h.thread, h.cl, h.prods, meta, len(loop))
 	go h.s.run()
@@ -340,7 +360,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	s := h.s
 	if claim.Topic() == string(h.p.topo.LoopTopic()) {
 		storeFor := func(part int32) (*store, error) { return h.stores.acquire(sess.Context(), part, h.thread) }
-		r, err := h.p.recoverPartition(sess.Context(), h.cl, storeFor, claim.Partition(), claim.InitialOffset())
+		r, err := h.p.recoverPartition(sess.Context(), h.cl, storeFor, h.stores.takeAsides, claim.Partition(), claim.InitialOffset())
 		if err != nil {
 			if sess.Context().Err() != nil {
 				return nil
@@ -372,11 +392,18 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 // recoverPartition opens the store of a loop partition, catches it up with
 // the changelogs of every part, and finds the end of the partition's
 // backlog (consumption starts at from).
-func (p *Processor) recoverPartition(ctx context.Context, cl cluster, storeFor func(int32) (*store, error), part int32, from int64) (*readyPartition, error) {
+// takeAsides, if not nil, returns the asides a standby of the partition
+// found before.
+func (p *Processor) recoverPartition(ctx context.Context, cl cluster, storeFor func(int32) (*store, error), takeAsides func(int32) []aside,
+	part int32, from int64) (*readyPartition, error) {
 	st, err := storeFor(part)
 	var asides []aside
 	if err == nil {
 		err = p.recover(ctx, cl, st, part, &asides)
+	}
+	if err == nil && takeAsides != nil {
+		// the table records a standby of this process left out
+		asides = append(takeAsides(part), asides...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("processor: recover partition %d: %w", part, err)
@@ -393,25 +420,39 @@ func (p *Processor) recoverPartition(ctx context.Context, cl cluster, storeFor f
 // added to asides.
 func (p *Processor) recover(ctx context.Context, cl cluster, st *store, part int32, asides *[]aside) error {
 	start := time.Now()
+	total, err := p.catchUp(ctx, cl, st, part, asides, false)
+	if err != nil {
+		return err
+	}
+	p.m.RecoveryRecords(total)
+	p.count(func(s *Stats) { s.RecoveryRecords += total })
+	p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+// catchUp applies the committed records of every changelog of a loop
+// partition to its store from the offsets the store records, and returns
+// how many it read. quick (a standby's catch-up) skips a changelog whose
+// last stable offset the store has reached without asking for its topic
+// id: the takeover's recovery checks that.
+func (p *Processor) catchUp(ctx context.Context, cl cluster, st *store, part int32, asides *[]aside, quick bool) (int64, error) {
 	var total int64
 	for _, pt := range theParts {
 		for _, c := range pt.changelogs(p, st, part, asides) {
-			n, err := p.recoverTopic(ctx, cl, st, part, c)
-			if err != nil {
-				return err
-			}
+			n, err := p.recoverTopic(ctx, cl, st, part, c, quick)
 			total += n
+			if err != nil {
+				return total, err
+			}
 		}
 	}
-	p.m.RecoveryRecords(total)
-	p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
-	return nil
+	return total, nil
 }
 
 // recoverTopic applies the committed records of one partition of a
 // changelog to the store from its stored offset, rebuilding the store's
 // part of it (wipe) if it does not belong to the topic as it is now.
-func (p *Processor) recoverTopic(ctx context.Context, cl cluster, st *store, part int32, c changelog) (int64, error) {
+func (p *Processor) recoverTopic(ctx context.Context, cl cluster, st *store, part int32, c changelog, quick bool) (int64, error) {
 	from, err := st.offset(c.name)
 	if err != nil {
 		return 0, err
@@ -419,6 +460,9 @@ func (p *Processor) recoverTopic(ctx context.Context, cl cluster, st *store, par
 	logStart, hwm, lso, err := cl.ends(c.topic, part)
 	if err != nil {
 		return 0, err
+	}
+	if quick && from == lso && from >= logStart {
+		return 0, nil
 	}
 	id, err := cl.topicID(c.topic)
 	if err != nil {

@@ -17,5 +17,9 @@ type Stats struct {
 	Aborts      int64   // aborted transactions
 	Resumed     int64   // input partitions resumed at the application's recorded position, ahead of the group's offset
 	Partitions  []int32 // loop partitions owned now, by every thread
-	Ready       bool    // every thread's session has recovered the state of its partitions
+	Standbys    []int32 // loop partitions of other instances whose standby stores this one keeps warm (WithStandbys)
+
+	RecoveryRecords int64 // changelog records read to recover partitions on assignment
+	StandbyRecords  int64 // changelog records read by the standbys
+	Ready           bool  // every thread's session has recovered the state of its partitions
 }

@@ -21,7 +21,10 @@ type storeSet struct {
 
 type heldStore struct {
 	st    *store
-	owner int // the thread holding it; -1: none
+	owner int // the thread holding it; -1: none; standbyOwner(k): thread k's standby
+	// asides are the table records a standby left out, for the recovery
+	// of the partition's next owner in this process
+	asides []aside
 }
 
 func newStoreSet(dir string) *storeSet {
@@ -97,4 +100,66 @@ func (ss *storeSet) closeAll() {
 		h.st.close()
 		delete(ss.stores, part)
 	}
+}
+
+// tryAcquire returns the store of loop partition part for owner if nobody
+// holds it (opening it if needed), else nil.
+func (ss *storeSet) tryAcquire(part int32, owner int) *store {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	h := ss.stores[part]
+	switch {
+	case h == nil:
+		st, err := openStore(ss.dir, part)
+		if err != nil {
+			return nil // acquire tries again and reports it
+		}
+		ss.stores[part] = &heldStore{st: st, owner: owner}
+		return st
+	case h.owner == -1 || h.owner == owner:
+		h.owner = owner
+		return h.st
+	}
+	return nil
+}
+
+// handOver gives the store of part that from holds to to (-1: releases
+// it).
+func (ss *storeSet) handOver(part int32, from, to int) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	h := ss.stores[part]
+	if h == nil || h.owner != from {
+		return
+	}
+	h.owner = to
+	if to == -1 {
+		close(ss.freed)
+		ss.freed = make(chan struct{})
+	}
+}
+
+// addAsides keeps table records a standby of part left out.
+func (ss *storeSet) addAsides(part int32, asides []aside) {
+	if len(asides) == 0 {
+		return
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if h := ss.stores[part]; h != nil {
+		h.asides = append(h.asides, asides...)
+	}
+}
+
+// takeAsides returns and forgets the records standbys of part left out.
+func (ss *storeSet) takeAsides(part int32) []aside {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	h := ss.stores[part]
+	if h == nil {
+		return nil
+	}
+	a := h.asides
+	h.asides = nil
+	return a
 }

@@ -169,7 +169,9 @@ func ends(client sarama.Client, topic string, partition int32) (start, hwm, lso 
 
 // ReadCommitted calls fn for every committed data record of the partition
 // from offset from up to end (exclusive), which should be an LSO. It returns
-// the position reached, which is >= end on success.
+// the position reached, which is end (or from, if larger) on success: never
+// past end, though the fetches may return records beyond it once the LSO
+// has moved on, so that a reader that goes on from there misses nothing.
 func ReadCommitted(ctx context.Context, client sarama.Client, topic string, partition int32, from, end int64, fn func(Record) error) (int64, error) {
 	maxBytes := int32(4 << 20)
 	emptyFetches := 0
@@ -230,7 +232,8 @@ func ReadCommitted(ctx context.Context, client sarama.Client, topic string, part
 }
 
 // ConsumeBatches walks the record batches of a read_committed fetch,
-// dropping records of aborted transactions, and returns the next position.
+// dropping records of aborted transactions, and returns the next position,
+// at most end: records at end or beyond are left for the next read.
 // complete is false if the response held only a partial batch.
 func ConsumeBatches(block *sarama.FetchResponseBlock, from, end int64, fn func(Record) error) (next int64, complete bool, err error) {
 	aborted := append([]*sarama.AbortedTransaction(nil), block.AbortedTransactions...)
@@ -249,6 +252,10 @@ func ConsumeBatches(block *sarama.FetchResponseBlock, from, end int64, fn func(R
 			if next == from {
 				complete = false
 			}
+			break
+		}
+		if b.FirstOffset >= end {
+			next = max(next, end)
 			break
 		}
 		last := b.FirstOffset + int64(b.LastOffsetDelta)
@@ -278,7 +285,8 @@ func ConsumeBatches(block *sarama.FetchResponseBlock, from, end int64, fn func(R
 			}
 		}
 		if last+1 > next {
-			next = last + 1
+			// a batch that straddles end is read again from end
+			next = min(last+1, max(end, next))
 		}
 	}
 	return next, complete, nil

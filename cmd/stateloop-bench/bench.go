@@ -262,7 +262,9 @@ is not used.`,
 	fs.BoolVar(&cfg.Recovery, "recovery", false, "measure recovery instead of the sides: restart on the local store and cold rebuild, 1-3 instances, pauses when an instance is killed")
 	fs.IntVar(&cfg.RecoveryAddresses, "recovery-addresses", cfg.RecoveryAddresses, "with --recovery: addresses whose state the restart and the rebuild recover")
 	fs.DurationVar(&cfg.RecoverySteady, "recovery-steady", cfg.RecoverySteady, "with --recovery: paced load before an instance is killed")
-	fs.DurationVar(&cfg.RecoveryAfter, "recovery-after", cfg.RecoveryAfter, "with --recovery: paced load after an instance is killed (longer than the session timeout, 10s)")
+	fs.DurationVar(&cfg.RecoveryAfter, "recovery-after", cfg.RecoveryAfter, "with --recovery: paced load after an instance is killed (the pause of the killed instance's partitions is about the session timeout plus the transaction timeout)")
+	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", 0, "with --recovery: session timeout of the instances (0: the processor's default, 10s)")
+	fs.DurationVar(&cfg.TransactionTimeout, "transaction-timeout", 0, "with --recovery: transaction timeout of the instances (0: the processor's default, 15s)")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "how often to print a progress line")
 	fs.StringVar(&logLevel, "log-level", "warn", "log level of the processor and broker logs on stderr: "+strings.Join([]string{"debug", "info", "warn", "error"}, ", "))
 	return cmd

@@ -205,6 +205,11 @@ type Config struct {
 	// RecoveryAfter how long after it (default 5s and 20s: the processor's
 	// session timeout is 10s).
 	RecoverySteady, RecoveryAfter time.Duration
+	// SessionTimeout and TransactionTimeout are those of the recovery
+	// bench's child instances (processor.WithSessionTimeout,
+	// processor.WithTransactionTimeout); zero: the processor's defaults
+	// (10s, 15s).
+	SessionTimeout, TransactionTimeout time.Duration
 
 	// timersSinkSkew, set by tests only, is subtracted from the time the
 	// delayed-messages bench's sink reports for its invocations, so that
@@ -399,6 +404,14 @@ func (c Config) Validate() error {
 		if c.Work != 0 {
 			add("work %v: not for the recovery bench", c.Work)
 		}
+		if c.SessionTimeout != 0 && c.SessionTimeout < time.Second {
+			add("session timeout %v: at least 1s", c.SessionTimeout)
+		}
+		if c.TransactionTimeout != 0 && c.TransactionTimeout < time.Second {
+			add("transaction timeout %v: at least 1s", c.TransactionTimeout)
+		}
+	} else if c.SessionTimeout != 0 || c.TransactionTimeout != 0 {
+		add("session timeout %v, transaction timeout %v: for the recovery bench only", c.SessionTimeout, c.TransactionTimeout)
 	}
 	if c.Progress < 0 {
 		add("progress interval %v: must be positive", c.Progress)

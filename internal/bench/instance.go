@@ -36,6 +36,8 @@ type instanceSpec struct {
 	DataDir        string        `json:"data_dir,omitempty"`
 	CommitInterval time.Duration `json:"commit_interval"`
 	CommitCount    int           `json:"commit_count"`
+	SessionTimeout time.Duration `json:"session_timeout,omitempty"`
+	TxnTimeout     time.Duration `json:"txn_timeout,omitempty"`
 	LogLevel       slog.Level    `json:"log_level"`
 }
 
@@ -72,6 +74,12 @@ func serveInstance(raw string) int {
 	}
 	if spec.DataDir != "" {
 		opts = append(opts, processor.WithDataDir(spec.DataDir))
+	}
+	if spec.SessionTimeout > 0 {
+		opts = append(opts, processor.WithSessionTimeout(spec.SessionTimeout))
+	}
+	if spec.TxnTimeout > 0 {
+		opts = append(opts, processor.WithTransactionTimeout(spec.TxnTimeout))
 	}
 	p, err := processor.New(spec.Brokers, topo, reg, opts...)
 	if err != nil {

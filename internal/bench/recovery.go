@@ -657,7 +657,7 @@ func (g *group) spec(i int) instanceSpec {
 	cfg := g.b.cfg
 	s := instanceSpec{Brokers: g.b.brokers, App: g.app, In: g.in, Out: g.out, Partitions: cfg.Partitions,
 		InstanceID: fmt.Sprintf("%s-i%d", g.app, i), CommitInterval: cfg.CommitInterval, CommitCount: cfg.CommitCount,
-		LogLevel: slog.LevelWarn}
+		SessionTimeout: cfg.SessionTimeout, TxnTimeout: cfg.TransactionTimeout, LogLevel: slog.LevelWarn}
 	if h, ok := cfg.Logger.Handler().(interface{ Level() slog.Level }); ok {
 		s.LogLevel = h.Level()
 	}

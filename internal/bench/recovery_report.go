@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/stateloop/stateloop/processor"
 )
 
 // reportRecovery prints the figures of the recovery bench.
@@ -12,7 +14,8 @@ func reportRecovery(out io.Writer, res Result) {
 	cfg, r := res.Config, res.Recovery
 	fmt.Fprintln(out, "RESULTS")
 	fmt.Fprintf(out, "broker: %s; %d partitions\n", res.Broker, cfg.Partitions)
-	fmt.Fprintf(out, "commit interval: %v (or %s records); session timeout: the processor's default (10s); no standbys\n\n", cfg.CommitInterval, num(cfg.CommitCount))
+	fmt.Fprintf(out, "commit interval: %v (or %s records); instances of the pause runs: session timeout %v, transaction timeout %v; no standbys\n\n",
+		cfg.CommitInterval, num(cfg.CommitCount), orDefault(cfg.SessionTimeout, defaultSessionTimeout), orDefault(cfg.TransactionTimeout, processor.DefaultTransactionTimeout))
 
 	loads := func(a, b float64) string { return loadText(a) + " -> " + loadText(b) }
 	rawMean := (r.RawBefore.PerSecond() + r.RawAfter.PerSecond()) / 2
@@ -82,6 +85,18 @@ func reportRecovery(out io.Writer, res Result) {
 			}
 		}
 	}
+}
+
+// defaultSessionTimeout is the processor's default session timeout
+// (processor.WithSessionTimeout).
+const defaultSessionTimeout = 10 * time.Second
+
+// orDefault returns d, or def if d is zero.
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }
 
 func rate(r Rate) string {

@@ -94,6 +94,9 @@ type Start struct {
 	// partition's recovery.
 	Records   int64
 	Recovered time.Duration
+	// StoreBytes is the size of the local stores on disk once the
+	// instance has stopped.
+	StoreBytes int64
 	// LoadBefore and LoadAfter are the machine's 1-minute load average.
 	LoadBefore, LoadAfter float64
 }
@@ -313,7 +316,9 @@ func (b *bench) timedStart(ctx context.Context, rd *recoveryReader, topo topolog
 	st.Records = inst.clock.records.Load()
 	st.Recovered = time.Unix(0, inst.clock.last.Load()).Sub(inst.started)
 	st.LoadAfter = loadAverage()
-	return st, inst.stop()
+	err = inst.stop()
+	st.StoreBytes = dirSize(dir)
+	return st, err
 }
 
 // inProcess is a processor running in this process.

@@ -39,6 +39,8 @@ func reportRecovery(out io.Writer, res Result) {
 				r.Warm.Ready.Round(time.Millisecond).String() + ", " + r.Warm.Serving.Round(time.Millisecond).String(),
 				fmt.Sprintf("< %v %s", RestartGoal, passMiss(r.Warm.Serving < RestartGoal)), loads(r.Warm.LoadBefore, r.Warm.LoadAfter)},
 			{"restart on the local store: changelog records read", num(int(r.Warm.Records)), "", ""},
+			{"local store on disk (leveldb, snappy) after the restart: total, per address",
+				fmt.Sprintf("%s, %s", mibSigned(r.Warm.StoreBytes), bytesPer(float64(r.Warm.StoreBytes)/float64(max(r.Addresses, 1)))), "", ""},
 		})
 	fmt.Fprintln(out)
 

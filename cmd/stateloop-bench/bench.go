@@ -150,8 +150,8 @@ is not used.`,
 			switch {
 			case cfg.Timers && (withRemote || withChain || side != "both" || cmd.Flags().Changed("threads") || cmd.Flags().Changed("rounds")):
 				return fmt.Errorf("stateloop-bench: --timers runs its own application: no --side, --remote, --chain, --threads or --rounds")
-			case cfg.Recovery && (cfg.Timers || withRemote || withChain || side != "both" || cmd.Flags().Changed("threads") || cmd.Flags().Changed("rounds") || cfg.CPUProfile != ""):
-				return fmt.Errorf("stateloop-bench: --recovery runs its own application: no --timers, --side, --remote, --chain, --threads, --rounds or --cpuprofile")
+			case cfg.Recovery && (cfg.Timers || withRemote || withChain || side != "both" || cmd.Flags().Changed("threads") || cmd.Flags().Changed("rounds") || cmd.Flags().Changed("profile-side")):
+				return fmt.Errorf("stateloop-bench: --recovery runs its own application: no --timers, --side, --remote, --chain, --threads, --rounds or --profile-side (--cpuprofile profiles the cold rebuild)")
 			case cfg.Timers:
 				if cfg.ProfileSide == bench.SideRuntime {
 					cfg.ProfileSide = bench.ProfileFire

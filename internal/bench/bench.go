@@ -356,6 +356,8 @@ func (c Config) Validate() error {
 		add("chain length %d: want 2 to 64", c.ChainLength)
 	}
 	switch {
+	case c.Recovery:
+		// --cpuprofile profiles the cold rebuild
 	case c.Timers:
 		if c.CPUProfile != "" && c.ProfileSide != ProfileFire && c.ProfileSide != ProfileSchedule && c.ProfileSide != ProfilePaced {
 			add("profile side %q: with timers, want %s, %s or %s", c.ProfileSide, ProfileFire, ProfileSchedule, ProfilePaced)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -249,13 +250,13 @@ func (b *bench) restarts(ctx context.Context, res *RecoveryResult) error {
 	fmt.Fprintf(b.out, "recovery: raw read of %s: %s records/s\n", table, num(int(res.RawBefore.PerSecond())))
 
 	cold := filepath.Join(dataDir, "cold")
-	if res.Cold, err = b.timedStart(ctx, rd, topo, reg, cold, in, probes, next, "cold rebuild"); err != nil {
+	if res.Cold, err = b.timedStart(ctx, rd, topo, reg, cold, in, probes, next, "cold rebuild", true); err != nil {
 		return err
 	}
 	fmt.Fprintf(b.out, "recovery: cold rebuild: %s records in %v (%s records/s), serving after %v\n",
 		num(int(res.Cold.Records)), res.Cold.Recovered.Round(time.Millisecond), num(int(res.Cold.RebuildPerSecond())), res.Cold.Serving.Round(time.Millisecond))
 	after := func(id string) int64 { return next(id) + 1 }
-	if res.Warm, err = b.timedStart(ctx, rd, topo, reg, cold, in, probes, after, "restart on the local store"); err != nil {
+	if res.Warm, err = b.timedStart(ctx, rd, topo, reg, cold, in, probes, after, "restart on the local store", false); err != nil {
 		return err
 	}
 	fmt.Fprintf(b.out, "recovery: restart on the local store: %s records read, serving after %v\n",
@@ -295,7 +296,7 @@ func probeIDs(partitions int32) []string {
 // one record for each probe id, and measures the time until it is ready
 // and until every probe's output is read; each probe's count must be
 // want(id). It stops the instance again.
-func (b *bench) timedStart(ctx context.Context, rd *recoveryReader, topo topology.Topology, reg *functions.Registry, dir, in string, probes []string, want func(string) int64, label string) (Start, error) {
+func (b *bench) timedStart(ctx context.Context, rd *recoveryReader, topo topology.Topology, reg *functions.Registry, dir, in string, probes []string, want func(string) int64, label string, profile bool) (Start, error) {
 	var st Start
 	wait := rd.expectProbes(probes, want)
 	if err := b.writeProbes(ctx, in, probes, label); err != nil {
@@ -303,6 +304,11 @@ func (b *bench) timedStart(ctx context.Context, rd *recoveryReader, topo topolog
 	}
 	st.LoadBefore = loadAverage()
 	fmt.Fprintf(b.out, "recovery: %s: starting\n", label)
+	stopProfile, err := b.profileRebuild(profile)
+	if err != nil {
+		return st, err
+	}
+	defer stopProfile()
 	inst, err := b.startInProcess(ctx, topo, reg, dir)
 	if err != nil {
 		return st, err
@@ -313,12 +319,36 @@ func (b *bench) timedStart(ctx context.Context, rd *recoveryReader, topo topolog
 		return st, fmt.Errorf("bench: recovery: %s: %w", label, err)
 	}
 	st.Serving = rd.lastProbe().Sub(inst.started)
+	stopProfile()
 	st.Records = inst.clock.records.Load()
 	st.Recovered = time.Unix(0, inst.clock.last.Load()).Sub(inst.started)
 	st.LoadAfter = loadAverage()
 	err = inst.stop()
 	st.StoreBytes = dirSize(dir)
 	return st, err
+}
+
+// profileRebuild starts a CPU profile into Config.CPUProfile if on and
+// one is asked for, and returns the function that ends it (once).
+func (b *bench) profileRebuild(on bool) (func(), error) {
+	if !on || b.cfg.CPUProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(b.cfg.CPUProfile)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bench: CPU profile: %w", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+			fmt.Fprintf(b.out, "recovery: CPU profile of the cold rebuild written to %s\n", b.cfg.CPUProfile)
+		})
+	}, nil
 }
 
 // inProcess is a processor running in this process.

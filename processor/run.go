@@ -393,15 +393,18 @@ func (p *Processor) recoverPartition(ctx context.Context, cl cluster, storeFor f
 // added to asides.
 func (p *Processor) recover(ctx context.Context, cl cluster, st *store, part int32, asides *[]aside) error {
 	start := time.Now()
-	var total int64
+	var logs []changelog
 	for _, pt := range theParts {
-		for _, c := range pt.changelogs(p, st, part, asides) {
-			n, err := p.recoverTopic(ctx, cl, st, part, c)
-			if err != nil {
-				return err
-			}
-			total += n
+		logs = append(logs, pt.changelogs(p, st, part, asides)...)
+	}
+	known := prefetchEnds(cl, logs, part)
+	var total int64
+	for _, c := range logs {
+		n, err := p.recoverTopic(ctx, cl, st, part, c, known)
+		if err != nil {
+			return err
 		}
+		total += n
 	}
 	p.m.RecoveryRecords(total)
 	p.cfg.logger.Info("partition recovered", "partition", part, "records", total, "took", time.Since(start).Round(time.Millisecond).String())
@@ -409,18 +412,19 @@ func (p *Processor) recover(ctx context.Context, cl cluster, st *store, part int
 }
 
 // recoverTopic applies the committed records of one partition of a
-// changelog to the store from its stored offset, rebuilding the store's
+// changelog to the store from its stored offset (up to its last stable
+// offset, from known if recover asked for it with the others), rebuilding the store's
 // part of it (wipe) if it does not belong to the topic as it is now.
-func (p *Processor) recoverTopic(ctx context.Context, cl cluster, st *store, part int32, c changelog) (int64, error) {
+func (p *Processor) recoverTopic(ctx context.Context, cl cluster, st *store, part int32, c changelog, known changelogEnds) (int64, error) {
 	from, err := st.offset(c.name)
 	if err != nil {
 		return 0, err
 	}
-	logStart, hwm, lso, err := cl.ends(c.topic, part)
+	logStart, hwm, lso, err := known.endsOf(cl, c.topic, part)
 	if err != nil {
 		return 0, err
 	}
-	id, err := cl.topicID(c.topic)
+	id, err := known.idOf(cl, c.topic)
 	if err != nil {
 		return 0, err
 	}

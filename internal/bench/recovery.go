@@ -56,6 +56,10 @@ type RecoveryResult struct {
 	// table topic with a sarama consumer, before the cold rebuild and
 	// after the restart: the baseline of the rebuild rate.
 	RawBefore, RawAfter Rate
+	// Fetch is a read of the same topic with recovery's reader
+	// (kafkaread.ReadCommitted, one goroutine per partition on one
+	// client) that keeps nothing: recovery without the store.
+	Fetch Rate
 	// Cold is the start of an instance with an empty local store, which
 	// rebuilds the state from the changelog; Warm its restart on the
 	// store it built.
@@ -248,6 +252,10 @@ func (b *bench) restarts(ctx context.Context, res *RecoveryResult) error {
 		return err
 	}
 	fmt.Fprintf(b.out, "recovery: raw read of %s: %s records/s\n", table, num(int(res.RawBefore.PerSecond())))
+	if res.Fetch, err = b.fetchRead(ctx, table); err != nil {
+		return err
+	}
+	fmt.Fprintf(b.out, "recovery: recovery's reader alone on %s: %s records/s\n", table, num(int(res.Fetch.PerSecond())))
 
 	cold := filepath.Join(dataDir, "cold")
 	if res.Cold, err = b.timedStart(ctx, rd, topo, reg, cold, in, probes, next, "cold rebuild", true); err != nil {
@@ -495,6 +503,49 @@ func (b *bench) rawRead(ctx context.Context, topic string) (Rate, error) {
 					errs <- ctx.Err()
 					return
 				}
+			}
+		})
+	}
+	wg.Wait()
+	r.Took = time.Since(start)
+	r.Records = int(total.Load())
+	r.LoadAfter = loadAverage()
+	close(errs)
+	for e := range errs {
+		return r, e
+	}
+	return r, nil
+}
+
+// fetchRead reads every partition of topic from its start to its last
+// stable offset with kafkaread.ReadCommitted, the reader recovery uses,
+// one goroutine per partition on one client as a stream thread does, and
+// counts the records: recovery without the store.
+func (b *bench) fetchRead(ctx context.Context, topic string) (Rate, error) {
+	r := Rate{LoadBefore: loadAverage()}
+	client, err := sarama.NewClient(b.brokers, clientConfig())
+	if err != nil {
+		return r, fmt.Errorf("bench: fetch read: %w", err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return r, fmt.Errorf("bench: fetch read: %w", err)
+	}
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, len(parts))
+	start := time.Now()
+	for _, p := range parts {
+		wg.Go(func() {
+			from, _, lso, err := kafkaread.Ends(client, topic, p)
+			if err == nil {
+				var n int64
+				_, err = kafkaread.ReadCommitted(ctx, client, topic, p, from, lso, func(kafkaread.Record) error { n++; return nil })
+				total.Add(n)
+			}
+			if err != nil {
+				errs <- fmt.Errorf("bench: fetch read of %s/%d: %w", topic, p, err)
 			}
 		})
 	}

@@ -28,6 +28,7 @@ func reportRecovery(out io.Writer, res Result) {
 		[]string{"", "figure", "goal", "load average"},
 		[][]string{
 			{"raw read_committed read of the table (sarama consumer), before", rate(r.RawBefore), "", loads(r.RawBefore.LoadBefore, r.RawBefore.LoadAfter)},
+			{"recovery's reader alone (kafkaread.ReadCommitted, a goroutine per partition, one client), no store", rate(r.Fetch), "", loads(r.Fetch.LoadBefore, r.Fetch.LoadAfter)},
 			{"cold rebuild into an empty store: records/s (run to last partition recovered)",
 				fmt.Sprintf("%s (%s records in %v)", num(int(r.Cold.RebuildPerSecond())), num(int(r.Cold.Records)), r.Cold.Recovered.Round(time.Millisecond)),
 				fmt.Sprintf(">= %s/s %s", num(RebuildGoal), passMiss(r.Cold.RebuildPerSecond() >= RebuildGoal)), loads(r.Cold.LoadBefore, r.Cold.LoadAfter)},

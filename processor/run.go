@@ -412,9 +412,11 @@ func (p *Processor) recover(ctx context.Context, cl cluster, st *store, part int
 }
 
 // recoverTopic applies the committed records of one partition of a
-// changelog to the store from its stored offset (up to its last stable
-// offset, from known if recover asked for it with the others), rebuilding the store's
-// part of it (wipe) if it does not belong to the topic as it is now.
+// changelog to the store from its stored offset up to its last stable
+// offset, rebuilding the store's part of it (wipe) if it does not belong
+// to the topic as it is now. The ends and the topic id come from known
+// when recover asked for them with the other changelogs' (the zero
+// changelogEnds asks for them here).
 func (p *Processor) recoverTopic(ctx context.Context, cl cluster, st *store, part int32, c changelog, known changelogEnds) (int64, error) {
 	from, err := st.offset(c.name)
 	if err != nil {

@@ -432,39 +432,46 @@ func (p *Processor) recover(ctx context.Context, cl cluster, st *store, part int
 
 // catchUp applies the committed records of every changelog of a loop
 // partition to its store from the offsets the store records, and returns
-// how many it read. quick (a standby's catch-up) skips a changelog whose
-// last stable offset the store has reached without asking for its topic
-// id: the takeover's recovery checks that.
+// how many it read. It asks for the ends and topic ids of all the
+// changelogs at once (prefetchEnds). quick (a standby's catch-up) skips a
+// changelog whose last stable offset the store has reached without
+// looking at its topic id: the takeover's recovery checks that.
 func (p *Processor) catchUp(ctx context.Context, cl cluster, st *store, part int32, asides *[]aside, quick bool) (int64, error) {
-	var total int64
+	var logs []changelog
 	for _, pt := range theParts {
-		for _, c := range pt.changelogs(p, st, part, asides) {
-			n, err := p.recoverTopic(ctx, cl, st, part, c, quick)
-			total += n
-			if err != nil {
-				return total, err
-			}
+		logs = append(logs, pt.changelogs(p, st, part, asides)...)
+	}
+	known := prefetchEnds(cl, logs, part)
+	var total int64
+	for _, c := range logs {
+		n, err := p.recoverTopic(ctx, cl, st, part, c, known, quick)
+		total += n
+		if err != nil {
+			return total, err
 		}
 	}
 	return total, nil
 }
 
 // recoverTopic applies the committed records of one partition of a
-// changelog to the store from its stored offset, rebuilding the store's
-// part of it (wipe) if it does not belong to the topic as it is now.
-func (p *Processor) recoverTopic(ctx context.Context, cl cluster, st *store, part int32, c changelog, quick bool) (int64, error) {
+// changelog to the store from its stored offset up to its last stable
+// offset, rebuilding the store's part of it (wipe) if it does not belong
+// to the topic as it is now. The ends and the topic id come from known
+// when catchUp asked for them with the other changelogs' (the zero
+// changelogEnds asks for them here). quick: see catchUp.
+func (p *Processor) recoverTopic(ctx context.Context, cl cluster, st *store, part int32, c changelog, known changelogEnds, quick bool) (int64, error) {
 	from, err := st.offset(c.name)
 	if err != nil {
 		return 0, err
 	}
-	logStart, hwm, lso, err := cl.ends(c.topic, part)
+	logStart, hwm, lso, err := known.endsOf(cl, c.topic, part)
 	if err != nil {
 		return 0, err
 	}
 	if quick && from == lso && from >= logStart {
 		return 0, nil
 	}
-	id, err := cl.topicID(c.topic)
+	id, err := known.idOf(cl, c.topic)
 	if err != nil {
 		return 0, err
 	}

@@ -90,6 +90,22 @@ time. --cpuprofile profiles the burst's firing (--profile-side fire), the
 scheduling of the stored timers (schedule) or the paced phase (paced); --memprofile
 writes heap profiles once the stored and the burst timers are scheduled.
 
+With --recovery it measures recovery instead, with the counter application:
+
+  restart     --recovery-addresses table records written directly to the
+              table topic (the records the counter writes); an instance
+              with an empty local store rebuilds them from the changelog
+              (records/s, against a plain read_committed read of the same
+              topic in the same run), then restarts on the store it built:
+              time from start to serving (every partition's output read)
+  instances   -n records pre-loaded in one transaction through 1, 2 and 3
+              instances (child processes of the bench): messages/s, ratio
+              to 1 instance
+  pauses      --rate records/s through 3 instances; after --recovery-steady
+              one is killed with SIGKILL (a) and not restarted, (b) started
+              again at once with its instance id and local store: the
+              longest gap between two outputs of any partition
+
 Without --brokers it starts an embedded kfake broker on a free loopback port,
 in a child process (--in-process: in this process, where its CPU time counts
 as the bench's). With --brokers the bench creates its topics, named
@@ -120,6 +136,9 @@ is not used.`,
   # every target of issue 11 on a Kafka cluster, 5 rounds, medians
   stateloop-bench --brokers 127.0.0.1:9092 --threads 1,2 --side runtime,remote,chain,raw --rounds 5
 
+  # recovery: restart with 1,000,000 addresses, cold rebuild, 1-3 instances, kills
+  stateloop-bench --recovery --brokers 127.0.0.1:9092
+
   # delayed messages: memory per pending timer, firing rate, lateness
   stateloop-bench --timers
 
@@ -131,6 +150,8 @@ is not used.`,
 			switch {
 			case cfg.Timers && (withRemote || withChain || side != "both" || cmd.Flags().Changed("threads") || cmd.Flags().Changed("rounds")):
 				return fmt.Errorf("stateloop-bench: --timers runs its own application: no --side, --remote, --chain, --threads or --rounds")
+			case cfg.Recovery && (cfg.Timers || withRemote || withChain || side != "both" || cmd.Flags().Changed("threads") || cmd.Flags().Changed("rounds") || cmd.Flags().Changed("profile-side")):
+				return fmt.Errorf("stateloop-bench: --recovery runs its own application: no --timers, --side, --remote, --chain, --threads, --rounds or --profile-side (--cpuprofile profiles the cold rebuild)")
 			case cfg.Timers:
 				if cfg.ProfileSide == bench.SideRuntime {
 					cfg.ProfileSide = bench.ProfileFire
@@ -195,6 +216,7 @@ is not used.`,
 				{"--timers-stored", cfg.TimersStored <= 0}, {"--timers-burst", cfg.TimersBurst <= 0},
 				{"--timers-rate", cfg.TimersRate <= 0}, {"--timers-duration", cfg.TimersDuration <= 0},
 				{"--timers-max-delay", cfg.TimersMaxDelay < time.Millisecond},
+				{"--recovery-addresses", cfg.RecoveryAddresses <= 0},
 			} {
 				if f.bad {
 					return fmt.Errorf("stateloop-bench: %s must be positive", f.name)
@@ -237,6 +259,12 @@ is not used.`,
 	fs.DurationVar(&cfg.TimersDuration, "timers-duration", cfg.TimersDuration, "with --timers: duration of the paced phase")
 	fs.DurationVar(&cfg.TimersMaxDelay, "timers-max-delay", cfg.TimersMaxDelay, "with --timers: delays of the paced phase are uniform from 0 to this")
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "with --timers: write heap profiles to this path + .stored and .burst once those timers are scheduled")
+	fs.BoolVar(&cfg.Recovery, "recovery", false, "measure recovery instead of the sides: restart on the local store and cold rebuild, 1-3 instances, pauses when an instance is killed")
+	fs.IntVar(&cfg.RecoveryAddresses, "recovery-addresses", cfg.RecoveryAddresses, "with --recovery: addresses whose state the restart and the rebuild recover")
+	fs.DurationVar(&cfg.RecoverySteady, "recovery-steady", cfg.RecoverySteady, "with --recovery: paced load before an instance is killed")
+	fs.DurationVar(&cfg.RecoveryAfter, "recovery-after", cfg.RecoveryAfter, "with --recovery: paced load after an instance is killed (the pause of the killed instance's partitions is about the session timeout plus the transaction timeout)")
+	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", 0, "with --recovery: session timeout of the instances (0: the processor's default, 10s)")
+	fs.DurationVar(&cfg.TransactionTimeout, "transaction-timeout", 0, "with --recovery: transaction timeout of the instances (0: the processor's default, 15s)")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "how often to print a progress line")
 	fs.StringVar(&logLevel, "log-level", "warn", "log level of the processor and broker logs on stderr: "+strings.Join([]string{"debug", "info", "warn", "error"}, ", "))
 	return cmd

@@ -164,6 +164,14 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"--timers", "--work", "1us"},
 		{"--rounds", "0"},
 		{"--timers", "--rounds", "3"},
+		{"--recovery", "--side", "raw"},
+		{"--recovery", "--timers"},
+		{"--recovery", "--rounds", "3"},
+		{"--recovery", "--recovery-addresses", "0"},
+		{"--recovery", "--session-timeout", "500ms"},
+		{"--recovery", "--recovery-steady", "1s"},
+		{"--session-timeout", "6s"},
+		{"--transaction-timeout", "6s"},
 	} {
 		r := cli(context.Background(), args...)
 		if r.Err == nil {

@@ -14,9 +14,11 @@ import (
 
 	"github.com/stateloop/stateloop/app"
 	"github.com/stateloop/stateloop/embedded"
+	"github.com/stateloop/stateloop/internal/bench"
 )
 
 func main() {
 	embedded.ServeIfChild()
+	bench.ServeInstanceIfChild()
 	os.Exit(app.Execute(newBenchCommand()))
 }

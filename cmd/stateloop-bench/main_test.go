@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stateloop/stateloop/embedded"
+	"github.com/stateloop/stateloop/internal/bench"
 	"github.com/stateloop/stateloop/internal/kafkatest"
 )
 
@@ -13,6 +14,7 @@ import (
 // process, as main does.
 func TestMain(m *testing.M) {
 	embedded.ServeIfChild()
+	bench.ServeInstanceIfChild()
 	os.Exit(m.Run())
 }
 

@@ -192,6 +192,25 @@ type Config struct {
 	// are scheduled (MemProfile.stored, MemProfile.burst).
 	MemProfile string
 
+	// Recovery runs the recovery bench (recovery.go) instead of the
+	// sides: restart on the local store and cold rebuild of
+	// RecoveryAddresses addresses, throughput of 1, 2 and 3 instances, and
+	// the longest pause of a partition when one instance of three is
+	// killed. Sides is then ignored.
+	Recovery bool
+	// RecoveryAddresses is the number of addresses whose state the
+	// restart and the rebuild recover (default 1,000,000).
+	RecoveryAddresses int
+	// RecoverySteady is how long the paced load runs before the kill, and
+	// RecoveryAfter how long after it (default 5s and 20s: the processor's
+	// session timeout is 10s).
+	RecoverySteady, RecoveryAfter time.Duration
+	// SessionTimeout and TransactionTimeout are those of the recovery
+	// bench's child instances (processor.WithSessionTimeout,
+	// processor.WithTransactionTimeout); zero: the processor's defaults
+	// (10s, 15s).
+	SessionTimeout, TransactionTimeout time.Duration
+
 	// timersSinkSkew, set by tests only, is subtracted from the time the
 	// delayed-messages bench's sink reports for its invocations, so that
 	// tests can see the "never early" check fail.
@@ -224,6 +243,10 @@ func DefaultConfig() Config {
 		TimersRate:     2000,
 		TimersDuration: 10 * time.Second,
 		TimersMaxDelay: 2 * time.Second,
+
+		RecoveryAddresses: 1_000_000,
+		RecoverySteady:    5 * time.Second,
+		RecoveryAfter:     20 * time.Second,
 	}
 }
 
@@ -256,6 +279,9 @@ func (c Config) withDefaults() Config {
 	c.TimersRate = cmp.Or(c.TimersRate, d.TimersRate)
 	c.TimersDuration = cmp.Or(c.TimersDuration, d.TimersDuration)
 	c.TimersMaxDelay = cmp.Or(c.TimersMaxDelay, d.TimersMaxDelay)
+	c.RecoveryAddresses = cmp.Or(c.RecoveryAddresses, d.RecoveryAddresses)
+	c.RecoverySteady = cmp.Or(c.RecoverySteady, d.RecoverySteady)
+	c.RecoveryAfter = cmp.Or(c.RecoveryAfter, d.RecoveryAfter)
 	c.Progress = cmp.Or(c.Progress, d.Progress)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -330,6 +356,8 @@ func (c Config) Validate() error {
 		add("chain length %d: want 2 to 64", c.ChainLength)
 	}
 	switch {
+	case c.Recovery:
+		// --cpuprofile profiles the cold rebuild
 	case c.Timers:
 		if c.CPUProfile != "" && c.ProfileSide != ProfileFire && c.ProfileSide != ProfileSchedule && c.ProfileSide != ProfilePaced {
 			add("profile side %q: with timers, want %s, %s or %s", c.ProfileSide, ProfileFire, ProfileSchedule, ProfilePaced)
@@ -361,6 +389,31 @@ func (c Config) Validate() error {
 	}
 	if c.Timers && c.Work != 0 {
 		add("work %v: not for the delayed-messages bench", c.Work)
+	}
+	if c.Recovery {
+		if c.Timers {
+			add("recovery and timers: run one of them at a time")
+		}
+		if c.Rounds != 1 {
+			add("rounds %d: the recovery bench runs once", c.Rounds)
+		}
+		if c.RecoveryAddresses < 0 {
+			add("recovery addresses %d: must be positive", c.RecoveryAddresses)
+		}
+		if c.RecoverySteady < 2*time.Second || c.RecoveryAfter < time.Second {
+			add("recovery steady %v and after %v: want at least 2s and 1s", c.RecoverySteady, c.RecoveryAfter)
+		}
+		if c.Work != 0 {
+			add("work %v: not for the recovery bench", c.Work)
+		}
+		if c.SessionTimeout != 0 && c.SessionTimeout < time.Second {
+			add("session timeout %v: at least 1s", c.SessionTimeout)
+		}
+		if c.TransactionTimeout != 0 && c.TransactionTimeout < time.Second {
+			add("transaction timeout %v: at least 1s", c.TransactionTimeout)
+		}
+	} else if c.SessionTimeout != 0 || c.TransactionTimeout != 0 {
+		add("session timeout %v, transaction timeout %v: for the recovery bench only", c.SessionTimeout, c.TransactionTimeout)
 	}
 	if c.Progress < 0 {
 		add("progress interval %v: must be positive", c.Progress)
@@ -416,6 +469,9 @@ type Result struct {
 	// Timers holds the figures of the delayed-messages bench; nil unless
 	// Config.Timers.
 	Timers *TimersResult
+	// Recovery holds the figures of the recovery bench; nil unless
+	// Config.Recovery.
+	Recovery *RecoveryResult
 	// Rounds holds the result of each round when Config.Rounds > 1. The
 	// side figures above (Runtime, Remote, Chain, Raw, RuntimeThreads) are
 	// then nil, and the ratios and targets above are the medians of the
@@ -665,6 +721,19 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		}
 		res.Timers = tr
 		reportTimers(out, res)
+		return res, nil
+	}
+	if cfg.Recovery {
+		fmt.Fprintln(out, "stateloop-bench --recovery: restart, rebuild, instances and pauses of the counter application, exactly-once")
+		fmt.Fprintf(out, "broker: %s; %d partitions per topic\n", res.Broker, cfg.Partitions)
+		fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, %s/%s, %s; load average %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(), loadText(loadAverage()))
+		fmt.Fprintf(out, "commit policy: every %v or %s records, whichever comes first\n\n", cfg.CommitInterval, num(cfg.CommitCount))
+		rr, err := b.runRecovery(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.Recovery = rr
+		reportRecovery(out, res)
 		return res, nil
 	}
 	fmt.Fprintf(out, "stateloop-bench: %s, exactly-once (read_committed, transactions)\n", describeSides(cfg))

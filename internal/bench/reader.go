@@ -27,6 +27,9 @@ type reader struct {
 	bad      int
 	firstBad string
 	lastRecv time.Time
+	// arrived, if set, is called with the key of every record and the
+	// moment it was read, under mu
+	arrived func(key []byte, now time.Time)
 }
 
 // seqSet counts the sequence numbers 0..expect-1 of a phase's outputs:
@@ -104,6 +107,9 @@ func (r *reader) handle(m *sarama.ConsumerMessage, now time.Time) {
 	defer r.mu.Unlock()
 	r.records++
 	r.lastRecv = now
+	if r.arrived != nil {
+		r.arrived(m.Key, now)
+	}
 	v := m.Value
 	if len(v) != outputLen || int(v[0]) >= numPhases {
 		r.bad++

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/stateloop/stateloop/embedded"
+	"github.com/stateloop/stateloop/internal/kafkatest"
 )
 
 // Group membership when instances die: an instance killed with SIGKILL,
@@ -367,4 +369,29 @@ func TestSecondInstanceWithTheSameIDStopsTheFirst(t *testing.T) {
 		t.Fatal("the first instance still runs 30s after another one joined with its instance id")
 	}
 	waitFor(t, 30*time.Second, "the second instance owning every partition", func() (bool, string) { return ownsAll(second, 4) })
+}
+
+// TestSessionTimeoutTheBrokerRefusesFailsTheRun: a session timeout
+// outside the broker's group.min/max.session.timeout.ms is a
+// configuration mistake that no retry mends; the run ends with an error
+// that names it and the broker's setting, instead of retrying the join
+// every second and never becoming ready.
+func TestSessionTimeoutTheBrokerRefusesFailsTheRun(t *testing.T) {
+	brokers := kafkatest.StartKfake(t, kfake.GroupMinSessionTimeout(6*time.Second))
+	topo, reg := cycleApp("short-session")
+	p, err := New(brokers, topo, reg, WithSessionTimeout(time.Second), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err = p.Run(ctx)
+	if ctx.Err() != nil {
+		t.Fatalf("the run went on until the test's deadline (%v): it should end with the broker's refusal", err)
+	}
+	for _, want := range []string{"session timeout 1s", "group.min.session.timeout.ms"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("run error %v: want it to say %q", err, want)
+		}
+	}
 }

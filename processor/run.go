@@ -225,6 +225,13 @@ func (p *Processor) runThread(ctx context.Context, thread int, instance string, 
 				"give every running instance its own --instance-id (or its own --data-dir, which keeps one): %w", instance, p.topo.App, err)
 			break
 		}
+		if errors.Is(err, sarama.ErrInvalidSessionTimeout) {
+			// a setting no retry mends
+			runErr = fmt.Errorf("processor: the broker refuses the session timeout %v: it must lie within the broker's "+
+				"group.min.session.timeout.ms and group.max.session.timeout.ms (Kafka's defaults: 6s and 30m); "+
+				"set one within them (processor.WithSessionTimeout; 10s by default), or change the broker's settings: %w", p.cfg.sessionTimeout, err)
+			break
+		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn("consumer group session ended", "err", err)
 			select {

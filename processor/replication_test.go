@@ -128,3 +128,36 @@ func TestCreatedTopicsGetTheReplicationAndMinInsyncReplicasOfTheCluster(t *testi
 		}
 	}
 }
+
+// TestCreatedCompactedTopicsRollTheirSegmentsHourly: the log cleaner never
+// compacts the active segment, so the compacted topics stateloop creates
+// (tables, timers, idempotency keys, positions, inbox) roll it hourly, and
+// a rebuild reads about the addresses plus an hour of writes rather than
+// up to a week's; the topics of messages keep the broker's segments.
+func TestCreatedCompactedTopicsRollTheirSegmentsHourly(t *testing.T) {
+	topo, reg := unitCounterApp()
+	p, err := New([]string{"fake:9092"}, topo, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fk := newBrokersFake(1)
+	if err := p.ensureTopics(fk); err != nil {
+		t.Fatal(err)
+	}
+	infos, _ := fk.topics()
+	compacted := 0
+	for name := range fk.factors {
+		c := infos[name].Configs
+		if strings.Contains(c["cleanup.policy"], "compact") {
+			compacted++
+			if c["segment.ms"] != "3600000" {
+				t.Errorf("compacted topic %s created with segment.ms %q, want 3600000 (an hour)", name, c["segment.ms"])
+			}
+		} else if v, ok := c["segment.ms"]; ok {
+			t.Errorf("topic %s (cleanup.policy %q) created with segment.ms %q, want the broker's", name, c["cleanup.policy"], v)
+		}
+	}
+	if compacted < 5 {
+		t.Errorf("%d compacted topics created, want the table, timers, idempotency, positions and inbox topics: %v", compacted, infos)
+	}
+}

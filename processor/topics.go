@@ -70,6 +70,11 @@ func (s topicSpec) check(d topicInfo) error {
 }
 
 // tableSpec is the spec of a function type's table topic.
+// compactedSegment is segment.ms of the compacted topics stateloop
+// creates: how long writes may stay in the active segment, which the log
+// cleaner does not compact.
+const compactedSegment = time.Hour
+
 func (p *Processor) tableSpec(fn functions.TypeName) topicSpec {
 	return topicSpec{name: string(p.topo.TableTopic(fn)), partitions: p.topo.PartitionCount(), compacted: true, exact: true}
 }
@@ -132,6 +137,11 @@ func (p *Processor) ensureTopics(cl cluster) error {
 		configs := map[string]string{}
 		if s.compacted {
 			configs["cleanup.policy"] = "compact"
+			// Kafka never compacts the active segment, which rolls at 1 GiB
+			// or after 7 days by default: a rebuild would read days of a
+			// busy table's writes; rolled hourly, it reads about the
+			// addresses plus an hour of writes (docs/scaling.md)
+			configs["segment.ms"] = strconv.FormatInt(compactedSegment.Milliseconds(), 10)
 			if s.retention > 0 {
 				configs["cleanup.policy"] = "compact,delete"
 				configs["retention.ms"] = strconv.FormatInt(s.retention.Milliseconds(), 10)

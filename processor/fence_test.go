@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,15 +61,26 @@ func TestFencesNameOnlyGoneOwnersOnceEach(t *testing.T) {
 // (new records processed) within 25 s of the kill, not after the broker
 // aborts the transaction at its timeout; every count is exact.
 func TestKilledInstancesPartitionsServedLongBeforeItsTransactionTimeout(t *testing.T) {
+	fenceKillScenario(t, 1)
+}
+
+// TestKilledTwoThreadInstancesPartitionsServedLongBeforeItsTransactionTimeout
+// is the same with two stream threads per instance: both of the dead
+// instance's transactional ids are fenced, each by one thread.
+func TestKilledTwoThreadInstancesPartitionsServedLongBeforeItsTransactionTimeout(t *testing.T) {
+	fenceKillScenario(t, 2)
+}
+
+func fenceKillScenario(t *testing.T, threads int) {
 	const (
 		session = 3 * time.Second
 		txn     = 60 * time.Second
 		within  = 25 * time.Second
 	)
-	brokers, app := memberBroker(t, "fence-kill")
+	brokers, app := memberBroker(t, fmt.Sprintf("fence-kill%d", threads))
 	topo, reg := cycleApp(app)
 	client := testClient(t, brokers)
-	stays, err := New(brokers, topo, reg, WithInstanceID("stays"), WithSessionTimeout(session), WithTransactionTimeout(txn),
+	stays, err := New(brokers, topo, reg, WithInstanceID("stays"), WithThreads(threads), WithSessionTimeout(session), WithTransactionTimeout(txn),
 		WithCommitInterval(20*time.Millisecond), WithCommitCount(500), WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +89,7 @@ func TestKilledInstancesPartitionsServedLongBeforeItsTransactionTimeout(t *testi
 	waitFor(t, 60*time.Second, "the first instance owning every partition", func() (bool, string) { return ownsAll(stays, 4) })
 	// its transactions stay open 2 s: the kill below finds one open
 	victim := launchAppProcess(t, append(memberEnv(brokers, app, "victim", session, ""), "STATELOOP_TEST_TXN_TIMEOUT="+txn.String(),
-		"STATELOOP_TEST_COMMIT_INTERVAL=2s")...)
+		"STATELOOP_TEST_COMMIT_INTERVAL=2s", "STATELOOP_TEST_THREADS="+strconv.Itoa(threads))...)
 	t.Cleanup(func() { _ = victim.cmd.Process.Kill(); _ = victim.cmd.Wait() })
 	victim.waitReady(t, 60*time.Second)
 	waitFor(t, 30*time.Second, "two instances sharing the partitions", func() (bool, string) {

@@ -47,7 +47,6 @@ type assignor struct {
 	planned []byte      // the encoding of the plan the leader made last
 	gen     int32       // generation of the last assignment received
 	mine    []int32     // the member's standby partitions in gen
-	fences  []string    // the gone members the member fences in gen
 }
 
 func newAssignor(loop string, standbys int, self string, userData []byte) *assignor {
@@ -92,7 +91,6 @@ func (a *assignor) Plan(members map[string]sarama.ConsumerGroupMemberMetadata, t
 	a.mu.Unlock()
 	loopParts := int32(len(topics[a.loop]))
 	ap := planPartitions(infos, int(loopParts), a.standbys, prev)
-	ap.Fence = goneOwners(prev, ap, func(key string) bool { _, ok := byKey[key]; return ok })
 	plan := sarama.BalanceStrategyPlan{}
 	// every member is in the plan, also one without partitions: sarama
 	// sends the assignment data only to members of the plan, and such a
@@ -154,7 +152,7 @@ func (a *assignor) OnAssignment(as *sarama.ConsumerGroupMemberAssignment, gen in
 	var ap assignPlan
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.gen, a.mine, a.fences = gen, nil, nil
+	a.gen, a.mine = gen, nil
 	if as == nil || len(as.UserData) == 0 || json.Unmarshal(as.UserData, &ap) != nil || !ap.valid() {
 		return
 	}
@@ -166,23 +164,6 @@ func (a *assignor) OnAssignment(as *sarama.ConsumerGroupMemberAssignment, gen in
 			}
 		}
 	}
-	for _, f := range ap.Fence {
-		if ap.Members[f.By] == a.self {
-			a.fences = append(a.fences, f.Key)
-		}
-	}
-}
-
-// fencesOf returns the gone members whose transactions the member fences
-// in generation gen (fence.go); none if its last assignment was of
-// another generation.
-func (a *assignor) fencesOf(gen int32) []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.gen != gen {
-		return nil
-	}
-	return slices.Clone(a.fences)
 }
 
 // standbysOf returns the member's standby partitions in generation gen;
@@ -219,9 +200,6 @@ type assignPlan struct {
 	Instances []string `json:"instances"`
 	Owner     []int    `json:"owner"`
 	Standbys  [][]int  `json:"standbys"`
-	// Fence names the members of the previous plan that left the group
-	// and the members that fence their transactions (fence.go)
-	Fence []planFence `json:"fence,omitempty"`
 }
 
 func (ap *assignPlan) valid() bool {
@@ -229,11 +207,6 @@ func (ap *assignPlan) valid() bool {
 		return false
 	}
 	ok := func(m int) bool { return m >= -1 && m < len(ap.Members) }
-	for _, f := range ap.Fence {
-		if f.By < 0 || f.By >= len(ap.Members) {
-			return false
-		}
-	}
 	for p, o := range ap.Owner {
 		if !ok(o) {
 			return false

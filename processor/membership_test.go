@@ -46,8 +46,7 @@ func init() {
 // (in memory if empty), until SIGTERM; it prints READY once it owns its
 // partitions. STATELOOP_TEST_THREADS, STATELOOP_TEST_STANDBYS and
 // STATELOOP_TEST_TXN_TIMEOUT set its threads, standbys and transaction
-// timeout; STATELOOP_TEST_COMMIT_INTERVAL its commit interval, with no
-// commit count short of it (its transactions stay open that long).
+// timeout.
 func runMemberApp() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
@@ -71,9 +70,6 @@ func runMemberApp() int {
 	}
 	if d, err := time.ParseDuration(os.Getenv("STATELOOP_TEST_TXN_TIMEOUT")); err == nil {
 		opts = append(opts, WithTransactionTimeout(d))
-	}
-	if d, err := time.ParseDuration(os.Getenv("STATELOOP_TEST_COMMIT_INTERVAL")); err == nil {
-		opts = append(opts, WithCommitInterval(d), WithCommitCount(1<<30))
 	}
 	p, err := New(strings.Split(os.Getenv("STATELOOP_TEST_BROKERS"), ","), topo, reg, opts...)
 	if err != nil {

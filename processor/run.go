@@ -319,9 +319,6 @@ type groupHandler struct {
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	h.memberID = sess.MemberID()
 	h.s, h.stopLag = nil, nil
-	// before anything reads a changelog or a committed offset: the open
-	// transactions of members that left the group hold them back
-	h.p.fenceGone(sess.Context(), h.thread, h.assignor.fencesOf(sess.GenerationID()))
 	claims := sess.Claims()
 	loop := claims[string(h.p.topo.LoopTopic())]
 	owned := make(map[int32]bool, len(loop))

@@ -49,9 +49,12 @@ func Ends(client sarama.Client, topic string, partition int32) (start, hwm, lso 
 }
 
 // leadershipError reports errors that go away once the partition has a
-// leader and the client knows it.
+// leader and the client knows it, or once the client has connected to it
+// again (sarama answers ErrNotConnected after a failed dial, and dials
+// again on the next use of the broker).
 func leadershipError(err error) bool {
 	return errors.Is(err, sarama.ErrNotLeaderForPartition) || errors.Is(err, sarama.ErrLeaderNotAvailable) ||
+		errors.Is(err, sarama.ErrNotConnected) ||
 		errors.Is(err, sarama.ErrUnknownTopicOrPartition) || errors.Is(err, sarama.ErrNotCoordinatorForConsumer) ||
 		errors.Is(err, sarama.ErrOffsetNotAvailable)
 }

@@ -18,7 +18,7 @@ import (
 
 func TestKafkaReplayExactlyOnceAcrossKill9OfTheReplayCommand(t *testing.T) {
 	bin := stateloopBinary(t)
-	checkReplayAcrossKill9OfTheReplayCommand(t, bin, kafkatest.KafkaBrokers(t), fmt.Sprintf("killcli-%d", rand.Uint32()))
+	checkReplayAcrossKill9OfTheReplayCommand(t, bin, kafkatest.KafkaBrokers(t), fmt.Sprintf("killcli-%d", rand.Uint32()), false)
 }
 
 func TestKafkaReplayExactlyOnceAcrossKill9OfTheRuntime(t *testing.T) {

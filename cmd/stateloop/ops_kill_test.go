@@ -275,13 +275,18 @@ const slowDelay = 300 * time.Millisecond
 // once.
 func TestReplayExactlyOnceAcrossKill9OfTheReplayCommand(t *testing.T) {
 	bin := stateloopBinary(t)
-	checkReplayAcrossKill9OfTheReplayCommand(t, bin, kafkatest.StartKfake(t), "killcli")
+	checkReplayAcrossKill9OfTheReplayCommand(t, bin, kafkatest.StartKfake(t), "killcli", true)
 }
 
 // checkReplayAcrossKill9OfTheReplayCommand is
 // TestReplayExactlyOnceAcrossKill9OfTheReplayCommand on brokers, for
 // application app (a new one), with the stateloop binary bin.
-func checkReplayAcrossKill9OfTheReplayCommand(t *testing.T, bin string, brokers []string, app string) {
+//
+// midChunk requires that the kill landed while replays of the first chunk
+// were still waiting (the second run then answers some as duplicates); on
+// Apache Kafka the first chunk was delivered whole before the kill in 1 of
+// 3 CI runs, so there only exactly-once is required and the rest logged.
+func checkReplayAcrossKill9OfTheReplayCommand(t *testing.T, bin string, brokers []string, app string, midChunk bool) {
 	const n = 3000
 	a := opsapp.Start(t, brokers, app)
 	a.Broken.Store(true)
@@ -327,7 +332,9 @@ func checkReplayAcrossKill9OfTheReplayCommand(t *testing.T, bin string, brokers 
 	summary := lastLines(second.out.String(), 1)
 	t.Logf("the second replay: %s", summary)
 	m := regexp.MustCompile(`(\d+) duplicate`).FindStringSubmatch(summary)
-	if !strings.Contains(summary, "skipped") || !strings.Contains(summary, "replayed") || m == nil {
+	if !midChunk && m == nil {
+		t.Logf("the kill landed after the first chunk was delivered: no duplicates to answer; exactly-once is checked below")
+	} else if !strings.Contains(summary, "skipped") || !strings.Contains(summary, "replayed") || m == nil {
 		t.Errorf("the second replay's summary %q: want some skipped (delivered from the first run), some duplicates (written by the first run, waiting), and the rest replayed now", summary)
 	}
 	checkOnce(t, a.Client, app, n)

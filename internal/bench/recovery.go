@@ -80,11 +80,14 @@ type Rate struct {
 }
 
 // PerSecond returns records/s.
-func (r Rate) PerSecond() float64 {
-	if r.Took <= 0 {
+func (r Rate) PerSecond() float64 { return perSecond(int64(r.Records), r.Took) }
+
+// perSecond returns n over d in units per second, 0 for no time.
+func perSecond(n int64, d time.Duration) float64 {
+	if d <= 0 {
 		return 0
 	}
-	return float64(r.Records) / r.Took.Seconds()
+	return float64(n) / d.Seconds()
 }
 
 // Start is the start of an instance on a local store.
@@ -109,12 +112,7 @@ type Start struct {
 // RebuildPerSecond is the rebuild rate: records read by recovery over the
 // time from Run to the last partition's recovery (it includes joining the
 // group).
-func (s Start) RebuildPerSecond() float64 {
-	if s.Recovered <= 0 {
-		return 0
-	}
-	return float64(s.Records) / s.Recovered.Seconds()
-}
+func (s Start) RebuildPerSecond() float64 { return perSecond(s.Records, s.Recovered) }
 
 // InstancesRun is the throughput of a number of instances.
 type InstancesRun struct {
